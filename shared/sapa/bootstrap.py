@@ -1,0 +1,124 @@
+"""The one place that picks adapters from settings. Everything is built lazily, on first use."""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from sapa.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from sapa.domain.reference import Catalogue, Region
+    from sapa.domain.sop import Sop
+    from sapa.ports import BlobStore, CaseStore, Clock, Signer, StaffDirectory, TaskQueue, WhatsApp
+
+
+class Container:
+    """Adapters and reference data for one process. Attributes are built on first access so a
+    function only imports and connects what it uses (cold starts)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def sop(self) -> Sop:
+        from sapa.domain.sop import load_sop
+
+        return load_sop(self.settings.sop_file)
+
+    @cached_property
+    def region(self) -> Region:
+        from sapa.domain.reference import load_region
+
+        return load_region(self.settings.region_file)
+
+    @cached_property
+    def catalogue(self) -> Catalogue:
+        from sapa.domain.reference import load_catalogue
+
+        return load_catalogue(self.settings.services_file)
+
+    @cached_property
+    def phone_numbers(self) -> dict[str, str]:
+        """phone_number_id → kecamatan code."""
+        if self.settings.wa_phone_numbers:
+            return dict(self.settings.wa_phone_numbers)
+        return {f"demo-{k.code}": k.code for k in self.region.kecamatan}
+
+    @cached_property
+    def clock(self) -> Clock:
+        from sapa.adapters.clock import SystemClock
+
+        return SystemClock()
+
+    @cached_property
+    def store(self) -> CaseStore:
+        if self.settings.store == "sqlite":
+            from sapa.adapters.embedded.sqlite_store import SqliteCaseStore
+
+            return SqliteCaseStore(self.settings.sapa_data_dir / "sapa.db")
+        raise NotImplementedError(f"STORE={self.settings.store} is not available yet")
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        if self.settings.blobs == "fs":
+            from sapa.adapters.embedded.fs_blobs import FsBlobStore
+
+            return FsBlobStore(self.settings.sapa_data_dir / "blobs")
+        raise NotImplementedError(f"BLOBS={self.settings.blobs} is not available yet")
+
+    @cached_property
+    def queue(self) -> TaskQueue:
+        if self.settings.queue == "sqlite":
+            from sapa.adapters.embedded.sqlite_queue import SqliteTaskQueue
+
+            return SqliteTaskQueue(
+                self.settings.sapa_data_dir / "tasks.db",
+                max_attempts=self.settings.task_max_attempts,
+                min_backoff=self.settings.task_min_backoff_seconds,
+                max_backoff=self.settings.task_max_backoff_seconds,
+            )
+        raise NotImplementedError(f"QUEUE={self.settings.queue} is not available yet")
+
+    @cached_property
+    def whatsapp(self) -> WhatsApp:
+        from sapa.adapters.graph_whatsapp import GraphWhatsApp
+
+        return GraphWhatsApp(self.settings.wa_base, self.settings.secret("wa_token"))
+
+    @cached_property
+    def signer(self) -> Signer:
+        if self.settings.signer == "local":
+            from sapa.adapters.embedded.local_signer import LocalPadesSigner
+
+            return LocalPadesSigner(
+                self.settings.sapa_data_dir / "signer", office=self.region.office
+            )
+        raise NotImplementedError(f"SIGNER={self.settings.signer} is not available yet")
+
+    @cached_property
+    def staff(self) -> StaffDirectory:
+        from sapa.adapters.embedded.staff_file import FileStaffDirectory
+
+        return FileStaffDirectory(self.settings.staff_file)
+
+
+_lock = threading.Lock()
+_container: Container | None = None
+
+
+def container() -> Container:
+    """The process's container, built from the environment on first call (not at import)."""
+    global _container
+    with _lock:
+        if _container is None:
+            _container = Container(load_settings())
+        return _container
+
+
+def install(c: Container | None) -> None:
+    """Use `c` as the process's container (tests, the local server); None resets."""
+    global _container
+    with _lock:
+        _container = c

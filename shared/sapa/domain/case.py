@@ -1,0 +1,318 @@
+"""The case aggregate: one resident's request, its state, its step runs and its audit events."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from sapa.domain.errors import Conflict, Forbidden, IllegalTransition
+from sapa.domain.sop import STEP_ROLE, Sop, Step, Transition
+from sapa.domain.texts import ROLE_LABELS, text
+
+
+class Actor(BaseModel):
+    """Who acts: an officer in one role, the applicant, or the system."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    role: str
+    kecamatan: str | None = None
+    name: str = ""
+
+    @classmethod
+    def system(cls) -> Actor:
+        return cls(id="system", role="system", name="Sistem")
+
+    @classmethod
+    def applicant(cls, wa_id: str) -> Actor:
+        return cls(id=f"wa:{wa_id}", role="pemohon", name="Pemohon")
+
+    @property
+    def label(self) -> str:
+        return f"{ROLE_LABELS.get(self.role, self.role)} ({self.id})"
+
+
+class StepRun(BaseModel):
+    """One run of one SOP step: ready → claimed → done. A step redone gets a new run."""
+
+    step: str
+    ready_at: datetime
+    claimed_at: datetime | None = None
+    claimed_by: str | None = None
+    done_at: datetime | None = None
+    done_by: str | None = None
+    outcome: str | None = None  # the event that closed the run
+
+    @property
+    def open(self) -> bool:
+        return self.done_at is None
+
+
+class AuditEvent(BaseModel):
+    """An append-only record of one change: who, in which role, what, when, from → to."""
+
+    case_id: str
+    seq: int
+    at: datetime
+    actor_id: str
+    role: str
+    event: str
+    from_state: str
+    to_state: str
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class DocumentRef(BaseModel):
+    """A stored file attached to a case (the bytes live in the BlobStore under `key`)."""
+
+    key: str
+    sha256: str
+    size: int
+    content_type: str
+    filename: str = ""
+    requirement: str | None = None
+    source: str = "guestbook"  # guestbook | whatsapp | siak_draft | signed
+    at: datetime
+
+
+class Case(BaseModel):
+    """The aggregate. Change it only through `apply`, `claim` and `release`."""
+
+    id: str
+    reg_no: str
+    kecamatan: str
+    phone_number_id: str
+    wa_id: str
+    applicant_name: str = ""
+    service: str | None = None
+    state: str
+    version: int = 0
+    created_at: datetime
+    updated_at: datetime
+    returned_to: str | None = None
+    steps: list[StepRun] = Field(default_factory=list)
+    form: dict[str, Any] = Field(default_factory=dict)
+    consent: dict[str, Any] | None = None
+    documents: list[DocumentRef] = Field(default_factory=list)
+    precheck: dict[str, Any] | None = None
+    siak_ref: str | None = None
+    draft: DocumentRef | None = None
+    signed: DocumentRef | None = None
+    signature_id: str | None = None
+    closed_reason: str | None = None
+    event_seq: int = 0
+    new_events: list[AuditEvent] = Field(default_factory=list, exclude=True)
+
+    # ---- creation -------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        sop: Sop,
+        *,
+        case_id: str,
+        reg_no: str,
+        kecamatan: str,
+        phone_number_id: str,
+        wa_id: str,
+        applicant_name: str,
+        at: datetime,
+    ) -> Case:
+        """SOP step 1: the resident greets the kecamatan's number and a case exists."""
+        first = sop.steps[0]
+        case = cls(
+            id=case_id,
+            reg_no=reg_no,
+            kecamatan=kecamatan,
+            phone_number_id=phone_number_id,
+            wa_id=wa_id,
+            applicant_name=applicant_name,
+            state=first.to_state,
+            created_at=at,
+            updated_at=at,
+        )
+        actor = Actor.applicant(wa_id)
+        case.steps.append(
+            StepRun(
+                step=first.key,
+                ready_at=at,
+                claimed_at=at,
+                claimed_by=actor.id,
+                done_at=at,
+                done_by=actor.id,
+                outcome=first.event,
+            )
+        )
+        case._record(actor, first.event, "", first.to_state, at, {"reg_no": reg_no})
+        case._open_run_if_waiting(sop, at)
+        return case
+
+    # ---- queries --------------------------------------------------------------------------
+
+    def is_open(self, sop: Sop) -> bool:
+        return self.state not in sop.terminal_states
+
+    def waiting_step(self, sop: Sop) -> Step | None:
+        """The SOP step that someone must do next (None while waiting on the resident)."""
+        if self.state == "returned" and self.returned_to:
+            return sop.step(self.returned_to)
+        return sop.step_waiting_in(self.state)
+
+    def current_run(self, sop: Sop) -> StepRun | None:
+        step = self.waiting_step(sop)
+        if step is None:
+            return None
+        for run in reversed(self.steps):
+            if run.step == step.key and run.open:
+                return run
+        return None
+
+    def runs(self, step_key: str) -> list[StepRun]:
+        return [r for r in self.steps if r.step == step_key]
+
+    def allowed_events(self, sop: Sop, actor: Actor, now: datetime) -> list[str]:
+        out = []
+        for event in dict.fromkeys(t.event for t in self._transitions_from_here(sop)):
+            try:
+                self._check(sop, event, actor, now)
+            except (IllegalTransition, Forbidden, Conflict):
+                continue
+            out.append(event)
+        return out
+
+    # ---- commands -------------------------------------------------------------------------
+
+    def apply(
+        self, sop: Sop, event: str, actor: Actor, at: datetime, **detail: Any
+    ) -> AuditEvent:
+        """Perform `event` as `actor`, or raise IllegalTransition / Forbidden / Conflict."""
+        transition = self._check(sop, event, actor, at)
+        before = self.state
+        run = self.current_run(sop)
+        if run is not None:
+            if run.claimed_at is None:
+                run.claimed_at, run.claimed_by = at, actor.id
+            run.done_at, run.done_by, run.outcome = at, actor.id, event
+        if event == "return":
+            producing = sop.step_producing(before)
+            self.returned_to = producing.key if producing else None
+        elif transition.to_state != "returned":
+            self.returned_to = None
+        self.state = transition.to_state
+        self.updated_at = at
+        if self.state in sop.terminal_states and event != "deliver":
+            self.closed_reason = str(detail.get("reason") or event)
+        audit = self._record(actor, event, before, self.state, at, detail)
+        self._open_run_if_waiting(sop, at)
+        return audit
+
+    def claim(self, sop: Sop, actor: Actor, at: datetime) -> AuditEvent:
+        """An officer takes the waiting step ("ambil"), so two officers never work one case."""
+        step = self.waiting_step(sop)
+        run = self.current_run(sop)
+        if step is None or run is None:
+            raise self._illegal("claim", actor)
+        self._guard_actor(sop, step.role, actor, "claim")
+        if run.claimed_by == actor.id:
+            return self._record(actor, "claim", self.state, self.state, at, {"step": step.key})
+        self._guard_claim(sop, run, actor, at)
+        run.claimed_at, run.claimed_by = at, actor.id
+        self.updated_at = at
+        return self._record(actor, "claim", self.state, self.state, at, {"step": step.key})
+
+    def release(self, sop: Sop, actor: Actor, at: datetime) -> AuditEvent:
+        run = self.current_run(sop)
+        if run is None or run.claimed_by != actor.id:
+            raise self._illegal("release", actor)
+        run.claimed_at = run.claimed_by = None
+        self.updated_at = at
+        return self._record(actor, "release", self.state, self.state, at, {"step": run.step})
+
+    def note(self, actor: Actor, event: str, at: datetime, **detail: Any) -> AuditEvent:
+        """Record something that changes no state (a document attached, a message sent)."""
+        self.updated_at = at
+        return self._record(actor, event, self.state, self.state, at, detail)
+
+    # ---- internals ------------------------------------------------------------------------
+
+    def _transitions_from_here(self, sop: Sop) -> list[Transition]:
+        found = sop.events_from(self.state)
+        if self.state == "returned" and self.returned_to:
+            step = sop.step(self.returned_to)
+            found.append(Transition(step.event, "returned", step.to_state, (step.role,), step))
+        return found
+
+    def _check(self, sop: Sop, event: str, actor: Actor, at: datetime) -> Transition:
+        transition = next((t for t in self._transitions_from_here(sop) if t.event == event), None)
+        if transition is None:
+            raise self._illegal(event, actor)
+        waiting = self.waiting_step(sop)
+        roles = set(transition.roles)
+        if STEP_ROLE in roles:
+            roles.discard(STEP_ROLE)
+            if waiting is not None:
+                roles.add(waiting.role)
+        if actor.role not in roles:
+            raise self._illegal(event, actor)
+        self._guard_actor(sop, actor.role, actor, event)
+        run = self.current_run(sop)
+        if run is not None and actor.role not in ("system", "admin", "pemohon"):
+            self._guard_claim(sop, run, actor, at)
+        return transition
+
+    def _guard_actor(self, sop: Sop, role: str, actor: Actor, event: str) -> None:
+        if actor.role != role and not (role != "pemohon" and actor.role == "system"):
+            raise self._illegal(event, actor)
+        if actor.role in sop.kecamatan_roles and actor.kecamatan != self.kecamatan:
+            raise Forbidden(text("wrong_kecamatan", kecamatan=actor.kecamatan or "-"))
+        if actor.role == "pemohon" and actor.id != Actor.applicant(self.wa_id).id:
+            raise self._illegal(event, actor)
+
+    def _guard_claim(self, sop: Sop, run: StepRun, actor: Actor, at: datetime) -> None:
+        if run.claimed_by in (None, actor.id) or run.claimed_at is None:
+            return
+        if at - run.claimed_at >= timedelta(seconds=sop.claim_timeout_seconds):
+            return  # an abandoned claim expires
+        raise Conflict(text("claimed_by_other", who=run.claimed_by))
+
+    def _illegal(self, event: str, actor: Actor) -> IllegalTransition:
+        return IllegalTransition(
+            text("illegal_transition", event=event, actor=actor.label, case=self.reg_no,
+                 state=self.state),
+            case_id=self.id,
+            state=self.state,
+            event=event,
+            actor=actor.id,
+        )
+
+    def _open_run_if_waiting(self, sop: Sop, at: datetime) -> None:
+        step = self.waiting_step(sop)
+        if step is not None and self.current_run(sop) is None:
+            self.steps.append(StepRun(step=step.key, ready_at=at))
+
+    def _record(
+        self,
+        actor: Actor,
+        event: str,
+        before: str,
+        after: str,
+        at: datetime,
+        detail: dict[str, Any],
+    ) -> AuditEvent:
+        self.event_seq += 1
+        audit = AuditEvent(
+            case_id=self.id,
+            seq=self.event_seq,
+            at=at,
+            actor_id=actor.id,
+            role=actor.role,
+            event=event,
+            from_state=before,
+            to_state=after,
+            detail=detail,
+        )
+        self.new_events.append(audit)
+        return audit

@@ -1,0 +1,110 @@
+"""Reference data: the regency's kecamatan and the service catalogue with its requirements."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Kecamatan:
+    code: str
+    name: str
+    link_mode: str = "auto"
+
+
+@dataclass(frozen=True)
+class Requirement:
+    key: str
+    name: str
+    optional: bool = False
+
+
+@dataclass(frozen=True)
+class Service:
+    code: str
+    name: str
+    output: str
+    requirements: tuple[Requirement, ...]
+
+    @property
+    def required(self) -> tuple[Requirement, ...]:
+        return tuple(r for r in self.requirements if not r.optional)
+
+
+@dataclass(frozen=True)
+class Region:
+    code: str
+    name: str
+    office: str
+    timezone: str
+    kecamatan: tuple[Kecamatan, ...]
+
+    def kecamatan_by_code(self, code: str) -> Kecamatan:
+        for k in self.kecamatan:
+            if k.code == code:
+                return k
+        raise KeyError(code)
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    services: tuple[Service, ...]
+
+    def get(self, code: str) -> Service:
+        for s in self.services:
+            if s.code == code:
+                return s
+        raise KeyError(code)
+
+
+def _read(name: str, path: str | Path | None) -> dict[str, Any]:
+    if path is None:
+        return tomllib.loads(resources.files("sapa.data").joinpath(name).read_text("utf-8"))
+    return tomllib.loads(Path(path).read_text("utf-8"))
+
+
+def load_region(path: str | Path | None = None) -> Region:
+    data = _read("gowa.toml", path)
+    head = data["regency"]
+    return Region(
+        code=head["code"],
+        name=head["name"],
+        office=head["office"],
+        timezone=head.get("timezone", "Asia/Makassar"),
+        kecamatan=tuple(
+            Kecamatan(k["code"], k["name"], k.get("link_mode", "auto")) for k in data["kecamatan"]
+        ),
+    )
+
+
+def load_catalogue(path: str | Path | None = None) -> Catalogue:
+    data = _read("services.toml", path)
+    return Catalogue(
+        tuple(
+            Service(
+                code=s["code"],
+                name=s["name"],
+                output=s["output"],
+                requirements=tuple(
+                    Requirement(r["key"], r["name"], bool(r.get("optional", False)))
+                    for r in s["requirements"]
+                ),
+            )
+            for s in data["services"]
+        )
+    )
+
+
+@cache
+def default_region() -> Region:
+    return load_region()
+
+
+@cache
+def default_catalogue() -> Catalogue:
+    return load_catalogue()

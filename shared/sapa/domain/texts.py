@@ -1,0 +1,107 @@
+"""Every sentence a resident or an officer reads, in Bahasa Indonesia, kept in one place."""
+
+from __future__ import annotations
+
+ID: dict[str, str] = {
+    # errors
+    "illegal_transition": (
+        "Tindakan '{event}' tidak dapat dilakukan oleh {actor} pada permohonan {case} "
+        "yang berstatus '{state}'."
+    ),
+    "wrong_kecamatan": "Anda hanya dapat menangani permohonan dari kecamatan Anda ({kecamatan}).",
+    "claimed_by_other": "Permohonan ini sedang ditangani oleh {who}.",
+    "case_not_found": "Permohonan tidak ditemukan.",
+    "nik_length": "NIK harus terdiri dari 16 angka.",
+    "kk_length": "Nomor KK harus terdiri dari 16 angka.",
+    "nik_region": "Kode wilayah pada NIK tidak valid.",
+    "nik_birthdate": "Tanggal lahir pada NIK tidak valid.",
+    "nik_serial": "Nomor urut pada NIK tidak boleh 0000.",
+    "nik_birth_mismatch": "Tanggal lahir tidak sesuai dengan NIK.",
+    "kk_serial": "Nomor urut pada Nomor KK tidak boleh 0000.",
+    "kk_date": "Tanggal pada Nomor KK tidak valid.",
+    "phone_invalid": "Nomor WhatsApp tidak valid. Contoh: 081234567890.",
+    "required": "Wajib diisi.",
+    "bad_json": "Permintaan tidak dapat dibaca (JSON tidak valid).",
+    "bad_signature": "Tanda tangan permintaan tidak valid.",
+    "service_unknown": "Jenis layanan tidak dikenal.",
+    "file_type": "Berkas harus berupa JPG, PNG, atau PDF.",
+    "file_too_large": "Ukuran berkas melebihi batas {limit_mb} MB.",
+    "file_empty": "Berkas kosong.",
+    "pdf_unreadable": "Berkas PDF rusak atau tidak dapat dibaca.",
+    "document_missing": "Dokumen wajib belum diunggah: {name}.",
+    "link_invalid": (
+        "Tautan ini sudah tidak berlaku atau tidak valid. Silakan kirim pesan \"HALO\" "
+        "ke nomor WhatsApp layanan kecamatan Anda untuk mendapatkan tautan baru."
+    ),
+    "not_logged_in": "Silakan masuk terlebih dahulu.",
+    "csrf": "Sesi formulir sudah berakhir. Muat ulang halaman dan coba lagi.",
+    "forbidden_role": "Peran Anda tidak berwenang untuk tindakan ini.",
+    "internal": "Terjadi gangguan pada sistem. Silakan coba beberapa saat lagi.",
+    "form_has_errors": "Periksa kembali isian yang ditandai.",
+    "siak_ref_required": "Nomor referensi SIAK wajib diisi.",
+    "draft_required": "Konsep dokumen dari SIAK (PDF) wajib diunggah.",
+    # messages to the resident on WhatsApp
+    "wa_guestbook_link": (
+        "Selamat datang di layanan WhatsApp Disdukcapil Kabupaten Gowa, Kecamatan {kecamatan}.\n"
+        "Nomor permohonan Anda: {reg_no}.\n"
+        "Silakan isi Buku Tamu dan unggah dokumen persyaratan melalui tautan berikut "
+        "(berlaku {days} hari):\n{link}"
+    ),
+    "wa_form_received": (
+        "Terima kasih. Data permohonan {reg_no} sudah kami terima dan sedang diperiksa "
+        "oleh petugas loket."
+    ),
+    "wa_contacted": (
+        "Permohonan {reg_no} sudah lengkap dan akan diteruskan untuk diproses. "
+        "Kami akan mengabari Anda bila dokumen sudah selesai."
+    ),
+    "wa_correction": (
+        "Permohonan {reg_no} perlu dilengkapi: {reason}\nSilakan perbaiki melalui tautan "
+        "Buku Tamu yang sama."
+    ),
+    "wa_delivered_caption": (
+        "Dokumen permohonan {reg_no} telah ditandatangani secara elektronik (TTE). "
+        "Keaslian dapat diperiksa dengan memindai kode QR pada dokumen."
+    ),
+    "wa_cancelled": "Permohonan {reg_no} telah dibatalkan.",
+    "wa_rejected": "Mohon maaf, permohonan {reg_no} tidak dapat diproses: {reason}",
+    "wa_help": (
+        "Layanan WhatsApp Disdukcapil Kabupaten Gowa.\n"
+        "Ketik STATUS untuk melihat posisi permohonan, BATAL untuk membatalkan, "
+        "BANTUAN untuk bantuan ini."
+    ),
+}
+
+STATE_LABELS: dict[str, str] = {
+    "greeted": "Menyapa",
+    "link_sent": "Menunggu pengisian Buku Tamu",
+    "form_submitted": "Buku Tamu terkirim, menunggu pemeriksaan",
+    "checked": "Data diperiksa",
+    "contacted": "Pemohon dihubungi",
+    "forwarded": "Berkas diteruskan ke operator SIAK",
+    "entered_in_siak": "Diinput ke SIAK",
+    "approved": "Disetujui Kepala Bidang",
+    "signed": "Ditandatangani (TTE)",
+    "delivered": "Dokumen terkirim ke pemohon",
+    "awaiting_correction": "Menunggu perbaikan dari pemohon",
+    "returned": "Dikembalikan satu langkah",
+    "rejected": "Ditolak",
+    "cancelled": "Dibatalkan",
+    "expired": "Kedaluwarsa",
+}
+
+ROLE_LABELS: dict[str, str] = {
+    "pemohon": "Pemohon",
+    "loket": "Petugas Loket Pelayanan",
+    "verifikator": "Petugas Verifikasi Berkas",
+    "operator_siak": "Operator SIAK",
+    "kabid": "Kepala Bidang",
+    "kadis": "Kepala Dinas",
+    "admin": "Admin",
+    "system": "Sistem",
+}
+
+
+def text(key: str, **values: object) -> str:
+    """The Indonesian text for `key`, with `values` filled in."""
+    return ID[key].format(**values)

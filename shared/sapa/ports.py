@@ -1,0 +1,211 @@
+"""Ports: what the services need from the outside world, as Protocols the adapters implement."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from sapa.domain.case import AuditEvent, Case
+
+T = TypeVar("T")
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """The current time, timezone-aware UTC."""
+        ...
+
+
+@dataclass(frozen=True)
+class Message:
+    """One WhatsApp message of a case's conversation, inbound or outbound."""
+
+    case_id: str
+    id: str  # wamid (inbound: Meta's; outbound: the one the API returned) or a local key
+    direction: str  # "in" | "out"
+    at: datetime
+    type: str  # text | image | document | ...
+    body: str = ""
+    actor_id: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+class CaseStore(Protocol):
+    """Cases, their audit events and conversations. Writes to one case are atomic.
+
+    Implementations: SQLite (embedded) and Firestore (cloud). Every method may raise
+    `TransientError` when the backend is unavailable.
+    """
+
+    def create(self, case: Case) -> None:
+        """Insert a new case and its `new_events` atomically.
+
+        Raises `AlreadyExists` if the same applicant already has an open case in that
+        kecamatan (at most one open case per kecamatan number and WA id).
+        """
+        ...
+
+    def get(self, case_id: str) -> Case:
+        """The case as last saved (raises `NotFound`)."""
+        ...
+
+    def save(self, case: Case) -> None:
+        """Write `case` and append its `new_events`, if the stored version is still
+        `case.version`; then bump `case.version` and clear `new_events`.
+
+        Raises `ConcurrentUpdate` when someone else saved in between.
+        """
+        ...
+
+    def find_open(self, kecamatan: str, wa_id: str) -> Case | None:
+        """The applicant's open case in that kecamatan, if any."""
+        ...
+
+    def list_cases(
+        self,
+        *,
+        states: Iterable[str] | None = None,
+        kecamatan: str | None = None,
+        limit: int = 200,
+    ) -> list[Case]:
+        """Cases, oldest update first, filtered by state and kecamatan."""
+        ...
+
+    def events(self, case_id: str) -> list[AuditEvent]:
+        """The case's audit trail in order."""
+        ...
+
+    def add_message(self, message: Message) -> bool:
+        """Append a message to a conversation; False (and nothing written) if its id exists."""
+        ...
+
+    def messages(self, case_id: str) -> list[Message]:
+        ...
+
+    def claim_key(self, key: str, *, value: dict[str, Any] | None = None) -> bool:
+        """Create-if-absent a dedupe record (wamid, callback id, ...). True if it was new."""
+        ...
+
+    def next_sequence(self, scope: str) -> int:
+        """The next number of a counter (1, 2, ...), unique even under concurrent callers."""
+        ...
+
+    def record_contact(self, kecamatan: str, wa_id: str, at: datetime) -> None:
+        """Remember the applicant's last inbound message time (the 24-hour window)."""
+        ...
+
+    def last_inbound(self, kecamatan: str, wa_id: str) -> datetime | None:
+        ...
+
+
+@dataclass(frozen=True)
+class BlobRef:
+    key: str
+    sha256: str
+    size: int
+    content_type: str
+
+
+class BlobStore(Protocol):
+    """Files (documents, signed PDFs). Objects are write-once: a key never changes content."""
+
+    def put(self, key: str, data: bytes, content_type: str) -> BlobRef:
+        """Store `data` at `key`. Storing identical bytes again is a no-op returning the same
+        ref (retries are safe); different bytes at an existing key raise `Conflict`."""
+        ...
+
+    def get(self, key: str) -> bytes:
+        """The bytes at `key` (raises `NotFound`)."""
+        ...
+
+    def exists(self, key: str) -> bool:
+        ...
+
+
+@dataclass(frozen=True)
+class Task:
+    kind: str  # the target function, e.g. "notify"
+    payload: dict[str, Any]
+    name: str | None = None  # deterministic name → enqueued at most once
+    schedule_at: datetime | None = None
+
+
+class TaskQueue(Protocol):
+    """Cloud-Tasks-like queue: at-least-once HTTP delivery to the function named by `kind`."""
+
+    def enqueue(self, task: Task) -> bool:
+        """Queue `task`. Returns False when a task of that name was already queued (deduped)."""
+        ...
+
+
+@dataclass(frozen=True)
+class MediaContent:
+    data: bytes
+    mime_type: str
+    sha256: str
+
+
+class WhatsApp(Protocol):
+    """Outbound side of the WhatsApp Cloud API (Graph API compatible)."""
+
+    def send_text(self, phone_number_id: str, to: str, body: str) -> str:
+        """Send a free-form text; returns the wamid. Raises TransientError on 5xx/429/timeout,
+        PermanentError on a rejected request."""
+        ...
+
+    def send_document(
+        self, phone_number_id: str, to: str, data: bytes, filename: str, caption: str
+    ) -> str:
+        """Upload `data` as media from that number and send it as a document; returns wamid."""
+        ...
+
+    def fetch_media(self, media_id: str) -> MediaContent:
+        """Resolve a media id to its URL and download it with the bearer token."""
+        ...
+
+
+@dataclass(frozen=True)
+class SignRequest:
+    pdf: bytes
+    document_id: str  # stable per case and draft version: the idempotency key
+    signer_name: str
+    reason: str
+    location: str
+    verify_url: str  # what the visible QR code points to
+    passphrase: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class SignedPdf:
+    pdf: bytes
+    signature_id: str
+    signed_at: datetime
+
+
+class Signer(Protocol):
+    """PAdES signing of a PDF (local pyHanko signer, or BSrE's Esign Client Service)."""
+
+    def sign(self, request: SignRequest) -> SignedPdf:
+        """Sign the PDF with a visible signature block carrying a QR code to `verify_url`."""
+        ...
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    email: str
+    name: str
+    roles: tuple[str, ...]
+    kecamatan: str | None = None
+
+
+class StaffDirectory(Protocol):
+    def get(self, email: str) -> StaffMember | None:
+        ...
+
+    def all(self) -> list[StaffMember]:
+        ...
+
+
+Mutator = Callable[[Case], T]

@@ -1,0 +1,121 @@
+"""Settings: one pydantic model read from the environment. No secret has a default."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Secrets that the embedded default generates once and keeps under the data directory.
+_LOCAL_SECRETS = (
+    "wa_token",
+    "wa_app_secret",
+    "wa_verify_token",
+    "link_secret",
+    "session_secret",
+    "task_token",
+    "esign_callback_secret",
+)
+
+
+class Settings(BaseSettings):
+    """Every knob SAPA has. Environment variable = field name in upper case."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    sapa_env: Literal["local", "cloud"] = "local"
+    sapa_data_dir: Path = Path("var")
+    public_base_url: str = "http://127.0.0.1:8080"
+    # Where the embedded task worker delivers tasks; defaults to public_base_url.
+    task_target_base: str | None = None
+
+    store: Literal["sqlite", "firestore"] = "sqlite"
+    blobs: Literal["fs", "gcs", "s3"] = "fs"
+    queue: Literal["sqlite", "cloudtasks"] = "sqlite"
+    signer: Literal["local", "bsre"] = "local"
+
+    wa_api_base: str | None = None  # default: the local simulator
+    wa_token: str | None = Field(default=None, repr=False)
+    wa_app_secret: str | None = Field(default=None, repr=False)
+    wa_verify_token: str | None = Field(default=None, repr=False)
+    # JSON object {phone_number_id: kecamatan code}; default: "demo-<code>" for every kecamatan.
+    wa_phone_numbers: dict[str, str] | None = None
+
+    link_secret: str | None = Field(default=None, repr=False)
+    session_secret: str | None = Field(default=None, repr=False)
+    task_token: str | None = Field(default=None, repr=False)
+    esign_callback_secret: str | None = Field(default=None, repr=False)
+
+    guestbook_link_days: int = 7
+    max_upload_mb: int = 10
+    dev_login: bool = True
+    task_max_attempts: int = 8
+    task_min_backoff_seconds: float = 1.0
+    task_max_backoff_seconds: float = 300.0
+    task_workers: int = 4
+
+    sop_file: Path | None = None
+    region_file: Path | None = None
+    services_file: Path | None = None
+    staff_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _cloud_is_strict(self) -> Settings:
+        if self.sapa_env == "cloud":
+            if self.dev_login:
+                raise ValueError("DEV_LOGIN cannot be enabled when SAPA_ENV=cloud")
+            missing = [s.upper() for s in _LOCAL_SECRETS if not getattr(self, s)]
+            if missing:
+                raise ValueError(f"missing secrets in cloud settings: {', '.join(missing)}")
+        return self
+
+    @property
+    def wa_base(self) -> str:
+        return self.wa_api_base or f"{self.public_base_url.rstrip('/')}/sim/graph/v21.0"
+
+    @property
+    def task_base(self) -> str:
+        return (self.task_target_base or self.public_base_url).rstrip("/")
+
+    def secret(self, name: str) -> str:
+        value = getattr(self, name)
+        if not value:
+            raise RuntimeError(f"setting {name.upper()} is not set")
+        return str(value)
+
+
+def _local_secrets(data_dir: Path) -> dict[str, str]:
+    """Generate the embedded default's secrets once; a restart must keep them (links, sessions)."""
+    path = data_dir / "secrets.json"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    known: dict[str, str] = {}
+    if path.exists():
+        known = json.loads(path.read_text("utf-8"))
+    changed = False
+    for name in _LOCAL_SECRETS:
+        if not known.get(name):
+            known[name] = secrets.token_urlsafe(32)
+            changed = True
+    if changed:
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(known, fh)
+        os.replace(tmp, path)
+    return known
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment (and `overrides`); locally, fill unset secrets from disk."""
+    settings = Settings(**overrides)  # type: ignore[arg-type]
+    if settings.sapa_env == "local":
+        stored = _local_secrets(settings.sapa_data_dir)
+        fill = {n: stored[n] for n in _LOCAL_SECRETS if not getattr(settings, n)}
+        if fill:
+            settings = settings.model_copy(update=fill)
+    return settings
