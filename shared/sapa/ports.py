@@ -84,8 +84,15 @@ class CaseStore(Protocol):
     def messages(self, case_id: str) -> list[Message]:
         ...
 
+    def message_exists(self, message_id: str) -> bool:
+        ...
+
     def claim_key(self, key: str, *, value: dict[str, Any] | None = None) -> bool:
         """Create-if-absent a dedupe record (wamid, callback id, ...). True if it was new."""
+        ...
+
+    def get_key(self, key: str) -> dict[str, Any] | None:
+        """The value stored with a dedupe record (None if absent or stored without value)."""
         ...
 
     def next_sequence(self, scope: str) -> int:

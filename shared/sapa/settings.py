@@ -79,6 +79,14 @@ class Settings(BaseSettings):
         return self.wa_api_base or f"{self.public_base_url.rstrip('/')}/sim/graph/v21.0"
 
     @property
+    def guestbook_base(self) -> str:
+        return f"{self.public_base_url.rstrip('/')}/guestbook"
+
+    @property
+    def verify_base(self) -> str:
+        return f"{self.public_base_url.rstrip('/')}/verify"
+
+    @property
     def task_base(self) -> str:
         return (self.task_target_base or self.public_base_url).rstrip("/")
 

@@ -103,6 +103,11 @@ class Case(BaseModel):
     signed: DocumentRef | None = None
     signature_id: str | None = None
     closed_reason: str | None = None
+    closed_at: datetime | None = None  # when a terminal state was reached (lead time ends here)
+    # Tasks decided together with a state change, saved atomically with it and enqueued after
+    # the save (by deterministic name, so enqueueing twice is harmless): nothing is lost if the
+    # process dies between the save and the enqueue.
+    outbox: list[dict[str, Any]] = Field(default_factory=list)
     event_seq: int = 0
     new_events: list[AuditEvent] = Field(default_factory=list, exclude=True)
 
@@ -203,8 +208,10 @@ class Case(BaseModel):
             self.returned_to = None
         self.state = transition.to_state
         self.updated_at = at
-        if self.state in sop.terminal_states and event != "deliver":
-            self.closed_reason = str(detail.get("reason") or event)
+        if self.state in sop.terminal_states:
+            self.closed_at = at
+            if event != "deliver":
+                self.closed_reason = str(detail.get("reason") or event)
         audit = self._record(actor, event, before, self.state, at, detail)
         self._open_run_if_waiting(sop, at)
         return audit
@@ -215,6 +222,8 @@ class Case(BaseModel):
         run = self.current_run(sop)
         if step is None or run is None:
             raise self._illegal("claim", actor)
+        if actor.role == "system" and not step.automatable:
+            raise self._illegal("claim", actor)  # the system may only take steps it can do
         self._guard_actor(sop, step.role, actor, "claim")
         if run.claimed_by == actor.id:
             return self._record(actor, "claim", self.state, self.state, at, {"step": step.key})

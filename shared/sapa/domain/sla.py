@@ -72,7 +72,7 @@ def timeline(sop: Sop, case: Case, now: datetime) -> Timeline:
     """
     runs = sorted(case.steps, key=lambda r: (r.ready_at, sop.step(r.step).number))
     finished = not case.is_open(sop)
-    end = case.updated_at if finished else now
+    end = (case.closed_at or case.updated_at) if finished else now
     return Timeline(
         steps=tuple(step_timing(sop, r, now) for r in runs),
         lead_time_seconds=_seconds(case.created_at, end),

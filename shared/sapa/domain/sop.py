@@ -49,7 +49,10 @@ class Sop:
     terminal_states: frozenset[str]
     lead_time_target_seconds: float
     claim_timeout_seconds: float
-    _by_event_state: dict[tuple[str, str], Transition] = field(default_factory=dict, repr=False)
+    # an index derived from `transitions`: kept out of eq and hash so a Sop stays hashable
+    _by_event_state: dict[tuple[str, str], Transition] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         for t in self.transitions:
@@ -123,6 +126,9 @@ def _parse(data: dict[str, object]) -> Sop:
         for src in t["from"]:
             transitions.append(Transition(t["event"], src, t["to"], tuple(t["roles"])))
     roles = frozenset(head["roles"])
+    for s in steps:  # step 1 has no transition, so check every step's role itself
+        if s.role not in roles:
+            raise ValueError(f"step {s.number} names unknown role {s.role!r}")
     for t in transitions:
         unknown = set(t.roles) - roles - {STEP_ROLE}
         if unknown:

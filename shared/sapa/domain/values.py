@@ -9,7 +9,7 @@ from datetime import date
 from sapa.domain.errors import ValidationFailed
 from sapa.domain.texts import text
 
-_DIGITS16 = re.compile(r"^\d{16}$")
+_DIGITS16 = re.compile(r"^[0-9]{16}$")  # ASCII only: \d would also accept e.g. full-width digits
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def normalize_phone(raw: str, *, field: str = "phone") -> str:
         v = "62" + v[1:]
     elif v.startswith("8"):
         v = "62" + v
-    if not re.fullmatch(r"62[1-9]\d{7,12}", v):
+    if not re.fullmatch(r"62[1-9][0-9]{7,12}", v):
         raise ValidationFailed(text("phone_invalid"), {field: text("phone_invalid")})
     return v
 

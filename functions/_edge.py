@@ -1,0 +1,137 @@
+"""The edge of every function: errors mapped to HTTP in one place, JSON parsing, task auth."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import flask
+
+from sapa.bootstrap import Container, container
+from sapa.domain.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    PermanentError,
+    SapaError,
+    TransientError,
+    Unauthorized,
+    ValidationFailed,
+)
+from sapa.domain.texts import text
+
+log = logging.getLogger("sapa.functions")
+
+_STATUS: list[tuple[type[SapaError], int]] = [
+    (Unauthorized, 401),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (ValidationFailed, 422),
+    (Conflict, 409),
+    (PermanentError, 400),
+    (TransientError, 503),
+]
+
+
+def status_for(exc: SapaError) -> int:
+    for cls, status in _STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def error_body(exc: SapaError) -> dict[str, Any]:
+    body: dict[str, Any] = {"error": exc.code, "message": exc.message}
+    if isinstance(exc, ValidationFailed) and exc.fields:
+        body["fields"] = exc.fields
+    if exc.code == "illegal_transition":
+        body.update({k: exc.detail[k] for k in ("case_id", "state", "event", "actor")})
+    return body
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> flask.Response:
+    resp = flask.Response(json.dumps(body, ensure_ascii=False, default=str), status=status,
+                          mimetype="application/json")
+    resp.headers["Cache-Control"] = "no-store"
+    for k, v in (headers or {}).items():
+        resp.headers[k] = v
+    return resp
+
+
+Handler = Callable[[flask.Request], Any]
+
+
+def http_function(fn: Handler) -> Handler:
+    """Map SapaError to its status with a JSON body in Indonesian; anything else is a 500 that
+    is logged with its traceback and shows no internals."""
+
+    @functools.wraps(fn)
+    def wrapper(request: flask.Request) -> Any:
+        try:
+            return fn(request)
+        except SapaError as exc:
+            status = status_for(exc)
+            log.log(logging.WARNING if status < 500 else logging.ERROR,
+                    "%s: %s", exc.code, exc.message)
+            return json_response(error_body(exc), status)
+        except Exception:
+            log.exception("unhandled error in %s", fn.__name__)
+            return json_response({"error": "internal", "message": text("internal")}, 500)
+
+    return wrapper
+
+
+def read_json(request: flask.Request) -> Any:
+    try:
+        return json.loads(request.get_data(cache=True) or b"null")
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise PermanentError(text("bad_json")) from None
+
+
+def _authorize_task(c: Container, request: flask.Request) -> None:
+    header = request.headers.get("Authorization", "")
+    token = header[len("Bearer "):] if header.startswith("Bearer ") else ""
+    if not token or not hmac.compare_digest(token, c.settings.secret("task_token")):
+        raise Unauthorized("task token missing or wrong")
+
+
+TaskHandler = Callable[[Container, dict[str, Any], str], Any]
+
+
+def task_function(fn: TaskHandler) -> Handler:
+    """A queue-triggered function: authenticate the queue, parse the payload, run the handler.
+
+    Cloud Tasks retries every non-2xx, so a permanent error (bad payload, a move the case no
+    longer allows) is logged with the task name and answered 200; a transient one is 503."""
+
+    @functools.wraps(fn)
+    def wrapper(request: flask.Request) -> Any:
+        c = container()
+        name = request.headers.get("X-CloudTasks-TaskName", "")
+        retry = request.headers.get("X-CloudTasks-TaskRetryCount", "0")
+        try:
+            _authorize_task(c, request)
+        except Unauthorized as exc:
+            return json_response(error_body(exc), 401)
+        try:
+            payload = read_json(request)
+            if not isinstance(payload, dict) or not payload.get("case_id"):
+                raise PermanentError("task payload must be an object with case_id")
+            result = fn(c, payload, name)
+        except PermanentError as exc:
+            log.error("task dropped: %s", exc.message, extra={"task": name, "kind": fn.__name__})
+            return json_response({"status": "permanent_error", **error_body(exc)}, 200)
+        except TransientError as exc:
+            log.warning("task will retry: %s", exc.message,
+                        extra={"task": name, "kind": fn.__name__, "attempt": retry})
+            return json_response(error_body(exc), 503)
+        except Exception:
+            log.exception("task failed", extra={"task": name, "kind": fn.__name__})
+            return json_response({"error": "internal"}, 500)
+        return json_response({"status": "ok", "result": result})
+
+    return wrapper

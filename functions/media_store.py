@@ -1,0 +1,12 @@
+"""Queue function: copy a resident's WhatsApp media into the BlobStore and attach it."""
+
+from typing import Any
+
+from _edge import task_function
+from sapa.bootstrap import Container
+from sapa.services import messaging
+
+
+@task_function
+def media_store(c: Container, payload: dict[str, Any], name: str) -> Any:
+    return messaging.store_media(c, payload)

@@ -1,0 +1,12 @@
+"""Queue function: the automatic completeness pre-check of a submitted guest book."""
+
+from typing import Any
+
+from _edge import task_function
+from sapa.bootstrap import Container
+from sapa.services import guestbook
+
+
+@task_function
+def precheck(c: Container, payload: dict[str, Any], name: str) -> Any:
+    return guestbook.precheck(c, payload)

@@ -1,0 +1,38 @@
+"""HTTP function: the public page behind the QR code of a signed document."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import flask
+
+from _edge import http_function, json_response
+from _render import page
+from sapa.bootstrap import container
+from sapa.domain.errors import NotFound
+from sapa.services import signing
+
+MAX_PDF = 20 * 1024 * 1024
+
+
+@http_function
+def verify_http(request: flask.Request) -> Any:
+    c = container()
+    parts = [p for p in request.path.split("/") if p]
+    if len(parts) != 2 or parts[0] != "d":
+        return page("message.html", 404, title="Tidak ditemukan", message="Dokumen tidak ditemukan.")
+    presented = None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        presented = upload.read(MAX_PDF + 1) if upload else b""
+    try:
+        view = signing.verification(c, parts[1], presented)
+    except NotFound:
+        if "application/json" in request.headers.get("Accept", ""):
+            return json_response({"status": "not_found"}, 404)
+        return page("message.html", 404, title="Dokumen tidak ditemukan",
+                    message="Dokumen dengan kode ini tidak terdaftar di SAPA.")
+    if "application/json" in request.headers.get("Accept", ""):
+        return json_response(asdict(view))
+    return page("verify.html", view=view)

@@ -1,0 +1,262 @@
+"""CaseStore on SQLite: cases as JSON documents with a version column, audit events appended."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sapa.adapters.embedded.sqlite_db import SqliteDb
+from sapa.domain.case import AuditEvent, Case
+from sapa.domain.errors import AlreadyExists, ConcurrentUpdate, NotFound
+from sapa.domain.texts import text
+from sapa.ports import Message
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS cases (
+    id TEXT PRIMARY KEY,
+    reg_no TEXT NOT NULL UNIQUE,
+    kecamatan TEXT NOT NULL,
+    wa_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    is_open INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    updated_at TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+-- at most one open case per kecamatan number and applicant
+CREATE UNIQUE INDEX IF NOT EXISTS cases_open_applicant
+    ON cases (kecamatan, wa_id) WHERE is_open = 1;
+CREATE INDEX IF NOT EXISTS cases_state ON cases (state, kecamatan, updated_at);
+CREATE TABLE IF NOT EXISTS events (
+    case_id TEXT NOT NULL REFERENCES cases(id),
+    seq INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (case_id, seq)
+);
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    case_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_case ON messages (case_id, at);
+CREATE TABLE IF NOT EXISTS dedupe (
+    key TEXT PRIMARY KEY,
+    at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+    value TEXT
+);
+CREATE TABLE IF NOT EXISTS sequences (scope TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS contacts (
+    kecamatan TEXT NOT NULL,
+    wa_id TEXT NOT NULL,
+    last_inbound TEXT NOT NULL,
+    PRIMARY KEY (kecamatan, wa_id)
+);
+-- audit events may never change
+CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+"""
+
+# Terminal states are the SOP's business, but the open-case index needs a column: the store is
+# told which states are terminal by the case itself (closed_reason / state) via this set.
+_TERMINAL = {"delivered", "rejected", "cancelled", "expired"}
+
+
+class SqliteCaseStore:
+    """The embedded CaseStore. Thread-safe; several processes may share the file (WAL)."""
+
+    def __init__(self, path: Path, *, terminal_states: Iterable[str] | None = None) -> None:
+        self.db = SqliteDb(path, _SCHEMA)
+        self.terminal = frozenset(terminal_states or _TERMINAL)
+
+    # ---- cases ------------------------------------------------------------------------------
+
+    def create(self, case: Case) -> None:
+        try:
+            with self.db.write() as c:
+                c.execute(
+                    "INSERT INTO cases (id, reg_no, kecamatan, wa_id, state, is_open, version,"
+                    " updated_at, doc) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                    self._row(case),
+                )
+                self._append_events(c, case.new_events)
+        except sqlite3.IntegrityError as exc:
+            raise AlreadyExists("case exists", case_id=case.id, error=str(exc)) from exc
+        case.version = 1
+        case.new_events.clear()
+
+    def get(self, case_id: str) -> Case:
+        row = self.db.conn().execute(
+            "SELECT doc, version FROM cases WHERE id = ?", (case_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(text("case_not_found"), case_id=case_id)
+        return self._load(row)
+
+    def save(self, case: Case) -> None:
+        with self.db.write() as c:
+            cur = c.execute(
+                "UPDATE cases SET state = ?, is_open = ?, version = version + 1, updated_at = ?,"
+                " doc = ? WHERE id = ? AND version = ?",
+                (
+                    case.state,
+                    int(case.state not in self.terminal),
+                    case.updated_at.isoformat(),
+                    _dump(case),
+                    case.id,
+                    case.version,
+                ),
+            )
+            if cur.rowcount != 1:
+                raise ConcurrentUpdate("case changed meanwhile", case_id=case.id)
+            self._append_events(c, case.new_events)
+        case.version += 1
+        case.new_events.clear()
+
+    def find_open(self, kecamatan: str, wa_id: str) -> Case | None:
+        row = self.db.conn().execute(
+            "SELECT doc, version FROM cases WHERE kecamatan = ? AND wa_id = ? AND is_open = 1",
+            (kecamatan, wa_id),
+        ).fetchone()
+        return self._load(row) if row else None
+
+    def list_cases(
+        self,
+        *,
+        states: Iterable[str] | None = None,
+        kecamatan: str | None = None,
+        limit: int = 200,
+    ) -> list[Case]:
+        sql = "SELECT doc, version FROM cases WHERE 1 = 1"
+        args: list[Any] = []
+        if states is not None:
+            wanted = list(states)
+            sql += f" AND state IN ({','.join('?' * len(wanted))})"
+            args += wanted
+        if kecamatan:
+            sql += " AND kecamatan = ?"
+            args.append(kecamatan)
+        sql += " ORDER BY updated_at LIMIT ?"
+        args.append(limit)
+        return [self._load(r) for r in self.db.conn().execute(sql, args).fetchall()]
+
+    def events(self, case_id: str) -> list[AuditEvent]:
+        rows = self.db.conn().execute(
+            "SELECT doc FROM events WHERE case_id = ? ORDER BY seq", (case_id,)
+        ).fetchall()
+        return [AuditEvent.model_validate_json(r["doc"]) for r in rows]
+
+    # ---- conversation, dedupe, counters -----------------------------------------------------
+
+    def add_message(self, message: Message) -> bool:
+        doc = json.dumps(
+            {
+                "case_id": message.case_id,
+                "id": message.id,
+                "direction": message.direction,
+                "at": message.at.isoformat(),
+                "type": message.type,
+                "body": message.body,
+                "actor_id": message.actor_id,
+                "data": message.data,
+            }
+        )
+        with self.db.write() as c:
+            cur = c.execute(
+                "INSERT OR IGNORE INTO messages (id, case_id, at, doc) VALUES (?, ?, ?, ?)",
+                (message.id, message.case_id, message.at.isoformat(), doc),
+            )
+            return cur.rowcount == 1
+
+    def messages(self, case_id: str) -> list[Message]:
+        rows = self.db.conn().execute(
+            "SELECT doc FROM messages WHERE case_id = ? ORDER BY at, rowid", (case_id,)
+        ).fetchall()
+        out = []
+        for r in rows:
+            d = json.loads(r["doc"])
+            d["at"] = datetime.fromisoformat(d["at"])
+            out.append(Message(**d))
+        return out
+
+    def message_exists(self, message_id: str) -> bool:
+        row = self.db.conn().execute("SELECT 1 FROM messages WHERE id = ?", (message_id,))
+        return row.fetchone() is not None
+
+    def get_key(self, key: str) -> dict[str, Any] | None:
+        row = self.db.conn().execute("SELECT value FROM dedupe WHERE key = ?", (key,)).fetchone()
+        if row is None or row["value"] is None:
+            return None
+        value: dict[str, Any] = json.loads(row["value"])
+        return value
+
+    def claim_key(self, key: str, *, value: dict[str, Any] | None = None) -> bool:
+        with self.db.write() as c:
+            cur = c.execute(
+                "INSERT OR IGNORE INTO dedupe (key, value) VALUES (?, ?)",
+                (key, json.dumps(value) if value is not None else None),
+            )
+            return cur.rowcount == 1
+
+    def next_sequence(self, scope: str) -> int:
+        with self.db.write() as c:
+            row = c.execute(
+                "INSERT INTO sequences (scope, value) VALUES (?, 1)"
+                " ON CONFLICT(scope) DO UPDATE SET value = value + 1 RETURNING value",
+                (scope,),
+            ).fetchone()
+            return int(row[0])
+
+    def record_contact(self, kecamatan: str, wa_id: str, at: datetime) -> None:
+        with self.db.write() as c:
+            c.execute(
+                "INSERT INTO contacts (kecamatan, wa_id, last_inbound) VALUES (?, ?, ?)"
+                " ON CONFLICT(kecamatan, wa_id) DO UPDATE SET last_inbound ="
+                " max(last_inbound, excluded.last_inbound)",
+                (kecamatan, wa_id, at.isoformat()),
+            )
+
+    def last_inbound(self, kecamatan: str, wa_id: str) -> datetime | None:
+        row = self.db.conn().execute(
+            "SELECT last_inbound FROM contacts WHERE kecamatan = ? AND wa_id = ?",
+            (kecamatan, wa_id),
+        ).fetchone()
+        return datetime.fromisoformat(row[0]) if row else None
+
+    # ---- internals --------------------------------------------------------------------------
+
+    def _row(self, case: Case) -> tuple[Any, ...]:
+        return (
+            case.id,
+            case.reg_no,
+            case.kecamatan,
+            case.wa_id,
+            case.state,
+            int(case.state not in self.terminal),
+            case.updated_at.isoformat(),
+            _dump(case),
+        )
+
+    @staticmethod
+    def _load(row: sqlite3.Row) -> Case:
+        case = Case.model_validate_json(row["doc"])
+        case.version = int(row["version"])
+        return case
+
+    @staticmethod
+    def _append_events(c: sqlite3.Connection, events: list[AuditEvent]) -> None:
+        c.executemany(
+            "INSERT INTO events (case_id, seq, at, doc) VALUES (?, ?, ?, ?)",
+            [(e.case_id, e.seq, e.at.isoformat(), e.model_dump_json()) for e in events],
+        )
+
+
+def _dump(case: Case) -> str:
+    return case.model_dump_json(exclude={"version"})

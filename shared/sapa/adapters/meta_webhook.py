@@ -1,0 +1,171 @@
+"""The inbound side of the WhatsApp Cloud API: signature check and payload parsing."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from sapa.domain.errors import PermanentError, Unauthorized
+from sapa.domain.texts import text
+
+
+def verify_signature(app_secret: str, raw_body: bytes, header: str | None) -> None:
+    """Check `X-Hub-Signature-256: sha256=<hex>` over the raw bytes, in constant time."""
+    if not header or not header.startswith("sha256="):
+        raise Unauthorized(text("bad_signature"))
+    expected = hmac.new(app_secret.encode(), raw_body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, header[len("sha256=") :].strip().lower()):
+        raise Unauthorized(text("bad_signature"))
+
+
+def sign_body(app_secret: str, raw_body: bytes) -> str:
+    """The header value Meta would send for `raw_body` (used by the simulator and tests)."""
+    return "sha256=" + hmac.new(app_secret.encode(), raw_body, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    """One message a resident sent, reduced to what SAPA uses."""
+
+    wamid: str
+    phone_number_id: str
+    wa_id: str
+    profile_name: str
+    at: datetime
+    type: str
+    text: str = ""
+    media_id: str | None = None
+    mime_type: str | None = None
+    sha256: str | None = None
+    filename: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class StatusUpdate:
+    wamid: str
+    phone_number_id: str
+    status: str
+    at: datetime
+    recipient: str = ""
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class _Metadata(_Loose):
+    phone_number_id: str
+    display_phone_number: str = ""
+
+
+class _Profile(_Loose):
+    name: str = ""
+
+
+class _Contact(_Loose):
+    wa_id: str | None = None
+    user_id: str | None = None
+    profile: _Profile = _Profile()
+
+
+class _Value(_Loose):
+    metadata: _Metadata
+    contacts: list[_Contact] = []
+    messages: list[dict[str, Any]] = []
+    statuses: list[dict[str, Any]] = []
+
+
+class _Change(_Loose):
+    field: str = "messages"
+    value: _Value
+
+
+class _Entry(_Loose):
+    changes: list[_Change] = []
+
+
+class _Payload(_Loose):
+    object: str
+    entry: list[_Entry] = []
+
+
+_MEDIA_TYPES = ("image", "document", "audio", "video", "sticker")
+
+
+def _when(ts: Any) -> datetime:
+    try:
+        return datetime.fromtimestamp(int(ts), tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return datetime.now(UTC)
+
+
+def parse_payload(body: Any) -> tuple[list[InboundMessage], list[StatusUpdate]]:
+    """Every message and status in a webhook body (several entries/changes/messages each)."""
+    try:
+        payload = _Payload.model_validate(body)
+    except ValidationError as exc:
+        raise PermanentError("payload is not a WhatsApp webhook", errors=exc.errors()) from None
+    if payload.object != "whatsapp_business_account":
+        raise PermanentError("unexpected webhook object", object=payload.object)
+    messages: list[InboundMessage] = []
+    statuses: list[StatusUpdate] = []
+    for entry in payload.entry:
+        for change in entry.changes:
+            value = change.value
+            pnid = value.metadata.phone_number_id
+            names = {
+                (c.wa_id or c.user_id or ""): c.profile.name for c in value.contacts
+            }
+            for m in value.messages:
+                mtype = str(m.get("type", "unsupported"))
+                sender = str(m.get("from") or m.get("from_user_id") or "")
+                wamid = str(m.get("id") or "")
+                if not wamid or not sender:
+                    continue
+                body_text = ""
+                media: dict[str, Any] = {}
+                if mtype == "text":
+                    body_text = str((m.get("text") or {}).get("body", ""))
+                elif mtype in _MEDIA_TYPES:
+                    media = m.get(mtype) or {}
+                    body_text = str(media.get("caption", ""))
+                elif mtype == "interactive":
+                    inter = m.get("interactive") or {}
+                    reply = inter.get("button_reply") or inter.get("list_reply") or {}
+                    body_text = str(reply.get("title", ""))
+                elif mtype == "button":
+                    body_text = str((m.get("button") or {}).get("text", ""))
+                messages.append(
+                    InboundMessage(
+                        wamid=wamid,
+                        phone_number_id=pnid,
+                        wa_id=sender,
+                        profile_name=names.get(sender, "") or next(iter(names.values()), ""),
+                        at=_when(m.get("timestamp")),
+                        type=mtype,
+                        text=body_text,
+                        media_id=media.get("id"),
+                        mime_type=media.get("mime_type"),
+                        sha256=media.get("sha256"),
+                        filename=media.get("filename"),
+                        raw=m,
+                    )
+                )
+            for s in value.statuses:
+                if s.get("id") and s.get("status"):
+                    statuses.append(
+                        StatusUpdate(
+                            wamid=str(s["id"]),
+                            phone_number_id=pnid,
+                            status=str(s["status"]),
+                            at=_when(s.get("timestamp")),
+                            recipient=str(s.get("recipient_id", "")),
+                        )
+                    )
+    return messages, statuses

@@ -1,0 +1,218 @@
+"""`make demo`: one request through all eight SOP steps over HTTP, then its timeline."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from sapa.domain.sla import format_duration
+
+PHONE_NUMBER_ID = "demo-730608"  # Somba Opu's service number in the embedded default
+FORM = {
+    "service": "kk",
+    "name": "Andi Baso",
+    "nik": "7306081708900001",
+    "kk": "7306080101200003",
+    "birth_date": "1990-08-17",
+    "desa": "Sungguminasa",
+    "address": "Jl. Masjid Raya No. 1",
+    "consent": "1",
+}
+OFFICERS = {
+    "loket": "loket.sombaopu@sapa.test",
+    "verifikator": "verifikasi@sapa.test",
+    "operator_siak": "operator.siak@sapa.test",
+    "kabid": "kabid@sapa.test",
+    "kadis": "kadis@sapa.test",
+}
+# A 1×1 PNG: the smallest honest photo of a document.
+_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415478"
+    "9c63f8cfc0000003010100c9fe92ef0000000049454e44ae426082"
+)
+
+
+class DemoFailed(RuntimeError):
+    pass
+
+
+def _wait(what: str, probe: Callable[[], Any], timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise DemoFailed(f"timed out waiting for {what}")
+
+
+def _ok(resp: requests.Response, what: str) -> requests.Response:
+    if resp.status_code >= 400:
+        raise DemoFailed(f"{what}: HTTP {resp.status_code} {resp.text[:300]}")
+    return resp
+
+
+class Officer:
+    def __init__(self, base: str, email: str) -> None:
+        self.base = base
+        self.http = requests.Session()
+        self.http.headers["Accept"] = "application/json"
+        resp = _ok(self.http.post(f"{base}/staff/login", data={"email": email}), f"login {email}")
+        self.csrf = resp.json()["csrf"]
+        self.email = email
+
+    def act(self, case_id: str, action: str, **form: Any) -> dict[str, Any]:
+        files = form.pop("files", None)
+        resp = self.http.post(f"{self.base}/staff/cases/{case_id}/{action}",
+                              data={"csrf": self.csrf, **form}, files=files)
+        return dict(_ok(resp, f"{self.email} {action}").json())
+
+    def case(self, case_id: str) -> dict[str, Any]:
+        return dict(_ok(self.http.get(f"{self.base}/staff/cases/{case_id}"), "case").json())
+
+    def worklist(self) -> list[dict[str, Any]]:
+        return list(_ok(self.http.get(f"{self.base}/staff/worklist"), "worklist").json()["cases"])
+
+
+def conversation(base: str, wa_id: str) -> list[dict[str, Any]]:
+    resp = requests.post(f"{base}/dev/wa/api/conversation",
+                         json={"phone_number_id": PHONE_NUMBER_ID, "wa_id": wa_id}, timeout=10)
+    return list(_ok(resp, "conversation").json()["messages"])
+
+
+def run(base: str, out: Callable[[str], None] = print) -> dict[str, Any]:
+    """Drive one complete request and return its final timeline (raises DemoFailed)."""
+    from sapa.pdf import simple_pdf
+
+    base = base.rstrip("/")
+    # A fresh resident each run, so a demo never lands in an earlier run's open case.
+    wa_id = "62812" + "".join(secrets.choice("0123456789") for _ in range(8))
+    out(f"1. Pemohon {wa_id[:5]}***** menyapa nomor WA Kecamatan Somba Opu")
+    sent = _ok(requests.post(f"{base}/dev/wa/api/send",
+                             json={"phone_number_id": PHONE_NUMBER_ID, "from": wa_id,
+                                   "name": FORM["name"], "text": "Assalamualaikum, mau urus KK"},
+                             timeout=15), "greet").json()
+    if sent.get("webhook_status") != 200:
+        raise DemoFailed(f"webhook refused the greeting: {sent}")
+
+    def link() -> str | None:
+        for m in conversation(base, wa_id):
+            found = re.search(r"https?://\S+/guestbook/f/\S+", m.get("text") or "")
+            if m["direction"] == "out" and found:
+                return found.group(0)
+        return None
+
+    url = _wait("the guest-book link on WhatsApp", link)
+    out(f"2. Tautan Buku Tamu diterima: {url[:60]}…")
+    _ok(requests.get(url, timeout=15), "open guest book")
+    pdf = simple_pdf("Buku Nikah", ["Salinan buku nikah pemohon (contoh)"])
+    resp = _ok(requests.post(url, data=FORM, headers={"Accept": "application/json"}, timeout=30,
+                             files={"doc_kk_lama": ("kk.png", io.BytesIO(_PNG), "image/png"),
+                                    "doc_buku_nikah": ("nikah.pdf", io.BytesIO(pdf),
+                                                       "application/pdf")}),
+               "submit guest book")
+    reg_no = resp.json()["reg_no"]
+    out(f"   Buku Tamu terkirim: permohonan {reg_no}")
+
+    loket = Officer(base, OFFICERS["loket"])
+    case_id = _wait("the case in the counter officer's worklist",
+                    lambda: next((c["id"] for c in loket.worklist() if c["reg_no"] == reg_no),
+                                 None))
+    for who, action, extra in [
+        (loket, "check", {}),
+        (loket, "contact", {}),
+        (Officer(base, OFFICERS["verifikator"]), "forward", {}),
+        (Officer(base, OFFICERS["operator_siak"]), "enter_siak", {
+            "siak_ref": "SIAK-7306-2026-000123",
+            "files": {"draft": ("draft.pdf",
+                                io.BytesIO(simple_pdf("KARTU KELUARGA", [f"No. {reg_no}",
+                                                                         "Kepala keluarga: Andi Baso"])),
+                                "application/pdf")},
+        }),
+        (Officer(base, OFFICERS["kabid"]), "approve", {}),
+        (Officer(base, OFFICERS["kadis"]), "sign", {}),
+    ]:
+        who.act(case_id, "claim")
+        who.act(case_id, action, **extra)
+        out(f"   {who.email}: {action}")
+    final = _wait("the signed document to be delivered",
+                  lambda: (lambda c: c if c["case"]["state"] == "delivered" else None)(
+                      loket_view(base, case_id)))
+    docs = [m for m in conversation(base, wa_id) if m["direction"] == "out" and m.get("document")]
+    if not docs:
+        raise DemoFailed("the resident did not receive the signed document on WhatsApp")
+    out(f"8. Dokumen bertanda tangan elektronik terkirim ke pemohon: {docs[-1]['document']['filename']}")
+    return dict(final["timeline"])
+
+
+def loket_view(base: str, case_id: str) -> dict[str, Any]:
+    return Officer(base, OFFICERS["loket"]).case(case_id)
+
+
+def print_timeline(tl: dict[str, Any], out: Callable[[str], None] = print) -> None:
+    out("")
+    out(f"Linimasa permohonan {tl['reg_no']} — status: {tl['state_label']}")
+    header = f"{'#':>2}  {'Kegiatan':<52} {'Oleh':<26} {'Tunggu':>10} {'Proses':>10} {'Mutu baku':>10}  "
+    out(header)
+    out("-" * len(header))
+    for s in tl["steps"]:
+        flag = "MELEWATI" if s["breached"] else "ok"
+        out(f"{s['number']:>2}  {s['kegiatan'][:52]:<52} {(s['done_by'] or '-')[:26]:<26} "
+            f"{s['waiting']:>10} {s['handling']:>10} {s['mutu_baku']:>10}  {flag}")
+    out("-" * len(header))
+    out(f"Waktu total (lead time): {tl['lead_time']}  · jumlah mutu baku SOP: "
+        f"{format_duration(tl['standard_total_seconds'])}  · target kantor: "
+        f"{format_duration(tl['lead_time_target_seconds'])}")
+
+
+def _reachable(base: str) -> bool:
+    try:
+        return requests.get(f"{base}/healthz", timeout=2).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--base", default=os.environ.get("SAPA_URL", "http://127.0.0.1:"
+                                                         + os.environ.get("PORT", "8080")))
+    args = parser.parse_args(argv)
+    stack = None
+    base = args.base
+    if not _reachable(base):
+        from sapa.bootstrap import Container
+        from sapa.localserver import LocalStack
+        from sapa.settings import load_settings
+
+        data = Path(tempfile.mkdtemp(prefix="sapa-demo-"))
+        print(f"Tidak ada server di {base}; menjalankan server sementara (data di {data}).")
+        settings = load_settings(sapa_data_dir=data, public_base_url="http://127.0.0.1:0")
+        stack = LocalStack(Container(settings), "127.0.0.1", 0)
+        base = f"http://127.0.0.1:{stack.port}"
+        stack.c.settings = settings.model_copy(update={"public_base_url": base})
+        stack.start()
+    try:
+        tl = run(base)
+        print_timeline(tl)
+        return 0
+    except DemoFailed as exc:
+        print(f"DEMO GAGAL: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if stack is not None:
+            stack.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,211 @@
+"""The embedded default: every function, the task worker and the WhatsApp simulator in one process."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import flask
+
+from sapa import bootstrap, log
+from sapa.bootstrap import Container
+from sapa.settings import load_settings
+
+logger = logging.getLogger(__name__)
+
+# URL path → entry point name in functions/main.py. The same names are the Cloud Functions.
+HTTP_MOUNTS = {
+    "/wa/webhook": "wa_webhook",
+    "/guestbook": "guestbook",
+    "/staff": "staff",
+    "/verify": "verify",
+    "/esign/callback": "esign_callback",
+}
+TASK_KINDS = (
+    "notify",
+    "command",
+    "media_store",
+    "precheck",
+    "siak_handoff",
+    "esign_request",
+    "deliver",
+)
+SIMULATOR_PREFIXES = ("/sim/", "/dev/wa")
+
+WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def default_source() -> Path:
+    return Path(__file__).resolve().parents[2] / "functions" / "main.py"
+
+
+def load_functions(source: Path) -> ModuleType:
+    """Import functions/main.py the way functions-framework does (by file path)."""
+    spec = importlib.util.spec_from_file_location("sapa_functions_main", source)
+    if spec is None or spec.loader is None:
+        raise RuntimeError(f"cannot load {source}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def function_app(fn: Callable[[flask.Request], Any], max_mb: int) -> flask.Flask:
+    """Serve one HTTP function the way functions-framework does: every path and method."""
+    app = flask.Flask(f"sapa-{getattr(fn, '__name__', 'fn')}")
+    app.config["MAX_CONTENT_LENGTH"] = max_mb * 1024 * 1024 * 8 + 1024 * 1024
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"]
+
+    def view(path: str = "") -> Any:
+        return fn(flask.request._get_current_object())  # type: ignore[attr-defined]
+
+    app.add_url_rule("/", "root", view, methods=methods)
+    app.add_url_rule("/<path:path>", "any", view, methods=methods)
+    return app
+
+
+class Dispatcher:
+    """Route by path prefix; mounted apps see their prefix as SCRIPT_NAME, like a function URL."""
+
+    def __init__(self, root: WSGIApp, mounts: dict[str, WSGIApp], passthrough: WSGIApp | None):
+        self.root = root
+        self.mounts = sorted(mounts.items(), key=lambda kv: -len(kv[0]))
+        self.passthrough = passthrough
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "") or "/"
+        if self.passthrough is not None and path.startswith(SIMULATOR_PREFIXES):
+            return self.passthrough(environ, start_response)
+        for prefix, app in self.mounts:
+            if path == prefix or path.startswith(prefix + "/"):
+                environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
+                environ["PATH_INFO"] = path[len(prefix):] or "/"
+                return app(environ, start_response)
+        return self.root(environ, start_response)
+
+
+def root_app(c: Container) -> flask.Flask:
+    app = flask.Flask("sapa-root")
+
+    @app.get("/healthz")
+    def healthz() -> Any:
+        return {"status": "ok"}
+
+    @app.get("/")
+    def index() -> Any:
+        rows = "".join(
+            f"<tr><td>{s.number}</td><td>{s.kegiatan}</td><td>{s.role}</td>"
+            f"<td>{int(s.mutu_baku_seconds)} d</td></tr>"
+            for s in c.sop.steps
+        )
+        html = (
+            "<!doctype html><html lang=id><meta charset=utf-8>"
+            "<meta name=viewport content='width=device-width,initial-scale=1'>"
+            "<title>SAPA</title><body style='font-family:system-ui;max-width:48rem;margin:auto'>"
+            "<h1>SAPA · Disdukcapil Kabupaten Gowa</h1>"
+            "<ul><li><a href='/dev/wa'>Simulator WhatsApp (bermain sebagai pemohon)</a></li>"
+            "<li><a href='/staff/login'>Ruang kerja petugas</a></li></ul>"
+            f"<h2>{c.sop.title}</h2><table border=1 cellpadding=4>"
+            "<tr><th>#</th><th>Kegiatan</th><th>Pelaksana</th><th>Mutu baku</th></tr>"
+            f"{rows}</table></body></html>"
+        )
+        return flask.Response(html, mimetype="text/html")
+
+    return app
+
+
+def build_app(c: Container, source: Path | None = None) -> Dispatcher:
+    main = load_functions(source or default_source())
+    max_mb = c.settings.max_upload_mb
+    mounts: dict[str, WSGIApp] = {
+        prefix: function_app(getattr(main, name), max_mb) for prefix, name in HTTP_MOUNTS.items()
+    }
+    for kind in TASK_KINDS:
+        mounts[f"/tasks/{kind}"] = function_app(getattr(main, kind), max_mb)
+    simulator = None
+    if c.settings.sapa_env == "local":
+        from sapa.adapters.embedded.wa_simulator import create_simulator_app
+
+        base = c.settings.public_base_url.rstrip("/")
+        simulator = create_simulator_app(
+            db_path=c.settings.sapa_data_dir / "wa_simulator.db",
+            token=c.settings.secret("wa_token"),
+            app_secret=c.settings.secret("wa_app_secret"),
+            webhook_url=f"{base}/wa/webhook",
+            phone_numbers=c.phone_numbers,
+            kecamatan_names={k.code: k.name for k in c.region.kecamatan},
+            public_base=base,
+        )
+    return Dispatcher(root_app(c), mounts, simulator)
+
+
+class LocalStack:
+    """The server, the task worker and recovery, started and stopped together."""
+
+    def __init__(self, c: Container, host: str, port: int, source: Path | None = None) -> None:
+        from waitress.server import create_server
+
+        from sapa.adapters.embedded.sqlite_queue import SqliteTaskQueue, TaskWorker
+
+        self.c = c
+        bootstrap.install(c)
+        self.app = build_app(c, source)
+        self.server = create_server(self.app, host=host, port=port, threads=16,
+                                    channel_timeout=120, clear_untrusted_proxy_headers=True)
+        self.port = int(self.server.effective_port)  # type: ignore[union-attr]
+        queue = c.queue
+        assert isinstance(queue, SqliteTaskQueue)
+        self.worker = TaskWorker(queue, c.settings.task_base, c.settings.secret("task_token"),
+                                 concurrency=c.settings.task_workers)
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        from sapa.services.recovery import requeue_outboxes
+
+        self._thread = threading.Thread(target=self.server.run, name="http", daemon=True)
+        self._thread.start()
+        self.worker.start()
+        requeued = requeue_outboxes(self.c)
+        if requeued:
+            logger.info("requeued %d outbox tasks after restart", requeued)
+
+    def stop(self) -> None:
+        self.worker.stop()
+        self.server.close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    parser.add_argument("--source", type=Path, default=None)
+    args = parser.parse_args(argv)
+    os.environ.setdefault("PUBLIC_BASE_URL", f"http://{args.host}:{args.port}")
+    log.setup(os.environ.get("LOG_LEVEL", "INFO"))
+    settings = load_settings()
+    stack = LocalStack(Container(settings), args.host, args.port, args.source)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stack.start()
+    logger.info("SAPA listening on %s (data in %s)", settings.public_base_url,
+                settings.sapa_data_dir)
+    print(f"SAPA berjalan di {settings.public_base_url}  (Ctrl+C untuk berhenti)", flush=True)
+    stop.wait()
+    stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,196 @@
+"""Small PDF helpers: a plain text PDF generator, a page counter and a signature checker."""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import textwrap
+from dataclasses import dataclass
+from datetime import datetime
+from io import BytesIO
+
+from sapa.domain.errors import PermanentError
+
+UNREADABLE_PDF = "Dokumen PDF tidak dapat dibaca."
+NO_SIGNATURE = "Dokumen PDF tidak memiliki tanda tangan elektronik."
+
+# simple_pdf layout, in PDF points (A4 portrait). The body stops well above the bottom so that
+# a signature stamp (bottom right, up to ~140 pt high) never covers text.
+_PAGE_W, _PAGE_H = 595, 842
+_LEFT = 56
+_TITLE_Y = 770
+_BODY_TOP, _BODY_BOTTOM, _LEADING = 740, 180, 15
+_FOOTER_Y = 40
+_WRAP = 88
+LINES_PER_PAGE = (_BODY_TOP - _BODY_BOTTOM) // _LEADING + 1
+"""How many (wrapped) body lines `simple_pdf` puts on one page."""
+
+
+@dataclass(frozen=True)
+class SignatureReport:
+    """What a validator concluded about one PDF signature.
+
+    `intact`: the signed byte ranges hash to the digest in the signature. `valid`: intact AND the
+    cryptographic signature over the signed attributes checks out (pyHanko's own `valid` is only
+    the latter, so a tampered document would still be "valid" there). `trusted`: the signer's
+    chain leads to one of the given roots (revocation information is not required).
+    `covers_whole_document`: nothing was appended after the signature. `subfilter` is the PDF
+    name, e.g. "/ETSI.CAdES.detached" for PAdES. `signing_time` is the time the signer claims
+    (CMS signing-time attribute), not a trusted timestamp.
+    """
+
+    intact: bool
+    valid: bool
+    trusted: bool
+    signer_common_name: str
+    signing_time: datetime | None
+    subfilter: str
+    covers_whole_document: bool
+    field_name: str
+
+
+def simple_pdf(title: str, lines: list[str], pages: int = 1) -> bytes:
+    """A valid, deterministic A4 PDF with `title` on every page and `lines` as body text.
+
+    Text is Helvetica (WinAnsi; characters outside it become "?"), lines longer than about 88
+    characters are wrapped, and body text flows onto further pages when it does not fit
+    (`LINES_PER_PAGE` per page), so the result has at least `pages` pages. Each page carries a
+    "Halaman i dari n" footer; the bottom-right corner is left empty for a signature stamp.
+    """
+    if pages < 1:
+        raise ValueError("pages must be at least 1")
+    body: list[str] = []
+    for line in lines:
+        body.extend(textwrap.wrap(line, _WRAP) or [""])
+    page_count = max(pages, math.ceil(len(body) / LINES_PER_PAGE))
+
+    objects: list[bytes] = []  # objects[i] is object number i + 1
+
+    def add(obj: bytes) -> int:
+        objects.append(obj)
+        return len(objects)
+
+    catalog = add(b"")  # filled in once the page tree's number is known
+    info = add(b"<< /Title " + _text_string(title) + b" /Producer (SAPA) >>")
+    font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    bold = add(
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>"
+    )
+    pages_num = len(objects) + 1 + 2 * page_count  # after every page and content stream
+    kids: list[int] = []
+    for index in range(page_count):
+        chunk = body[index * LINES_PER_PAGE : (index + 1) * LINES_PER_PAGE]
+        ops = [b"BT /F2 16 Tf %d %d Td " % (_LEFT, _TITLE_Y) + _literal(title) + b" Tj ET"]
+        ops.append(b"BT /F1 11 Tf %d TL %d %d Td" % (_LEADING, _LEFT, _BODY_TOP + _LEADING))
+        ops.extend(_literal(text) + b" '" for text in chunk)
+        ops.append(b"ET")
+        footer = f"Halaman {index + 1} dari {page_count}"
+        ops.append(b"BT /F1 9 Tf %d %d Td " % (_LEFT, _FOOTER_Y) + _literal(footer) + b" Tj ET")
+        stream = b"\n".join(ops) + b"\n"
+        content = add(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"endstream")
+        kids.append(
+            add(
+                b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %d %d] "
+                % (pages_num, _PAGE_W, _PAGE_H)
+                + b"/Resources << /Font << /F1 %d 0 R /F2 %d 0 R >> >> " % (font, bold)
+                + b"/Contents %d 0 R >>" % content
+            )
+        )
+    kid_refs = b" ".join(b"%d 0 R" % kid for kid in kids)
+    assert add(b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kid_refs, page_count)) == pages_num
+    objects[catalog - 1] = b"<< /Type /Catalog /Pages %d 0 R >>" % pages_num
+
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, obj in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + obj + b"\nendobj\n"
+    xref_at = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    doc_id = hashlib.sha256(bytes(out)).hexdigest()[:32].encode("ascii")
+    out += b"trailer\n<< /Size %d /Root %d 0 R /Info %d 0 R /ID [<%s> <%s>] >>\n" % (
+        len(objects) + 1,
+        catalog,
+        info,
+        doc_id,
+        doc_id,
+    )
+    out += b"startxref\n%d\n%%%%EOF\n" % xref_at
+    return bytes(out)
+
+
+def pdf_page_count(data: bytes) -> int:
+    """The number of pages of a PDF, checked by locating its last page in the page tree.
+
+    Parsing is lenient (pyHanko non-strict mode), as befits uploaded documents. Raises
+    `PermanentError` when `data` is not a readable PDF.
+    """
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    try:
+        reader = PdfFileReader(BytesIO(data), strict=False)
+        count = int(reader.root["/Pages"]["/Count"])
+        if count > 0:
+            reader.find_page_for_modification(count - 1)  # type: ignore[no-untyped-call]
+    except Exception as exc:
+        raise PermanentError(UNREADABLE_PDF) from exc
+    if count < 0:
+        raise PermanentError(UNREADABLE_PDF)
+    return count
+
+
+def verify_signature(pdf: bytes, trust_roots_pem: list[bytes]) -> SignatureReport:
+    """Validate the last signature of `pdf` with pyHanko against `trust_roots_pem` only.
+
+    Nothing is fetched from the network and missing revocation information is tolerated
+    (soft-fail), so a development chain without CRL/OCSP can be trusted. Raises
+    `PermanentError` when the PDF cannot be read or carries no signature.
+    """
+    from pyhanko.keys import load_certs_from_pemder_data
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
+    from pyhanko_certvalidator import ValidationContext
+
+    try:
+        reader = PdfFileReader(BytesIO(pdf))
+        signatures = reader.embedded_signatures
+    except Exception as exc:
+        raise PermanentError(UNREADABLE_PDF) from exc
+    if not signatures:
+        raise PermanentError(NO_SIGNATURE)
+    embedded = signatures[-1]
+    roots = [cert for data in trust_roots_pem for cert in load_certs_from_pemder_data(data)]
+    context = ValidationContext(
+        trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail"
+    )
+    try:
+        status = validate_pdf_signature(embedded, signer_validation_context=context)
+    except Exception as exc:
+        raise PermanentError(UNREADABLE_PDF) from exc
+
+    subject = status.signing_cert.subject.native
+    return SignatureReport(
+        intact=bool(status.intact),
+        valid=bool(status.intact and status.valid),
+        trusted=bool(status.trusted),
+        signer_common_name=str(subject.get("common_name", "")),
+        signing_time=status.signer_reported_dt,
+        subfilter=str(embedded.sig_object.get("/SubFilter", "")),
+        covers_whole_document=status.coverage == SignatureCoverageLevel.ENTIRE_FILE,
+        field_name=str(embedded.field_name),
+    )
+
+
+def _literal(text: str) -> bytes:
+    """A PDF literal string in WinAnsi (cp1252) encoding, escaped."""
+    raw = text.encode("cp1252", errors="replace")
+    for char, escaped in ((b"\\", b"\\\\"), (b"(", b"\\("), (b")", b"\\)")):
+        raw = raw.replace(char, escaped)
+    return b"(" + raw.replace(b"\r", b"\\r").replace(b"\n", b"\\n") + b")"
+
+
+def _text_string(text: str) -> bytes:
+    """A PDF text string (for /Info): UTF-16BE with BOM, as a hex string."""
+    return b"<" + ("\ufeff" + text).encode("utf-16-be").hex().upper().encode("ascii") + b">"

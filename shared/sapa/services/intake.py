@@ -1,0 +1,141 @@
+"""WhatsApp intake: route a resident's message to the kecamatan's case and decide what follows."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+
+from sapa.adapters.meta_webhook import InboundMessage, StatusUpdate
+from sapa.bootstrap import Container
+from sapa.domain.case import Case
+from sapa.domain.errors import AlreadyExists, TransientError
+from sapa.domain.registration import registration_number, sequence_scope
+from sapa.ports import Message, Task
+from sapa.services.names import task_name
+
+log = logging.getLogger(__name__)
+
+KEYWORDS = {"STATUS": "status", "BATAL": "cancel", "BANTUAN": "help", "HALO": "link", "LINK": "link"}
+MEDIA_TYPES = {"image", "document"}
+
+
+@dataclass
+class IntakeResult:
+    routed: int = 0
+    duplicates: int = 0
+    unrouted: int = 0
+    statuses: int = 0
+
+
+def receive(c: Container, messages: list[InboundMessage], statuses: list[StatusUpdate]) -> IntakeResult:
+    """Attach each message to its case (opening one for a first greeting: SOP step 1) and queue
+    the work it calls for. Safe to repeat: a message already stored is skipped, and every task
+    has a name derived from the message or the case state, so a retried delivery queues nothing
+    new."""
+    result = IntakeResult()
+    for m in messages:
+        kecamatan = c.phone_numbers.get(m.phone_number_id)
+        if kecamatan is None:
+            log.warning("message for unknown phone_number_id", extra={"wamid": m.wamid})
+            result.unrouted += 1
+            continue
+        if c.store.message_exists(m.wamid):
+            result.duplicates += 1
+            continue
+        case = c.store.find_open(kecamatan, m.wa_id) or _open_case(c, kecamatan, m)
+        c.store.record_contact(kecamatan, m.wa_id, m.at)
+        for task in follow_ups(c, case, m):
+            c.queue.enqueue(task)
+        stored = c.store.add_message(
+            Message(
+                case_id=case.id,
+                id=m.wamid,
+                direction="in",
+                at=m.at,
+                type=m.type,
+                body=m.text,
+                actor_id=f"wa:{m.wa_id}",
+                data={"media_id": m.media_id, "mime_type": m.mime_type, "filename": m.filename},
+            )
+        )
+        if stored:
+            result.routed += 1
+        else:
+            result.duplicates += 1
+    for s in statuses:
+        result.statuses += 1
+        log.info("status %s", s.status, extra={"wamid": s.wamid})
+    return result
+
+
+def _open_case(c: Container, kecamatan: str, m: InboundMessage) -> Case:
+    at = c.clock.now()
+    tz = c.region.timezone
+    seq = c.store.next_sequence(sequence_scope(kecamatan, at, tz))
+    case = Case.open(
+        c.sop,
+        case_id=uuid.uuid4().hex,
+        reg_no=registration_number(kecamatan, at, tz, seq),
+        kecamatan=kecamatan,
+        phone_number_id=m.phone_number_id,
+        wa_id=m.wa_id,
+        applicant_name=m.profile_name,
+        at=at,
+    )
+    try:
+        c.store.create(case)
+    except AlreadyExists:
+        # Another delivery of this resident's messages opened the case first.
+        existing = c.store.find_open(kecamatan, m.wa_id)
+        if existing is None:
+            raise TransientError("case creation raced, retry") from None
+        return existing
+    log.info("case opened", extra={"case_id": case.id, "step": c.sop.steps[0].key})
+    return case
+
+
+def follow_ups(c: Container, case: Case, m: InboundMessage) -> list[Task]:
+    """The tasks one inbound message calls for, with deterministic names."""
+    tasks: list[Task] = []
+    waiting = case.waiting_step(c.sop)
+    link_step = c.sop.step_for_event("send_link")
+    if waiting is not None and link_step is not None and waiting.key == link_step.key:
+        mode = c.region.kecamatan_by_code(case.kecamatan).link_mode
+        if mode == "auto":
+            runs = len(case.runs(link_step.key))
+            tasks.append(
+                Task(
+                    kind="notify",
+                    payload={
+                        "case_id": case.id,
+                        "kind": "guestbook_link",
+                        "then_event": link_step.event,
+                    },
+                    name=task_name("notify", case.id, "link", runs),
+                )
+            )
+    word = m.text.strip().upper().rstrip("!.?") if m.type in ("text", "button", "interactive") else ""
+    command = KEYWORDS.get(word)
+    if command == "cancel":
+        tasks.append(
+            Task("command", {"case_id": case.id, "command": "cancel", "wa_id": m.wa_id},
+                 name=task_name("command", m.wamid))
+        )
+    elif command in ("status", "help") or (
+        command == "link" and case.state in ("link_sent", "awaiting_correction")
+    ):
+        kind = {"status": "status", "help": "help", "link": "guestbook_link"}[command]
+        tasks.append(
+            Task("notify", {"case_id": case.id, "kind": kind}, name=task_name("notify", m.wamid))
+        )
+    if m.type in MEDIA_TYPES and m.media_id:
+        tasks.append(
+            Task(
+                "media_store",
+                {"case_id": case.id, "media_id": m.media_id, "wamid": m.wamid,
+                 "sha256": m.sha256, "filename": m.filename or "", "caption": m.text},
+                name=task_name("media_store", m.wamid),
+            )
+        )
+    return tasks

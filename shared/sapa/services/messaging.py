@@ -1,0 +1,164 @@
+"""Messages to residents (notify), their commands (BATAL) and the media they send."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from itsdangerous import URLSafeTimedSerializer
+
+from sapa.bootstrap import Container
+from sapa.domain.case import Actor, Case, DocumentRef
+from sapa.domain.documents import extension, sniff
+from sapa.domain.errors import IllegalTransition, PermanentError, TransientError
+from sapa.domain.sla import format_duration
+from sapa.domain.texts import STATE_LABELS, ROLE_LABELS, text
+from sapa.ports import Message
+from sapa.services.names import task_name
+from sapa.services.unit import mutate, outbox_task
+
+log = logging.getLogger(__name__)
+
+_LINK_SALT = "sapa.guestbook"
+
+
+def link_serializer(c: Container) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(c.settings.secret("link_secret"), salt=_LINK_SALT)
+
+
+def guestbook_link(c: Container, case: Case) -> str:
+    """A signed, expiring link bound to one case: no guessable id, no personal data."""
+    token = link_serializer(c).dumps(case.id)
+    return f"{c.settings.guestbook_base}/f/{token}"
+
+
+def render(c: Container, case: Case, kind: str, params: dict[str, Any]) -> str:
+    kec = c.region.kecamatan_by_code(case.kecamatan).name
+    if kind == "guestbook_link":
+        return text(
+            "wa_guestbook_link",
+            kecamatan=kec,
+            reg_no=case.reg_no,
+            days=c.settings.guestbook_link_days,
+            link=guestbook_link(c, case),
+        )
+    if kind == "status":
+        waiting = case.waiting_step(c.sop)
+        holder = ROLE_LABELS.get(waiting.role, waiting.role) if waiting else "Pemohon"
+        expected = format_duration(waiting.mutu_baku_seconds) if waiting else "-"
+        return (
+            f"Permohonan {case.reg_no}: {STATE_LABELS.get(case.state, case.state)}.\n"
+            f"Sedang ditangani: {holder}. Waktu baku langkah ini: {expected}."
+        )
+    if kind == "help":
+        return text("wa_help")
+    if kind == "text":
+        return str(params.get("body", ""))
+    keys = {
+        "form_received": "wa_form_received",
+        "contacted": "wa_contacted",
+        "correction": "wa_correction",
+        "cancelled": "wa_cancelled",
+        "rejected": "wa_rejected",
+    }
+    if kind not in keys:
+        raise PermanentError(f"unknown notification kind {kind!r}")
+    return text(keys[kind], reg_no=case.reg_no, reason=params.get("reason", ""))
+
+
+def notify(c: Container, payload: dict[str, Any], task_name_: str) -> str:
+    """Send one message to the resident, once per task name; then apply `then_event` if the
+    case still allows it (SOP step 2: the link is sent, then the step is done).
+
+    Returns "sent", "already_sent" or "skipped"."""
+    case = c.store.get(payload["case_id"])
+    kind = str(payload["kind"])
+    message_id = f"out:{task_name_}"
+    outcome = "already_sent"
+    if not c.store.message_exists(message_id):
+        if not case.is_open(c.sop) and kind not in ("cancelled", "rejected"):
+            log.info("case closed, notification dropped", extra={"case_id": case.id})
+            return "skipped"
+        body = render(c, case, kind, payload.get("params", {}))
+        # The window between a successful send and recording it is the only place a message
+        # can repeat (the WhatsApp API has no idempotency key); it is kept as short as this.
+        wamid = c.whatsapp.send_text(case.phone_number_id, case.wa_id, body)
+        c.store.add_message(
+            Message(
+                case_id=case.id,
+                id=message_id,
+                direction="out",
+                at=c.clock.now(),
+                type="text",
+                body=body,
+                actor_id=str(payload.get("actor", {}).get("id", "system")),
+                data={"wamid": wamid, "kind": kind},
+            )
+        )
+        outcome = "sent"
+    event = payload.get("then_event")
+    if event:
+        actor = Actor.model_validate(payload.get("actor") or Actor.system().model_dump())
+
+        def advance(case: Case) -> None:
+            if event in case.allowed_events(c.sop, actor, c.clock.now()):
+                case.apply(c.sop, event, actor, c.clock.now(), message=message_id)
+
+        mutate(c, case.id, advance)
+    return outcome
+
+
+def command(c: Container, payload: dict[str, Any]) -> str:
+    """A resident's keyword command. BATAL cancels the open case and confirms it."""
+    if payload.get("command") != "cancel":
+        raise PermanentError("unknown command")
+    actor = Actor.applicant(str(payload["wa_id"]))
+
+    def cancel(case: Case) -> bool:
+        try:
+            case.apply(c.sop, "cancel", actor, c.clock.now(), reason="dibatalkan pemohon (BATAL)")
+        except IllegalTransition:
+            return False
+        outbox_task(case, "notify", {"case_id": case.id, "kind": "cancelled"},
+                    name=task_name("notify", case.id, "cancelled"))
+        return True
+
+    _, done = mutate(c, str(payload["case_id"]), cancel)
+    return "cancelled" if done else "not_cancellable"
+
+
+def store_media(c: Container, payload: dict[str, Any]) -> str:
+    """Copy a resident's WhatsApp media into the BlobStore and attach it to the case as a
+    candidate requirement document. Media ids expire, so this runs promptly and retries."""
+    case_id = str(payload["case_id"])
+    media = c.whatsapp.fetch_media(str(payload["media_id"]))
+    sent_sha = payload.get("sha256")
+    if sent_sha and sent_sha != media.sha256:
+        # Meta's sha256 is over the bytes; a mismatch means a truncated or altered download.
+        raise TransientError("media sha256 mismatch")
+    ctype = sniff(media.data)
+    now = c.clock.now()
+    if ctype is None:
+        def reject(case: Case) -> None:
+            case.note(Actor.system(), "media_rejected", now, wamid=payload.get("wamid"),
+                      mime_type=media.mime_type)
+
+        mutate(c, case_id, reject)
+        return "rejected"
+    digest = hashlib.sha256(media.data).hexdigest()
+    key = f"cases/{case_id}/wa/{digest[:32]}.{extension(ctype)}"
+    ref = c.blobs.put(key, media.data, ctype)
+
+    def attach(case: Case) -> None:
+        if any(d.key == key for d in case.documents):
+            return
+        case.documents.append(
+            DocumentRef(key=ref.key, sha256=ref.sha256, size=ref.size, content_type=ctype,
+                        filename=str(payload.get("filename") or ""), source="whatsapp", at=now)
+        )
+        case.note(Actor.system(), "media_stored", now, key=key, sha256=ref.sha256)
+
+    mutate(c, case_id, attach)
+    return "stored"
+

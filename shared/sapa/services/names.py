@@ -1,0 +1,11 @@
+"""Deterministic task names: the same decision always yields the same name (Cloud Tasks rules)."""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def task_name(kind: str, *parts: object) -> str:
+    """A name of [A-Za-z0-9_-] derived from `parts`; equal parts give equal names."""
+    digest = hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()[:32]
+    return f"{kind}-{digest}"

@@ -1,0 +1,149 @@
+"""SOP step 8 and after: the TTE by the head of office, its verification, delivery to the resident."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sapa.bootstrap import Container
+from sapa.domain.case import Actor, Case, DocumentRef
+from sapa.domain.errors import NotFound, PermanentError
+from sapa.domain.texts import text
+from sapa.domain.values import mask_name
+from sapa.ports import Message, SignRequest
+from sapa.services.names import task_name
+from sapa.services.unit import mutate, outbox_task
+from sapa.services.workflow import document_id
+
+log = logging.getLogger(__name__)
+
+
+def verify_url(c: Container, doc_id: str) -> str:
+    return f"{c.settings.verify_base}/d/{doc_id}"
+
+
+def request_signature(c: Container, payload: dict[str, Any]) -> str:
+    """Send the approved draft to the Signer; on success store the signed PDF and finish step 8.
+
+    Idempotent per document id: once the case holds the signed document, a retry does nothing.
+    """
+    case = c.store.get(str(payload["case_id"]))
+    doc_id = str(payload["document_id"])
+    if case.signed is not None and case.signature_id:
+        return "already_signed"
+    if case.draft is None or document_id(case) != doc_id:
+        raise PermanentError("draft changed since signing was requested", case_id=case.id)
+    service = c.catalogue.get(case.service) if case.service else None
+    signed = c.signer.sign(
+        SignRequest(
+            pdf=c.blobs.get(case.draft.key),
+            document_id=doc_id,
+            signer_name=str(payload.get("actor", {}).get("name") or "Kepala Dinas"),
+            reason=f"Penerbitan {service.output if service else 'dokumen'} {case.reg_no}",
+            location=c.region.name,
+            verify_url=verify_url(c, doc_id),
+        )
+    )
+    actor = Actor.model_validate(payload["actor"])
+    complete_signature(c, case.id, doc_id, signed.pdf, signed.signature_id, signed.signed_at, actor)
+    return "signed"
+
+
+def complete_signature(
+    c: Container,
+    case_id: str,
+    doc_id: str,
+    pdf: bytes,
+    signature_id: str,
+    signed_at: datetime,
+    actor: Actor,
+) -> bool:
+    """Store the signed PDF (a new object; the draft is kept), mark the case signed and queue
+    delivery. Returns False when this document was already accepted (replays change nothing)."""
+    digest = hashlib.sha256(pdf).hexdigest()
+    ref = c.blobs.put(f"cases/{case_id}/signed/{doc_id}-{digest[:16]}.pdf", pdf, "application/pdf")
+    now = c.clock.now()
+
+    def change(case: Case) -> bool:
+        if case.signed is not None:
+            return False
+        if case.draft is None or document_id(case) != doc_id:
+            raise PermanentError("signed document does not match the case's draft")
+        case.signed = DocumentRef(key=ref.key, sha256=ref.sha256, size=ref.size,
+                                  content_type="application/pdf",
+                                  filename=f"{case.reg_no}.pdf", source="signed", at=now)
+        case.signature_id = signature_id
+        case.apply(c.sop, "sign", actor, now, document_id=doc_id, sha256=ref.sha256,
+                   signed_at=signed_at.isoformat())
+        outbox_task(case, "deliver", {"case_id": case.id, "document_id": doc_id},
+                    name=task_name("deliver", doc_id))
+        return True
+
+    _, accepted = mutate(c, case_id, change)
+    if accepted:
+        c.store.claim_key(f"doc-{doc_id}", value={"case_id": case_id})
+    return accepted
+
+
+def deliver(c: Container, payload: dict[str, Any], task_name_: str) -> str:
+    """Send the signed PDF to the resident as a WhatsApp document, once; the case is delivered."""
+    case = c.store.get(str(payload["case_id"]))
+    if case.signed is None:
+        raise PermanentError("nothing signed to deliver", case_id=case.id)
+    message_id = f"out:{task_name_}"
+    if not c.store.message_exists(message_id):
+        caption = text("wa_delivered_caption", reg_no=case.reg_no)
+        wamid = c.whatsapp.send_document(
+            case.phone_number_id, case.wa_id, c.blobs.get(case.signed.key),
+            case.signed.filename or f"{case.reg_no}.pdf", caption,
+        )
+        c.store.add_message(Message(case_id=case.id, id=message_id, direction="out",
+                                    at=c.clock.now(), type="document", body=caption,
+                                    data={"wamid": wamid, "key": case.signed.key}))
+
+    def done(case: Case) -> None:
+        if "deliver" in case.allowed_events(c.sop, Actor.system(), c.clock.now()):
+            case.apply(c.sop, "deliver", Actor.system(), c.clock.now(), message=message_id)
+
+    mutate(c, case.id, done)
+    return "delivered"
+
+
+@dataclass(frozen=True)
+class VerificationView:
+    """What the public verification page may show: no NIK, the name masked."""
+
+    document_id: str
+    document_type: str
+    reg_no: str
+    office: str
+    signed_at: datetime | None
+    status: str  # valid | revoked | replaced
+    holder: str
+    hash_matches: bool | None = None
+
+
+def verification(c: Container, doc_id: str, presented: bytes | None = None) -> VerificationView:
+    ref = c.store.get_key(f"doc-{doc_id}")
+    if ref is None:
+        raise NotFound("dokumen tidak ditemukan")
+    case = c.store.get(str(ref["case_id"]))
+    if case.signed is None:
+        raise NotFound("dokumen tidak ditemukan")
+    service = c.catalogue.get(case.service) if case.service else None
+    signing = c.sop.step_for_event("sign")
+    run = case.runs(signing.key) if signing else []
+    return VerificationView(
+        document_id=doc_id,
+        document_type=service.output if service else "Dokumen",
+        reg_no=case.reg_no,
+        office=c.region.office,
+        signed_at=run[-1].done_at if run else None,
+        status="valid",
+        holder=mask_name(str(case.form.get("name") or case.applicant_name)),
+        hash_matches=(hashlib.sha256(presented).hexdigest() == case.signed.sha256)
+        if presented is not None else None,
+    )

@@ -1,0 +1,70 @@
+"""The transaction boundary for one case: read-modify-write with a version check and an outbox."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from sapa.bootstrap import Container
+from sapa.domain.case import Case
+from sapa.domain.errors import ConcurrentUpdate
+from sapa.ports import Task
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+_RETRIES = 5
+
+
+def outbox_task(
+    case: Case,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    name: str,
+    schedule_at: datetime | None = None,
+) -> None:
+    """Decide a task as part of the current change to `case`; it is enqueued after the save."""
+    entry: dict[str, Any] = {"kind": kind, "payload": payload, "name": name}
+    if schedule_at is not None:
+        entry["schedule_at"] = schedule_at.isoformat()
+    case.outbox.append(entry)
+
+
+def flush_outbox(c: Container, case: Case) -> None:
+    """Enqueue the case's outbox. Names are deterministic, so a repeat is deduped by the queue."""
+    for entry in case.outbox:
+        at = entry.get("schedule_at")
+        c.queue.enqueue(
+            Task(
+                kind=entry["kind"],
+                payload=entry["payload"],
+                name=entry["name"],
+                schedule_at=datetime.fromisoformat(at) if at else None,
+            )
+        )
+
+
+def mutate(c: Container, case_id: str, change: Callable[[Case], T]) -> tuple[Case, T]:
+    """Load the case, apply `change`, save with a version check, then enqueue its outbox.
+
+    `change` may run more than once (on a concurrent update it is re-run on a fresh copy),
+    so it must only touch the case. Tasks left in the outbox by an earlier, interrupted
+    request are enqueued again before the new change (names dedupe them).
+    """
+    for attempt in range(_RETRIES):
+        case = c.store.get(case_id)
+        if case.outbox:
+            flush_outbox(c, case)
+            case.outbox = []
+        result = change(case)
+        try:
+            c.store.save(case)
+        except ConcurrentUpdate:
+            log.info("concurrent update, retrying", extra={"case_id": case_id, "attempt": attempt})
+            continue
+        flush_outbox(c, case)
+        return case, result
+    raise ConcurrentUpdate("case is too busy, try again", case_id=case_id)

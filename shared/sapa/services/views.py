@@ -1,0 +1,119 @@
+"""Read models for pages and JSON: a case's timeline against the mutu baku, worklists."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sapa.bootstrap import Container
+from sapa.domain.case import Case
+from sapa.domain.sla import format_duration, timeline
+from sapa.domain.texts import ROLE_LABELS, STATE_LABELS
+from sapa.domain.values import mask_nik, mask_phone
+from sapa.ports import StaffMember
+
+
+def _iso(d: datetime | None) -> str | None:
+    return d.isoformat() if d else None
+
+
+def _who(actor_id: str | None) -> str | None:
+    """Actor ids of residents are their WA numbers: show them masked."""
+    if actor_id and actor_id.startswith("wa:"):
+        return "pemohon " + mask_phone(actor_id[3:])
+    return actor_id
+
+
+def case_timeline(c: Container, case: Case) -> dict[str, Any]:
+    """Each step run: who did it, handling time against its mutu baku, waiting time; and the
+    lead time of the whole case against the office's target."""
+    tl = timeline(c.sop, case, c.clock.now())
+    return {
+        "case_id": case.id,
+        "reg_no": case.reg_no,
+        "state": case.state,
+        "state_label": STATE_LABELS.get(case.state, case.state),
+        "steps": [
+            {
+                "number": s.step.number,
+                "key": s.step.key,
+                "kegiatan": s.step.kegiatan,
+                "role": s.step.role,
+                "role_label": ROLE_LABELS.get(s.step.role, s.step.role),
+                "ready_at": _iso(s.run.ready_at),
+                "claimed_at": _iso(s.run.claimed_at),
+                "claimed_by": _who(s.run.claimed_by),
+                "done_at": _iso(s.run.done_at),
+                "done_by": _who(s.run.done_by),
+                "outcome": s.run.outcome,
+                "waiting_seconds": s.waiting_seconds,
+                "handling_seconds": s.handling_seconds,
+                "mutu_baku_seconds": s.mutu_baku_seconds,
+                "breached": s.breached,
+                "waiting": format_duration(s.waiting_seconds),
+                "handling": format_duration(s.handling_seconds),
+                "mutu_baku": format_duration(s.mutu_baku_seconds),
+            }
+            for s in tl.steps
+        ],
+        "lead_time_seconds": tl.lead_time_seconds,
+        "lead_time": format_duration(tl.lead_time_seconds),
+        "lead_time_target_seconds": tl.lead_time_target_seconds,
+        "standard_total_seconds": tl.standard_total_seconds,
+        "finished": tl.finished,
+    }
+
+
+def case_summary(c: Container, case: Case, *, show_nik: bool = False) -> dict[str, Any]:
+    form = dict(case.form)
+    if "nik" in form and not show_nik:
+        form["nik"] = mask_nik(form["nik"])
+    if "kk" in form and not show_nik:
+        form["kk"] = mask_nik(form["kk"])
+    waiting = case.waiting_step(c.sop)
+    return {
+        "id": case.id,
+        "reg_no": case.reg_no,
+        "state": case.state,
+        "state_label": STATE_LABELS.get(case.state, case.state),
+        "kecamatan": case.kecamatan,
+        "kecamatan_name": c.region.kecamatan_by_code(case.kecamatan).name,
+        "wa": mask_phone(case.wa_id),
+        "service": case.service,
+        "service_name": c.catalogue.get(case.service).name if case.service else None,
+        "form": form,
+        "waiting_step": waiting.key if waiting else None,
+        "waiting_role": waiting.role if waiting else None,
+        "siak_ref": case.siak_ref,
+        "precheck": case.precheck,
+        "documents": [
+            {"n": i, "requirement": d.requirement, "source": d.source, "filename": d.filename,
+             "content_type": d.content_type, "size": d.size, "sha256": d.sha256}
+            for i, d in enumerate(case.documents)
+        ],
+        "draft": case.draft.sha256 if case.draft else None,
+        "signed": case.signed.sha256 if case.signed else None,
+        "closed_reason": case.closed_reason,
+    }
+
+
+def worklist(c: Container, staff: StaffMember) -> list[Case]:
+    """Cases whose waiting step belongs to one of the staff member's roles, oldest first;
+    kecamatan-scoped roles see only their kecamatan."""
+    wanted_states: dict[str, set[str]] = {}
+    for step in c.sop.steps:
+        if step.role in staff.roles and step.from_state:
+            wanted_states.setdefault(step.from_state, set()).add(step.role)
+    states = set(wanted_states) | {"returned"}
+    scoped = all(r in c.sop.kecamatan_roles for r in staff.roles)
+    cases = c.store.list_cases(states=states, kecamatan=staff.kecamatan if scoped else None,
+                               limit=500)
+    out = []
+    for case in cases:
+        step = case.waiting_step(c.sop)
+        if step is None or step.role not in staff.roles:
+            continue
+        if step.role in c.sop.kecamatan_roles and case.kecamatan != staff.kecamatan:
+            continue
+        out.append(case)
+    return out

@@ -1,0 +1,180 @@
+"""Officers' work on a case (SOP steps 2–8): claim, perform the step, return, reject."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sapa.bootstrap import Container
+from sapa.domain.case import Actor, Case, DocumentRef
+from sapa.domain.documents import sniff
+from sapa.domain.errors import Forbidden, PermanentError, ValidationFailed
+from sapa.domain.texts import text
+from sapa.ports import StaffMember
+from sapa.services.names import task_name
+from sapa.services.unit import mutate, outbox_task
+
+# Actions that are not SOP events but the service's own.
+ACTIONS = {"claim", "release", "sign"}
+NEEDS_REASON = {"request_correction", "return", "reject"}
+
+
+@dataclass
+class ActionInput:
+    reason: str = ""
+    siak_ref: str = ""
+    draft_pdf: bytes | None = None
+    note: str = ""
+
+
+def acting_role(c: Container, case: Case, staff: StaffMember, action: str) -> Actor:
+    """The role in which `staff` performs `action` on `case`: the waiting step's role if they
+    hold it, else admin for the actions admins may take."""
+    waiting = case.waiting_step(c.sop)
+    candidates = [waiting.role] if waiting else []
+    if action in ("reject", "cancel"):
+        candidates.append("admin")
+    for role in candidates:
+        if role in staff.roles:
+            return Actor(id=staff.email, role=role, kecamatan=staff.kecamatan, name=staff.name)
+    raise Forbidden(text("forbidden_role"))
+
+
+def perform(c: Container, case_id: str, staff: StaffMember, action: str, data: ActionInput) -> Case:
+    """Do `action` on the case as `staff`. The domain checks role, kecamatan, claim and state."""
+    if action in NEEDS_REASON and not data.reason.strip():
+        raise ValidationFailed(text("form_has_errors"), {"reason": text("required")})
+    draft: DocumentRef | None = None
+    if action == "enter_siak":
+        draft = _store_draft(c, case_id, data)
+    now = c.clock.now()
+
+    def change(case: Case) -> None:
+        actor = acting_role(c, case, staff, action)
+        if action == "claim":
+            case.claim(c.sop, actor, now)
+            return
+        if action == "release":
+            case.release(c.sop, actor, now)
+            return
+        if action == "sign":
+            _request_signature(c, case, actor, now)
+            return
+        if action == "send_link":
+            # Manual mode: the officer sends the link; the step is done when it has gone out.
+            if action not in case.allowed_events(c.sop, actor, now):
+                case.apply(c.sop, action, actor, now)  # raises the precise error
+            case.claim(c.sop, actor, now)
+            run_key = case.waiting_step(c.sop).key  # type: ignore[union-attr]
+            outbox_task(case, "notify", {"case_id": case.id, "kind": "guestbook_link",
+                                         "then_event": "send_link", "actor": actor.model_dump()},
+                        name=task_name("notify", case.id, "link", len(case.runs(run_key))))
+            return
+        detail: dict[str, Any] = {}
+        if data.reason:
+            detail["reason"] = data.reason.strip()[:500]
+        if draft is not None:
+            case.siak_ref = data.siak_ref.strip()
+            case.draft = draft
+            detail.update(siak_ref=case.siak_ref, draft_sha256=draft.sha256)
+        case.apply(c.sop, action, actor, now, **detail)
+        _after(c, case, action, detail)
+
+    updated, _ = mutate(c, case_id, change)
+    return updated
+
+
+def _after(c: Container, case: Case, action: str, detail: dict[str, Any]) -> None:
+    """What a performed step sets in motion (tasks saved with the change, in its outbox)."""
+    n = case.event_seq
+    if action == "contact":
+        outbox_task(case, "notify", {"case_id": case.id, "kind": "contacted"},
+                    name=task_name("notify", case.id, "contacted", n))
+    elif action == "forward":
+        outbox_task(case, "siak_handoff", {"case_id": case.id},
+                    name=task_name("siak_handoff", case.id, n))
+    elif action in ("request_correction", "reject"):
+        kind = "correction" if action == "request_correction" else "rejected"
+        outbox_task(case, "notify", {"case_id": case.id, "kind": kind,
+                                     "params": {"reason": detail.get("reason", "")}},
+                    name=task_name("notify", case.id, kind, n))
+
+
+def _store_draft(c: Container, case_id: str, data: ActionInput) -> DocumentRef:
+    errors = {}
+    if not data.siak_ref.strip():
+        errors["siak_ref"] = text("siak_ref_required")
+    pdf = data.draft_pdf or b""
+    if not pdf or sniff(pdf) != "application/pdf":
+        errors["draft"] = text("draft_required")
+    elif len(pdf) > c.settings.max_upload_mb * 1024 * 1024:
+        errors["draft"] = text("file_too_large", limit_mb=c.settings.max_upload_mb)
+    else:
+        from sapa.pdf import pdf_page_count
+
+        try:
+            pdf_page_count(pdf)
+        except PermanentError:
+            errors["draft"] = text("pdf_unreadable")
+    if errors:
+        raise ValidationFailed(text("form_has_errors"), errors)
+    digest = hashlib.sha256(pdf).hexdigest()
+    ref = c.blobs.put(f"cases/{case_id}/siak/draft-{digest[:32]}.pdf", pdf, "application/pdf")
+    return DocumentRef(key=ref.key, sha256=ref.sha256, size=ref.size,
+                       content_type="application/pdf", filename="konsep-siak.pdf",
+                       source="siak_draft", at=c.clock.now())
+
+
+def document_id(case: Case) -> str:
+    """The signed document's public id: stable per case and draft version (idempotency key)."""
+    assert case.draft is not None
+    return hashlib.sha256(f"{case.id}:{case.draft.sha256}".encode()).hexdigest()[:24]
+
+
+def _request_signature(c: Container, case: Case, actor: Actor, now: Any) -> None:
+    """SOP step 8 starts: the head of office asks for the TTE; the signer works in a task."""
+    if "sign" not in case.allowed_events(c.sop, actor, now):
+        case.apply(c.sop, "sign", actor, now)  # raises the precise IllegalTransition
+    if case.draft is None:
+        raise ValidationFailed(text("draft_required"), {"draft": text("draft_required")})
+    run = case.current_run(c.sop)
+    if run is not None and run.claimed_by is None:
+        case.claim(c.sop, actor, now)
+    doc_id = document_id(case)
+    case.note(actor, "sign_requested", now, document_id=doc_id)
+    outbox_task(case, "esign_request", {"case_id": case.id, "document_id": doc_id,
+                                        "actor": actor.model_dump()},
+                name=task_name("esign_request", doc_id))
+
+
+def siak_handoff(c: Container, payload: dict[str, Any]) -> str:
+    """Prepare the SIAK operator's hand-off sheet (SIAK has no API: a person types it in)."""
+    case = c.store.get(str(payload["case_id"]))
+    siak = c.sop.step_for_event("enter_siak")
+    waiting = case.waiting_step(c.sop)
+    if siak is None or waiting is None or waiting.key != siak.key:
+        return "skipped"
+    sheet = {
+        "reg_no": case.reg_no,
+        "service": case.service,
+        "kecamatan": case.kecamatan,
+        "form": case.form,
+        "documents": [{"requirement": d.requirement, "key": d.key, "sha256": d.sha256}
+                      for d in case.documents],
+    }
+    raw = json.dumps(sheet, sort_keys=True, ensure_ascii=False).encode()
+    ref = c.blobs.put(f"cases/{case.id}/siak/handoff-{hashlib.sha256(raw).hexdigest()[:32]}.json",
+                      raw, "application/json")
+    now = c.clock.now()
+
+    if any(e.event == "siak_handoff_ready" and e.detail.get("key") == ref.key
+           for e in c.store.events(case.id)):
+        return "already_ready"
+
+    def record(case: Case) -> None:
+        case.note(Actor.system(), "siak_handoff_ready", now, key=ref.key)
+
+    mutate(c, case.id, record)
+    return "ready"
