@@ -93,7 +93,10 @@ class Container:
             from sapa.adapters.embedded.local_signer import LocalPadesSigner
 
             return LocalPadesSigner(
-                self.settings.sapa_data_dir / "signer", office=self.region.office
+                self.settings.sapa_data_dir / "signer",
+                office=self.region.office,
+                clock=self.clock,
+                timezone=self.region.timezone,
             )
         raise NotImplementedError(f"SIGNER={self.settings.signer} is not available yet")
 

@@ -191,16 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     stack = None
     base = args.base
     if not _reachable(base):
-        from sapa.bootstrap import Container
         from sapa.localserver import LocalStack
         from sapa.settings import load_settings
 
         data = Path(tempfile.mkdtemp(prefix="sapa-demo-"))
         print(f"Tidak ada server di {base}; menjalankan server sementara (data di {data}).")
-        settings = load_settings(sapa_data_dir=data, public_base_url="http://127.0.0.1:0")
-        stack = LocalStack(Container(settings), "127.0.0.1", 0)
-        base = f"http://127.0.0.1:{stack.port}"
-        stack.c.settings = settings.model_copy(update={"public_base_url": base})
+        stack = LocalStack(load_settings(sapa_data_dir=data), "127.0.0.1", 0)
+        base = stack.base_url
         stack.start()
     try:
         tl = run(base)

@@ -18,7 +18,7 @@ import flask
 
 from sapa import bootstrap, log
 from sapa.bootstrap import Container
-from sapa.settings import load_settings
+from sapa.settings import Settings, load_settings
 
 logger = logging.getLogger(__name__)
 
@@ -149,40 +149,63 @@ def build_app(c: Container, source: Path | None = None) -> Dispatcher:
 
 
 class LocalStack:
-    """The server, the task worker and recovery, started and stopped together."""
+    """The server, the task worker and recovery, started and stopped together.
 
-    def __init__(self, c: Container, host: str, port: int, source: Path | None = None) -> None:
+    The socket is bound first, so port 0 picks a free port and the public URL (links in
+    WhatsApp messages, the webhook the simulator calls, task targets) names the real one."""
+
+    def __init__(
+        self, settings: Settings, host: str = "127.0.0.1", port: int = 0,
+        source: Path | None = None,
+    ) -> None:
         from waitress.server import create_server
 
-        from sapa.adapters.embedded.sqlite_queue import SqliteTaskQueue, TaskWorker
-
-        self.c = c
-        bootstrap.install(c)
-        self.app = build_app(c, source)
-        self.server = create_server(self.app, host=host, port=port, threads=16,
+        self.server = create_server(self._wsgi, host=host, port=port, threads=16,
                                     channel_timeout=120, clear_untrusted_proxy_headers=True)
         self.port = int(self.server.effective_port)  # type: ignore[union-attr]
-        queue = c.queue
-        assert isinstance(queue, SqliteTaskQueue)
-        self.worker = TaskWorker(queue, c.settings.task_base, c.settings.secret("task_token"),
-                                 concurrency=c.settings.task_workers)
+        if port == 0:
+            settings = settings.model_copy(
+                update={"public_base_url": f"http://{host}:{self.port}", "task_target_base": None}
+            )
+        self.c = Container(settings)
+        self.base_url = settings.public_base_url.rstrip("/")
+        bootstrap.install(self.c)
+        self.app = build_app(self.c, source)
         self._thread: threading.Thread | None = None
+        self.worker: Any = None
 
-    def start(self) -> None:
+    def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        return self.app(environ, start_response)
+
+    def start(self, *, worker: bool = True) -> None:
         from sapa.services.recovery import requeue_outboxes
 
         self._thread = threading.Thread(target=self.server.run, name="http", daemon=True)
         self._thread.start()
-        self.worker.start()
+        if worker:
+            self.start_worker()
         requeued = requeue_outboxes(self.c)
         if requeued:
             logger.info("requeued %d outbox tasks after restart", requeued)
 
+    def start_worker(self) -> None:
+        from sapa.adapters.embedded.sqlite_queue import SqliteTaskQueue, TaskWorker
+
+        queue = self.c.queue
+        assert isinstance(queue, SqliteTaskQueue)
+        self.worker = TaskWorker(queue, self.c.settings.task_base,
+                                 self.c.settings.secret("task_token"),
+                                 concurrency=self.c.settings.task_workers)
+        self.worker.start()
+
     def stop(self) -> None:
-        self.worker.stop()
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
         self.server.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        bootstrap.install(None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PUBLIC_BASE_URL", f"http://{args.host}:{args.port}")
     log.setup(os.environ.get("LOG_LEVEL", "INFO"))
     settings = load_settings()
-    stack = LocalStack(Container(settings), args.host, args.port, args.source)
+    stack = LocalStack(settings, args.host, args.port, args.source)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -436,7 +436,7 @@ def create_simulator_app(
         send_statuses=send_statuses,
         status_delay=status_delay,
     )
-    app = Flask("sapa.wa_simulator")
+    app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
     app.extensions[EXTENSION] = sim
 
@@ -626,7 +626,7 @@ def create_simulator_app(
 
     @app.post("/dev/wa/api/send")
     def api_send() -> Response:
-        return _inbound(sim, base_url())
+        return _inbound(sim)
 
     @app.post("/dev/wa/api/conversation")
     def api_conversation() -> Response:
@@ -804,7 +804,7 @@ def _clean_filename(name: str) -> str:
 # --- the resident's side ------------------------------------------------------------------
 
 
-def _inbound(sim: WaSimulator, base: str) -> Response:
+def _inbound(sim: WaSimulator) -> Response:
     """`POST /dev/wa/api/send`: store the resident's message, then deliver it as a webhook."""
 
     def refuse(text: str, status: int = 400) -> Response:

@@ -1,0 +1,45 @@
+# SAPA — the two commands a newcomer needs are `make run` and `make test`.
+# Each creates or updates the virtual environment first (Python 3.11+ is all it needs).
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv run test demo lint format lock clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[dev]'
+	@touch $(STAMP)
+
+## Serve the whole pipeline on http://127.0.0.1:$${PORT:-8080}; data under $${SAPA_DATA_DIR:-./var}
+run: venv
+	$(BIN)/python -m sapa.localserver
+
+## The whole test suite (what CI runs)
+test: venv
+	$(BIN)/python -m pytest
+
+## One request through all eight SOP steps over HTTP (uses a running `make run`, or starts one)
+demo: venv
+	$(BIN)/python -m sapa.demo
+
+lint: venv
+	$(BIN)/ruff check shared functions tests
+	$(BIN)/ruff format --check shared functions tests
+	$(BIN)/mypy
+
+format: venv
+	$(BIN)/ruff format shared functions tests
+	$(BIN)/ruff check --fix shared functions tests
+
+## Re-pin dependency versions after changing pyproject.toml
+lock: venv
+	$(BIN)/python -m pip freeze --exclude-editable | grep -v '^sapa' > requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,66 @@
+"""Fixtures every layer shares: a container on a temporary data directory with a settable clock."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sapa import bootstrap
+from sapa.adapters.clock import FixedClock
+from sapa.bootstrap import Container
+from sapa.ports import Task
+from sapa.settings import load_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class RecordingQueue:
+    """A TaskQueue that keeps tasks in memory (named dedupe included) for service tests that
+    must decide themselves when each task runs."""
+
+    def __init__(self) -> None:
+        self.tasks: list[Task] = []
+        self.names: set[str] = set()
+
+    def enqueue(self, task: Task) -> bool:
+        if task.name is not None:
+            if task.name in self.names:
+                return False
+            self.names.add(task.name)
+        self.tasks.append(task)
+        return True
+
+    def take(self) -> list[Task]:
+        out, self.tasks = self.tasks, []
+        return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def make_container(tmp: Path, **overrides: Any) -> Container:
+    settings = load_settings(sapa_data_dir=tmp, **overrides)
+    return Container(settings)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock()
+
+
+@pytest.fixture
+def container(tmp_path: Path, clock: FixedClock) -> Iterator[Container]:
+    """A local container on tmp_path; the clock is a FixedClock, the queue records tasks."""
+    c = make_container(tmp_path / "var")
+    c.clock = clock  # type: ignore[misc]
+    c.queue = RecordingQueue()  # type: ignore[assignment,misc]
+    bootstrap.install(c)
+    yield c
+    bootstrap.install(None)
