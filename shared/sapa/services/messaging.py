@@ -11,7 +11,7 @@ from itsdangerous import URLSafeTimedSerializer
 from sapa.bootstrap import Container
 from sapa.domain.case import Actor, Case, DocumentRef
 from sapa.domain.documents import extension, sniff
-from sapa.domain.errors import IllegalTransition, PermanentError, TransientError
+from sapa.domain.errors import IllegalTransition, PermanentError
 from sapa.domain.sla import format_duration
 from sapa.domain.texts import STATE_LABELS, ROLE_LABELS, text
 from sapa.ports import Message
@@ -132,11 +132,9 @@ def store_media(c: Container, payload: dict[str, Any]) -> str:
     """Copy a resident's WhatsApp media into the BlobStore and attach it to the case as a
     candidate requirement document. Media ids expire, so this runs promptly and retries."""
     case_id = str(payload["case_id"])
+    # The adapter checks the bytes against the sha256 Meta sent (hex or base64) and raises
+    # TransientError on a mismatch, so a truncated download is retried.
     media = c.whatsapp.fetch_media(str(payload["media_id"]))
-    sent_sha = payload.get("sha256")
-    if sent_sha and sent_sha != media.sha256:
-        # Meta's sha256 is over the bytes; a mismatch means a truncated or altered download.
-        raise TransientError("media sha256 mismatch")
     ctype = sniff(media.data)
     now = c.clock.now()
     if ctype is None:
