@@ -53,9 +53,14 @@ def error_body(exc: SapaError) -> dict[str, Any]:
     return body
 
 
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> flask.Response:
-    resp = flask.Response(json.dumps(body, ensure_ascii=False, default=str), status=status,
-                          mimetype="application/json")
+def json_response(
+    body: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> flask.Response:
+    resp = flask.Response(
+        json.dumps(body, ensure_ascii=False, default=str),
+        status=status,
+        mimetype="application/json",
+    )
     resp.headers["Cache-Control"] = "no-store"
     for k, v in (headers or {}).items():
         resp.headers[k] = v
@@ -75,8 +80,9 @@ def http_function(fn: Handler) -> Handler:
             return fn(request)
         except SapaError as exc:
             status = status_for(exc)
-            log.log(logging.WARNING if status < 500 else logging.ERROR,
-                    "%s: %s", exc.code, exc.message)
+            log.log(
+                logging.WARNING if status < 500 else logging.ERROR, "%s: %s", exc.code, exc.message
+            )
             return json_response(error_body(exc), status)
         except Exception:
             log.exception("unhandled error in %s", fn.__name__)
@@ -94,7 +100,7 @@ def read_json(request: flask.Request) -> Any:
 
 def _authorize_task(c: Container, request: flask.Request) -> None:
     header = request.headers.get("Authorization", "")
-    token = header[len("Bearer "):] if header.startswith("Bearer ") else ""
+    token = header[len("Bearer ") :] if header.startswith("Bearer ") else ""
     if not token or not hmac.compare_digest(token, c.settings.secret("task_token")):
         raise Unauthorized("task token missing or wrong")
 
@@ -126,8 +132,11 @@ def task_function(fn: TaskHandler) -> Handler:
             log.error("task dropped: %s", exc.message, extra={"task": name, "kind": fn.__name__})
             return json_response({"status": "permanent_error", **error_body(exc)}, 200)
         except TransientError as exc:
-            log.warning("task will retry: %s", exc.message,
-                        extra={"task": name, "kind": fn.__name__, "attempt": retry})
+            log.warning(
+                "task will retry: %s",
+                exc.message,
+                extra={"task": name, "kind": fn.__name__, "attempt": retry},
+            )
             return json_response(error_body(exc), 503)
         except Exception:
             log.exception("task failed", extra={"task": name, "kind": fn.__name__})

@@ -26,8 +26,12 @@ def esign_callback(request: flask.Request) -> Any:
     c = container()
     raw = request.get_data(cache=True)
     sent = request.headers.get("X-Sapa-Signature", "")
-    expected = "sha256=" + hmac.new(c.settings.secret("esign_callback_secret").encode(), raw,
-                                    hashlib.sha256).hexdigest()
+    expected = (
+        "sha256="
+        + hmac.new(
+            c.settings.secret("esign_callback_secret").encode(), raw, hashlib.sha256
+        ).hexdigest()
+    )
     if not hmac.compare_digest(sent, expected):
         raise Unauthorized(text("bad_signature"))
     body = read_json(request)

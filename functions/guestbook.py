@@ -16,16 +16,36 @@ from sapa.services.guestbook import LinkInvalid, Submission, Upload
 
 FIELDS = [
     {"name": "name", "label": "Nama lengkap", "type": "text", "required": True, "inputmode": ""},
-    {"name": "nik", "label": "NIK (16 angka)", "type": "text", "required": True,
-     "inputmode": "numeric"},
-    {"name": "kk", "label": "Nomor KK (16 angka)", "type": "text", "required": True,
-     "inputmode": "numeric"},
-    {"name": "birth_date", "label": "Tanggal lahir", "type": "date", "required": True,
-     "inputmode": ""},
+    {
+        "name": "nik",
+        "label": "NIK (16 angka)",
+        "type": "text",
+        "required": True,
+        "inputmode": "numeric",
+    },
+    {
+        "name": "kk",
+        "label": "Nomor KK (16 angka)",
+        "type": "text",
+        "required": True,
+        "inputmode": "numeric",
+    },
+    {
+        "name": "birth_date",
+        "label": "Tanggal lahir",
+        "type": "date",
+        "required": True,
+        "inputmode": "",
+    },
     {"name": "desa", "label": "Desa/Kelurahan", "type": "text", "required": True, "inputmode": ""},
     {"name": "address", "label": "Alamat", "type": "text", "required": True, "inputmode": ""},
-    {"name": "wa_number", "label": "Nomor WhatsApp", "type": "tel", "required": True,
-     "inputmode": "tel"},
+    {
+        "name": "wa_number",
+        "label": "Nomor WhatsApp",
+        "type": "tel",
+        "required": True,
+        "inputmode": "tel",
+    },
 ]
 
 
@@ -33,8 +53,9 @@ def _wants_json(request: flask.Request) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
-def _form(c: Any, case: Any, values: dict[str, str], errors: dict[str, str],
-          status: int = 200) -> flask.Response:
+def _form(
+    c: Any, case: Any, values: dict[str, str], errors: dict[str, str], status: int = 200
+) -> flask.Response:
     return page(
         "guestbook_form.html",
         status=status,
@@ -55,8 +76,9 @@ def guestbook_http(request: flask.Request) -> Any:
     c = container()
     parts = [p for p in request.path.split("/") if p]
     if len(parts) != 2 or parts[0] != "f":
-        return page("message.html", 404, title="Halaman tidak ditemukan",
-                    message=text("link_invalid"))
+        return page(
+            "message.html", 404, title="Halaman tidak ditemukan", message=text("link_invalid")
+        )
     token = parts[1]
     try:
         case = guestbook.resolve(c, token)
@@ -67,8 +89,10 @@ def guestbook_http(request: flask.Request) -> Any:
             return json_response({"error": exc.code, "message": exc.message}, 410)
         return page("message.html", 410, title="Tautan tidak berlaku", message=exc.message)
     if request.method == "GET":
-        values = {"wa_number": "0" + case.wa_id[2:] if case.wa_id.startswith("62") else case.wa_id,
-                  "name": case.applicant_name}
+        values = {
+            "wa_number": "0" + case.wa_id[2:] if case.wa_id.startswith("62") else case.wa_id,
+            "name": case.applicant_name,
+        }
         return _form(c, case, values, {})
     if request.method != "POST":
         return flask.Response("method not allowed", 405)
@@ -84,10 +108,14 @@ def guestbook_http(request: flask.Request) -> Any:
         updated = guestbook.submit(c, token, Submission(fields, files))
     except ValidationFailed as exc:
         if _wants_json(request):
-            return json_response({"error": exc.code, "message": exc.message,
-                                  "fields": exc.fields}, 422)
+            return json_response(
+                {"error": exc.code, "message": exc.message, "fields": exc.fields}, 422
+            )
         return _form(c, case, fields, exc.fields, status=422)
     if _wants_json(request):
         return json_response({"reg_no": updated.reg_no, "state": updated.state})
-    return page("message.html", title="Permohonan terkirim",
-                message=text("wa_form_received", reg_no=updated.reg_no))
+    return page(
+        "message.html",
+        title="Permohonan terkirim",
+        message=text("wa_form_received", reg_no=updated.reg_no),
+    )

@@ -8,7 +8,8 @@ from typing import Any
 
 import flask
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from werkzeug.exceptions import HTTPException, NotFound as RouteNotFound
+from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
 
 from _edge import error_body, http_function, json_response, status_for
@@ -87,8 +88,9 @@ def staff_http(request: flask.Request) -> Any:
     except SapaError as exc:
         if _json(request):
             return json_response(error_body(exc), status_for(exc))
-        return page("message.html", status_for(exc), title="Tidak dapat diproses",
-                    message=exc.message)
+        return page(
+            "message.html", status_for(exc), title="Tidak dapat diproses", message=exc.message
+        )
 
 
 def _dispatch(c: Container, request: flask.Request, endpoint: str, args: dict[str, Any]) -> Any:
@@ -108,12 +110,15 @@ def _dispatch(c: Container, request: flask.Request, endpoint: str, args: dict[st
         rows = [views.case_summary(c, k) for k in cases]
         if _json(request):
             return json_response({"cases": rows})
-        return page("staff_worklist.html", staff=staff, rows=rows, base=base, csrf=csrf,
-                    roles=ROLE_LABELS)
+        return page(
+            "staff_worklist.html", staff=staff, rows=rows, base=base, csrf=csrf, roles=ROLE_LABELS
+        )
     if endpoint == "case":
         case = c.store.get(args["case_id"])
         _may_see(c, staff, case.kecamatan)
-        actor_roles = [Actor(id=staff.email, role=r, kecamatan=staff.kecamatan) for r in staff.roles]
+        actor_roles = [
+            Actor(id=staff.email, role=r, kecamatan=staff.kecamatan) for r in staff.roles
+        ]
         now = c.clock.now()
         allowed = sorted({e for a in actor_roles for e in case.allowed_events(c.sop, a, now)})
         run = case.current_run(c.sop)
@@ -124,15 +129,21 @@ def _dispatch(c: Container, request: flask.Request, endpoint: str, args: dict[st
             "claimed_by": run.claimed_by if run else None,
             "events": [e.model_dump(mode="json") for e in c.store.events(case.id)],
             "messages": [
-                {"direction": m.direction, "at": m.at.isoformat(), "type": m.type,
-                 "body": m.body}
+                {"direction": m.direction, "at": m.at.isoformat(), "type": m.type, "body": m.body}
                 for m in c.store.messages(case.id)
             ],
         }
         if _json(request):
             return json_response(body)
-        return page("staff_case.html", staff=staff, base=base, csrf=csrf, states=STATE_LABELS,
-                    roles=ROLE_LABELS, **body)
+        return page(
+            "staff_case.html",
+            staff=staff,
+            base=base,
+            csrf=csrf,
+            states=STATE_LABELS,
+            roles=ROLE_LABELS,
+            **body,
+        )
     if endpoint == "document":
         case = c.store.get(args["case_id"])
         _may_see(c, staff, case.kecamatan)
@@ -173,8 +184,9 @@ def _login(c: Container, request: flask.Request) -> Any:
     """The development login. Settings refuse DEV_LOGIN in the cloud, where Identity-Aware
     Proxy stands in front of this function (its JWT check comes with the staff issue)."""
     if not c.settings.dev_login:
-        return page("message.html", 404, title="Tidak tersedia",
-                    message="Login pengembangan tidak aktif.")
+        return page(
+            "message.html", 404, title="Tidak tersedia", message="Login pengembangan tidak aktif."
+        )
     base = _base(request)
     if request.method == "GET":
         return page("staff_login.html", staff=c.staff.all(), roles=ROLE_LABELS, base=base)
@@ -188,6 +200,13 @@ def _login(c: Container, request: flask.Request) -> Any:
         resp = json_response({"email": staff.email, "roles": staff.roles, "csrf": csrf})
     else:
         resp = flask.redirect(f"{base}/worklist", 303)
-    resp.set_cookie(COOKIE, cookie, max_age=SESSION_SECONDS, httponly=True, samesite="Strict",
-                    secure=c.settings.public_base_url.startswith("https"), path=base or "/")
+    resp.set_cookie(
+        COOKIE,
+        cookie,
+        max_age=SESSION_SECONDS,
+        httponly=True,
+        samesite="Strict",
+        secure=c.settings.public_base_url.startswith("https"),
+        path=base or "/",
+    )
     return resp

@@ -21,7 +21,9 @@ def verify_http(request: flask.Request) -> Any:
     c = container()
     parts = [p for p in request.path.split("/") if p]
     if len(parts) != 2 or parts[0] != "d":
-        return page("message.html", 404, title="Tidak ditemukan", message="Dokumen tidak ditemukan.")
+        return page(
+            "message.html", 404, title="Tidak ditemukan", message="Dokumen tidak ditemukan."
+        )
     presented = None
     if request.method == "POST":
         upload = request.files.get("file")
@@ -31,8 +33,12 @@ def verify_http(request: flask.Request) -> Any:
     except NotFound:
         if "application/json" in request.headers.get("Accept", ""):
             return json_response({"status": "not_found"}, 404)
-        return page("message.html", 404, title="Dokumen tidak ditemukan",
-                    message="Dokumen dengan kode ini tidak terdaftar di SAPA.")
+        return page(
+            "message.html",
+            404,
+            title="Dokumen tidak ditemukan",
+            message="Dokumen dengan kode ini tidak terdaftar di SAPA.",
+        )
     if "application/json" in request.headers.get("Accept", ""):
         return json_response(asdict(view))
     return page("verify.html", view=view)

@@ -26,8 +26,9 @@ def wa_webhook(request: flask.Request) -> Any:
     if request.method != "POST":
         return flask.Response("method not allowed", 405)
     raw = request.get_data(cache=True)
-    verify_signature(c.settings.secret("wa_app_secret"), raw,
-                     request.headers.get("X-Hub-Signature-256"))
+    verify_signature(
+        c.settings.secret("wa_app_secret"), raw, request.headers.get("X-Hub-Signature-256")
+    )
     messages, statuses = parse_payload(read_json(request))
     result = intake.receive(c, messages, statuses)
     return json_response({"ok": True, **result.__dict__})

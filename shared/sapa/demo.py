@@ -74,8 +74,11 @@ class Officer:
 
     def act(self, case_id: str, action: str, **form: Any) -> dict[str, Any]:
         files = form.pop("files", None)
-        resp = self.http.post(f"{self.base}/staff/cases/{case_id}/{action}",
-                              data={"csrf": self.csrf, **form}, files=files)
+        resp = self.http.post(
+            f"{self.base}/staff/cases/{case_id}/{action}",
+            data={"csrf": self.csrf, **form},
+            files=files,
+        )
         return dict(_ok(resp, f"{self.email} {action}").json())
 
     def case(self, case_id: str) -> dict[str, Any]:
@@ -86,8 +89,11 @@ class Officer:
 
 
 def conversation(base: str, wa_id: str) -> list[dict[str, Any]]:
-    resp = requests.post(f"{base}/dev/wa/api/conversation",
-                         json={"phone_number_id": PHONE_NUMBER_ID, "wa_id": wa_id}, timeout=10)
+    resp = requests.post(
+        f"{base}/dev/wa/api/conversation",
+        json={"phone_number_id": PHONE_NUMBER_ID, "wa_id": wa_id},
+        timeout=10,
+    )
     return list(_ok(resp, "conversation").json()["messages"])
 
 
@@ -99,10 +105,19 @@ def run(base: str, out: Callable[[str], None] = print) -> dict[str, Any]:
     # A fresh resident each run, so a demo never lands in an earlier run's open case.
     wa_id = "62812" + "".join(secrets.choice("0123456789") for _ in range(8))
     out(f"1. Pemohon {wa_id[:5]}***** menyapa nomor WA Kecamatan Somba Opu")
-    sent = _ok(requests.post(f"{base}/dev/wa/api/send",
-                             json={"phone_number_id": PHONE_NUMBER_ID, "from": wa_id,
-                                   "name": FORM["name"], "text": "Assalamualaikum, mau urus KK"},
-                             timeout=15), "greet").json()
+    sent = _ok(
+        requests.post(
+            f"{base}/dev/wa/api/send",
+            json={
+                "phone_number_id": PHONE_NUMBER_ID,
+                "from": wa_id,
+                "name": FORM["name"],
+                "text": "Assalamualaikum, mau urus KK",
+            },
+            timeout=15,
+        ),
+        "greet",
+    ).json()
     if sent.get("webhook_status") != 200:
         raise DemoFailed(f"webhook refused the greeting: {sent}")
 
@@ -117,42 +132,66 @@ def run(base: str, out: Callable[[str], None] = print) -> dict[str, Any]:
     out(f"2. Tautan Buku Tamu diterima: {url[:60]}…")
     _ok(requests.get(url, timeout=15), "open guest book")
     pdf = simple_pdf("Buku Nikah", ["Salinan buku nikah pemohon (contoh)"])
-    resp = _ok(requests.post(url, data=FORM, headers={"Accept": "application/json"}, timeout=30,
-                             files={"doc_kk_lama": ("kk.png", io.BytesIO(_PNG), "image/png"),
-                                    "doc_buku_nikah": ("nikah.pdf", io.BytesIO(pdf),
-                                                       "application/pdf")}),
-               "submit guest book")
+    resp = _ok(
+        requests.post(
+            url,
+            data=FORM,
+            headers={"Accept": "application/json"},
+            timeout=30,
+            files={
+                "doc_kk_lama": ("kk.png", io.BytesIO(_PNG), "image/png"),
+                "doc_buku_nikah": ("nikah.pdf", io.BytesIO(pdf), "application/pdf"),
+            },
+        ),
+        "submit guest book",
+    )
     reg_no = resp.json()["reg_no"]
     out(f"   Buku Tamu terkirim: permohonan {reg_no}")
 
     loket = Officer(base, OFFICERS["loket"])
-    case_id = _wait("the case in the counter officer's worklist",
-                    lambda: next((c["id"] for c in loket.worklist() if c["reg_no"] == reg_no),
-                                 None))
+    case_id = _wait(
+        "the case in the counter officer's worklist",
+        lambda: next((c["id"] for c in loket.worklist() if c["reg_no"] == reg_no), None),
+    )
     for who, action, extra in [
         (loket, "check", {}),
         (loket, "contact", {}),
         (Officer(base, OFFICERS["verifikator"]), "forward", {}),
-        (Officer(base, OFFICERS["operator_siak"]), "enter_siak", {
-            "siak_ref": "SIAK-7306-2026-000123",
-            "files": {"draft": ("draft.pdf",
-                                io.BytesIO(simple_pdf("KARTU KELUARGA", [f"No. {reg_no}",
-                                                                         "Kepala keluarga: Andi Baso"])),
-                                "application/pdf")},
-        }),
+        (
+            Officer(base, OFFICERS["operator_siak"]),
+            "enter_siak",
+            {
+                "siak_ref": "SIAK-7306-2026-000123",
+                "files": {
+                    "draft": (
+                        "draft.pdf",
+                        io.BytesIO(
+                            simple_pdf(
+                                "KARTU KELUARGA", [f"No. {reg_no}", "Kepala keluarga: Andi Baso"]
+                            )
+                        ),
+                        "application/pdf",
+                    )
+                },
+            },
+        ),
         (Officer(base, OFFICERS["kabid"]), "approve", {}),
         (Officer(base, OFFICERS["kadis"]), "sign", {}),
     ]:
         who.act(case_id, "claim")
         who.act(case_id, action, **extra)
         out(f"   {who.email}: {action}")
-    final = _wait("the signed document to be delivered",
-                  lambda: (lambda c: c if c["case"]["state"] == "delivered" else None)(
-                      loket_view(base, case_id)))
+    final = _wait(
+        "the signed document to be delivered",
+        lambda: (lambda c: c if c["case"]["state"] == "delivered" else None)(
+            loket_view(base, case_id)
+        ),
+    )
     docs = [m for m in conversation(base, wa_id) if m["direction"] == "out" and m.get("document")]
     if not docs:
         raise DemoFailed("the resident did not receive the signed document on WhatsApp")
-    out(f"8. Dokumen bertanda tangan elektronik terkirim ke pemohon: {docs[-1]['document']['filename']}")
+    filename = docs[-1]["document"]["filename"]
+    out(f"8. Dokumen bertanda tangan elektronik (TTE) terkirim ke pemohon: {filename}")
     return dict(final["timeline"])
 
 
@@ -163,17 +202,23 @@ def loket_view(base: str, case_id: str) -> dict[str, Any]:
 def print_timeline(tl: dict[str, Any], out: Callable[[str], None] = print) -> None:
     out("")
     out(f"Linimasa permohonan {tl['reg_no']} — status: {tl['state_label']}")
-    header = f"{'#':>2}  {'Kegiatan':<52} {'Oleh':<26} {'Tunggu':>10} {'Proses':>10} {'Mutu baku':>10}  "
+    header = (
+        f"{'#':>2}  {'Kegiatan':<52} {'Oleh':<26} {'Tunggu':>10} {'Proses':>10} {'Mutu baku':>10}  "
+    )
     out(header)
     out("-" * len(header))
     for s in tl["steps"]:
         flag = "MELEWATI" if s["breached"] else "ok"
-        out(f"{s['number']:>2}  {s['kegiatan'][:52]:<52} {(s['done_by'] or '-')[:26]:<26} "
-            f"{s['waiting']:>10} {s['handling']:>10} {s['mutu_baku']:>10}  {flag}")
+        out(
+            f"{s['number']:>2}  {s['kegiatan'][:52]:<52} {(s['done_by'] or '-')[:26]:<26} "
+            f"{s['waiting']:>10} {s['handling']:>10} {s['mutu_baku']:>10}  {flag}"
+        )
     out("-" * len(header))
-    out(f"Waktu total (lead time): {tl['lead_time']}  · jumlah mutu baku SOP: "
+    out(
+        f"Waktu total (lead time): {tl['lead_time']}  · jumlah mutu baku SOP: "
         f"{format_duration(tl['standard_total_seconds'])}  · target kantor: "
-        f"{format_duration(tl['lead_time_target_seconds'])}")
+        f"{format_duration(tl['lead_time_target_seconds'])}"
+    )
 
 
 def _reachable(base: str) -> bool:
@@ -185,8 +230,10 @@ def _reachable(base: str) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--base", default=os.environ.get("SAPA_URL", "http://127.0.0.1:"
-                                                         + os.environ.get("PORT", "8080")))
+    parser.add_argument(
+        "--base",
+        default=os.environ.get("SAPA_URL", "http://127.0.0.1:" + os.environ.get("PORT", "8080")),
+    )
     args = parser.parse_args(argv)
     stack = None
     base = args.base

@@ -1,4 +1,4 @@
-"""The embedded default: every function, the task worker and the WhatsApp simulator in one process."""
+"""The embedded default: every function, the task worker and the simulator in one process."""
 
 from __future__ import annotations
 
@@ -81,14 +81,16 @@ class Dispatcher:
         self.mounts = sorted(mounts.items(), key=lambda kv: -len(kv[0]))
         self.passthrough = passthrough
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "") or "/"
         if self.passthrough is not None and path.startswith(SIMULATOR_PREFIXES):
             return self.passthrough(environ, start_response)
         for prefix, app in self.mounts:
             if path == prefix or path.startswith(prefix + "/"):
                 environ["SCRIPT_NAME"] = environ.get("SCRIPT_NAME", "") + prefix
-                environ["PATH_INFO"] = path[len(prefix):] or "/"
+                environ["PATH_INFO"] = path[len(prefix) :] or "/"
                 return app(environ, start_response)
         return self.root(environ, start_response)
 
@@ -155,14 +157,23 @@ class LocalStack:
     WhatsApp messages, the webhook the simulator calls, task targets) names the real one."""
 
     def __init__(
-        self, settings: Settings, host: str = "127.0.0.1", port: int = 0,
+        self,
+        settings: Settings,
+        host: str = "127.0.0.1",
+        port: int = 0,
         source: Path | None = None,
     ) -> None:
         from waitress.server import create_server
 
-        self.server = create_server(self._wsgi, host=host, port=port, threads=16,
-                                    channel_timeout=120, clear_untrusted_proxy_headers=True)
-        self.port = int(self.server.effective_port)  # type: ignore[union-attr]
+        self.server = create_server(
+            self._wsgi,
+            host=host,
+            port=port,
+            threads=16,
+            channel_timeout=120,
+            clear_untrusted_proxy_headers=True,
+        )
+        self.port = int(self.server.effective_port)
         if port == 0:
             settings = settings.model_copy(
                 update={"public_base_url": f"http://{host}:{self.port}", "task_target_base": None}
@@ -193,9 +204,12 @@ class LocalStack:
 
         queue = self.c.queue
         assert isinstance(queue, SqliteTaskQueue)
-        self.worker = TaskWorker(queue, self.c.settings.task_base,
-                                 self.c.settings.secret("task_token"),
-                                 concurrency=self.c.settings.task_workers)
+        self.worker = TaskWorker(
+            queue,
+            self.c.settings.task_base,
+            self.c.settings.secret("task_token"),
+            concurrency=self.c.settings.task_workers,
+        )
         self.worker.start()
 
     def stop(self) -> None:
@@ -222,8 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stack.start()
-    logger.info("SAPA listening on %s (data in %s)", settings.public_base_url,
-                settings.sapa_data_dir)
+    logger.info(
+        "SAPA listening on %s (data in %s)", settings.public_base_url, settings.sapa_data_dir
+    )
     print(f"SAPA berjalan di {settings.public_base_url}  (Ctrl+C untuk berhenti)", flush=True)
     stop.wait()
     stack.stop()

@@ -64,8 +64,18 @@ def test_demo_path_delivers_a_validly_signed_document(stack: LocalStack) -> None
 
     # AND the audit trail holds every transition, in order
     events = [e.event for e in c.store.events(case_id)]
-    for expected in ("greet", "send_link", "submit_form", "check", "contact", "forward",
-                     "enter_siak", "approve", "sign", "deliver"):
+    for expected in (
+        "greet",
+        "send_link",
+        "submit_form",
+        "check",
+        "contact",
+        "forward",
+        "enter_siak",
+        "approve",
+        "sign",
+        "deliver",
+    ):
         assert expected in events
     assert events.index("sign") < events.index("deliver")
 
@@ -75,9 +85,16 @@ def test_tasks_queued_before_a_stop_are_delivered_after_a_restart(tmp_path: Path
     # GIVEN a server whose worker is not running when a resident greets
     first = LocalStack(load_settings(sapa_data_dir=data))
     first.start(worker=False)
-    sent = requests.post(f"{first.base_url}/dev/wa/api/send",
-                         json={"phone_number_id": "demo-730607", "from": "6285211112222",
-                               "name": "Besse", "text": "Halo"}, timeout=10).json()
+    sent = requests.post(
+        f"{first.base_url}/dev/wa/api/send",
+        json={
+            "phone_number_id": "demo-730607",
+            "from": "6285211112222",
+            "name": "Besse",
+            "text": "Halo",
+        },
+        timeout=10,
+    ).json()
     assert sent["webhook_status"] == 200
     case = first.c.store.find_open("730607", "6285211112222")
     assert case is not None and case.state == "greeted"

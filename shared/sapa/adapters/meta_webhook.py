@@ -119,9 +119,7 @@ def parse_payload(body: Any) -> tuple[list[InboundMessage], list[StatusUpdate]]:
         for change in entry.changes:
             value = change.value
             pnid = value.metadata.phone_number_id
-            names = {
-                (c.wa_id or c.user_id or ""): c.profile.name for c in value.contacts
-            }
+            names = {(c.wa_id or c.user_id or ""): c.profile.name for c in value.contacts}
             for m in value.messages:
                 mtype = str(m.get("type", "unsupported"))
                 sender = str(m.get("from") or m.get("from_user_id") or "")

@@ -190,9 +190,7 @@ class Case(BaseModel):
 
     # ---- commands -------------------------------------------------------------------------
 
-    def apply(
-        self, sop: Sop, event: str, actor: Actor, at: datetime, **detail: Any
-    ) -> AuditEvent:
+    def apply(self, sop: Sop, event: str, actor: Actor, at: datetime, **detail: Any) -> AuditEvent:
         """Perform `event` as `actor`, or raise IllegalTransition / Forbidden / Conflict."""
         transition = self._check(sop, event, actor, at)
         before = self.state
@@ -289,8 +287,13 @@ class Case(BaseModel):
 
     def _illegal(self, event: str, actor: Actor) -> IllegalTransition:
         return IllegalTransition(
-            text("illegal_transition", event=event, actor=actor.label, case=self.reg_no,
-                 state=self.state),
+            text(
+                "illegal_transition",
+                event=event,
+                actor=actor.label,
+                case=self.reg_no,
+                state=self.state,
+            ),
             case_id=self.id,
             state=self.state,
             event=event,

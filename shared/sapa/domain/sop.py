@@ -120,8 +120,8 @@ def _parse(data: dict[str, object]) -> Sop:
     transitions: list[Transition] = []
     for s in steps:
         if s.from_state:
-            roles = (s.role, "system") if s.automatable else (s.role,)
-            transitions.append(Transition(s.event, s.from_state, s.to_state, roles, s))
+            performers = (s.role, "system") if s.automatable else (s.role,)
+            transitions.append(Transition(s.event, s.from_state, s.to_state, performers, s))
     for t in data.get("transitions", []):  # type: ignore[attr-defined]
         for src in t["from"]:
             transitions.append(Transition(t["event"], src, t["to"], tuple(t["roles"])))

@@ -30,7 +30,7 @@ ID: dict[str, str] = {
     "pdf_unreadable": "Berkas PDF rusak atau tidak dapat dibaca.",
     "document_missing": "Dokumen wajib belum diunggah: {name}.",
     "link_invalid": (
-        "Tautan ini sudah tidak berlaku atau tidak valid. Silakan kirim pesan \"HALO\" "
+        'Tautan ini sudah tidak berlaku atau tidak valid. Silakan kirim pesan "HALO" '
         "ke nomor WhatsApp layanan kecamatan Anda untuk mendapatkan tautan baru."
     ),
     "not_logged_in": "Silakan masuk terlebih dahulu.",

@@ -48,9 +48,7 @@ class Submission:
 def resolve(c: Container, token: str) -> Case:
     """The case a guest-book link belongs to; an expired, tampered or stale link is refused."""
     try:
-        case_id = link_serializer(c).loads(
-            token, max_age=c.settings.guestbook_link_days * 86400
-        )
+        case_id = link_serializer(c).loads(token, max_age=c.settings.guestbook_link_days * 86400)
     except (BadSignature, SignatureExpired):
         raise LinkInvalid(text("link_invalid")) from None
     case = c.store.get(str(case_id))
@@ -63,7 +61,9 @@ def editable(c: Container, case: Case) -> bool:
     return "submit_form" in {t.event for t in c.sop.events_from(case.state)}
 
 
-def _validate(c: Container, case: Case, sub: Submission) -> tuple[Service, dict[str, Any], list[tuple[str, Upload, str]]]:
+def _validate(
+    c: Container, case: Case, sub: Submission
+) -> tuple[Service, dict[str, Any], list[tuple[str, Upload, str]]]:
     f = {k: (v or "").strip() for k, v in sub.fields.items()}
     errors: dict[str, str] = {}
     service: Service | None = None
@@ -74,8 +74,12 @@ def _validate(c: Container, case: Case, sub: Submission) -> tuple[Service, dict[
     for name in ("name", "nik", "kk", "birth_date", "address", "desa"):
         if not f.get(name):
             errors[name] = text("required")
-    clean: dict[str, Any] = {"name": f.get("name", ""), "address": f.get("address", ""),
-                             "desa": f.get("desa", ""), "notes": f.get("notes", "")[:1000]}
+    clean: dict[str, Any] = {
+        "name": f.get("name", ""),
+        "address": f.get("address", ""),
+        "desa": f.get("desa", ""),
+        "notes": f.get("notes", "")[:1000],
+    }
     nik: Nik | None = None
     if f.get("nik"):
         try:
@@ -146,9 +150,18 @@ def submit(c: Container, token: str, sub: Submission) -> Case:
         digest = hashlib.sha256(up.data).hexdigest()
         key = f"cases/{case.id}/docs/{req_key}-{digest[:32]}.{extension(ctype)}"
         ref = c.blobs.put(key, up.data, ctype)
-        refs.append(DocumentRef(key=ref.key, sha256=ref.sha256, size=ref.size, content_type=ctype,
-                                filename=up.filename[:200], requirement=req_key,
-                                source="guestbook", at=now))
+        refs.append(
+            DocumentRef(
+                key=ref.key,
+                sha256=ref.sha256,
+                size=ref.size,
+                content_type=ctype,
+                filename=up.filename[:200],
+                requirement=req_key,
+                source="guestbook",
+                at=now,
+            )
+        )
     actor = Actor.applicant(case.wa_id)
 
     def change(case: Case) -> None:
@@ -157,14 +170,28 @@ def submit(c: Container, token: str, sub: Submission) -> Case:
         case.consent = {"version": CONSENT_VERSION, "text": CONSENT_TEXT, "at": now.isoformat()}
         known = {d.key for d in case.documents}
         case.documents.extend(r for r in refs if r.key not in known)
-        case.apply(c.sop, "submit_form", actor, now, service=service.code,
-                   documents=[r.requirement for r in refs])
+        case.apply(
+            c.sop,
+            "submit_form",
+            actor,
+            now,
+            service=service.code,
+            documents=[r.requirement for r in refs],
+        )
         check = case.waiting_step(c.sop)
         runs = len(case.runs(check.key)) if check else 0
-        outbox_task(case, "precheck", {"case_id": case.id, "run": runs},
-                    name=task_name("precheck", case.id, runs))
-        outbox_task(case, "notify", {"case_id": case.id, "kind": "form_received"},
-                    name=task_name("notify", case.id, "form_received", runs))
+        outbox_task(
+            case,
+            "precheck",
+            {"case_id": case.id, "run": runs},
+            name=task_name("precheck", case.id, runs),
+        )
+        outbox_task(
+            case,
+            "notify",
+            {"case_id": case.id, "kind": "form_received"},
+            name=task_name("notify", case.id, "form_received", runs),
+        )
 
     updated, _ = mutate(c, case.id, change)
     return updated
@@ -178,21 +205,28 @@ def precheck(c: Container, payload: dict[str, Any]) -> dict[str, Any]:
     if case.service:
         service = c.catalogue.get(case.service)
         have = {d.requirement for d in case.documents}
-        findings += [text("document_missing", name=r.name) for r in service.required
-                     if r.key not in have]
+        findings += [
+            text("document_missing", name=r.name) for r in service.required if r.key not in have
+        ]
     nik = case.form.get("nik")
     if nik:
-        for other in c.store.list_cases(states=[s for s in c.sop.states
-                                                if s not in c.sop.terminal_states], limit=1000):
-            if other.id != case.id and other.form.get("nik") == nik and other.service == case.service:
+        for other in c.store.list_cases(
+            states=[s for s in c.sop.states if s not in c.sop.terminal_states], limit=1000
+        ):
+            if (
+                other.id != case.id
+                and other.form.get("nik") == nik
+                and other.service == case.service
+            ):
                 findings.append(f"Ada permohonan lain yang masih terbuka: {other.reg_no}.")
     result = {"complete": not findings, "findings": findings, "run": payload.get("run")}
     now = c.clock.now()
 
     def record(case: Case) -> None:
         case.precheck = {**result, "at": now.isoformat()}
-        case.note(Actor.system(), "precheck", now, complete=result["complete"],
-                  findings=len(findings))
+        case.note(
+            Actor.system(), "precheck", now, complete=result["complete"], findings=len(findings)
+        )
 
     mutate(c, case.id, record)
     return result

@@ -16,7 +16,13 @@ from sapa.services.names import task_name
 
 log = logging.getLogger(__name__)
 
-KEYWORDS = {"STATUS": "status", "BATAL": "cancel", "BANTUAN": "help", "HALO": "link", "LINK": "link"}
+KEYWORDS = {
+    "STATUS": "status",
+    "BATAL": "cancel",
+    "BANTUAN": "help",
+    "HALO": "link",
+    "LINK": "link",
+}
 MEDIA_TYPES = {"image", "document"}
 
 
@@ -28,7 +34,9 @@ class IntakeResult:
     statuses: int = 0
 
 
-def receive(c: Container, messages: list[InboundMessage], statuses: list[StatusUpdate]) -> IntakeResult:
+def receive(
+    c: Container, messages: list[InboundMessage], statuses: list[StatusUpdate]
+) -> IntakeResult:
     """Attach each message to its case (opening one for a first greeting: SOP step 1) and queue
     the work it calls for. Safe to repeat: a message already stored is skipped, and every task
     has a name derived from the message or the case state, so a retried delivery queues nothing
@@ -115,12 +123,17 @@ def follow_ups(c: Container, case: Case, m: InboundMessage) -> list[Task]:
                     name=task_name("notify", case.id, "link", runs),
                 )
             )
-    word = m.text.strip().upper().rstrip("!.?") if m.type in ("text", "button", "interactive") else ""
+    word = (
+        m.text.strip().upper().rstrip("!.?") if m.type in ("text", "button", "interactive") else ""
+    )
     command = KEYWORDS.get(word)
     if command == "cancel":
         tasks.append(
-            Task("command", {"case_id": case.id, "command": "cancel", "wa_id": m.wa_id},
-                 name=task_name("command", m.wamid))
+            Task(
+                "command",
+                {"case_id": case.id, "command": "cancel", "wa_id": m.wa_id},
+                name=task_name("command", m.wamid),
+            )
         )
     elif command in ("status", "help") or (
         command == "link" and case.state in ("link_sent", "awaiting_correction")
@@ -133,8 +146,14 @@ def follow_ups(c: Container, case: Case, m: InboundMessage) -> list[Task]:
         tasks.append(
             Task(
                 "media_store",
-                {"case_id": case.id, "media_id": m.media_id, "wamid": m.wamid,
-                 "sha256": m.sha256, "filename": m.filename or "", "caption": m.text},
+                {
+                    "case_id": case.id,
+                    "media_id": m.media_id,
+                    "wamid": m.wamid,
+                    "sha256": m.sha256,
+                    "filename": m.filename or "",
+                    "caption": m.text,
+                },
                 name=task_name("media_store", m.wamid),
             )
         )

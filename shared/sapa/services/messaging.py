@@ -13,7 +13,7 @@ from sapa.domain.case import Actor, Case, DocumentRef
 from sapa.domain.documents import extension, sniff
 from sapa.domain.errors import IllegalTransition, PermanentError
 from sapa.domain.sla import format_duration
-from sapa.domain.texts import STATE_LABELS, ROLE_LABELS, text
+from sapa.domain.texts import ROLE_LABELS, STATE_LABELS, text
 from sapa.ports import Message
 from sapa.services.names import task_name
 from sapa.services.unit import mutate, outbox_task
@@ -120,8 +120,12 @@ def command(c: Container, payload: dict[str, Any]) -> str:
             case.apply(c.sop, "cancel", actor, c.clock.now(), reason="dibatalkan pemohon (BATAL)")
         except IllegalTransition:
             return False
-        outbox_task(case, "notify", {"case_id": case.id, "kind": "cancelled"},
-                    name=task_name("notify", case.id, "cancelled"))
+        outbox_task(
+            case,
+            "notify",
+            {"case_id": case.id, "kind": "cancelled"},
+            name=task_name("notify", case.id, "cancelled"),
+        )
         return True
 
     _, done = mutate(c, str(payload["case_id"]), cancel)
@@ -138,9 +142,15 @@ def store_media(c: Container, payload: dict[str, Any]) -> str:
     ctype = sniff(media.data)
     now = c.clock.now()
     if ctype is None:
+
         def reject(case: Case) -> None:
-            case.note(Actor.system(), "media_rejected", now, wamid=payload.get("wamid"),
-                      mime_type=media.mime_type)
+            case.note(
+                Actor.system(),
+                "media_rejected",
+                now,
+                wamid=payload.get("wamid"),
+                mime_type=media.mime_type,
+            )
 
         mutate(c, case_id, reject)
         return "rejected"
@@ -152,11 +162,17 @@ def store_media(c: Container, payload: dict[str, Any]) -> str:
         if any(d.key == key for d in case.documents):
             return
         case.documents.append(
-            DocumentRef(key=ref.key, sha256=ref.sha256, size=ref.size, content_type=ctype,
-                        filename=str(payload.get("filename") or ""), source="whatsapp", at=now)
+            DocumentRef(
+                key=ref.key,
+                sha256=ref.sha256,
+                size=ref.size,
+                content_type=ctype,
+                filename=str(payload.get("filename") or ""),
+                source="whatsapp",
+                at=now,
+            )
         )
         case.note(Actor.system(), "media_stored", now, key=key, sha256=ref.sha256)
 
     mutate(c, case_id, attach)
     return "stored"
-

@@ -1,4 +1,4 @@
-"""SOP step 8 and after: the TTE by the head of office, its verification, delivery to the resident."""
+"""SOP step 8 and after: the TTE, its public verification, and delivery to the resident."""
 
 from __future__ import annotations
 
@@ -72,14 +72,31 @@ def complete_signature(
             return False
         if case.draft is None or document_id(case) != doc_id:
             raise PermanentError("signed document does not match the case's draft")
-        case.signed = DocumentRef(key=ref.key, sha256=ref.sha256, size=ref.size,
-                                  content_type="application/pdf",
-                                  filename=f"{case.reg_no}.pdf", source="signed", at=now)
+        case.signed = DocumentRef(
+            key=ref.key,
+            sha256=ref.sha256,
+            size=ref.size,
+            content_type="application/pdf",
+            filename=f"{case.reg_no}.pdf",
+            source="signed",
+            at=now,
+        )
         case.signature_id = signature_id
-        case.apply(c.sop, "sign", actor, now, document_id=doc_id, sha256=ref.sha256,
-                   signed_at=signed_at.isoformat())
-        outbox_task(case, "deliver", {"case_id": case.id, "document_id": doc_id},
-                    name=task_name("deliver", doc_id))
+        case.apply(
+            c.sop,
+            "sign",
+            actor,
+            now,
+            document_id=doc_id,
+            sha256=ref.sha256,
+            signed_at=signed_at.isoformat(),
+        )
+        outbox_task(
+            case,
+            "deliver",
+            {"case_id": case.id, "document_id": doc_id},
+            name=task_name("deliver", doc_id),
+        )
         return True
 
     _, accepted = mutate(c, case_id, change)
@@ -97,12 +114,23 @@ def deliver(c: Container, payload: dict[str, Any], task_name_: str) -> str:
     if not c.store.message_exists(message_id):
         caption = text("wa_delivered_caption", reg_no=case.reg_no)
         wamid = c.whatsapp.send_document(
-            case.phone_number_id, case.wa_id, c.blobs.get(case.signed.key),
-            case.signed.filename or f"{case.reg_no}.pdf", caption,
+            case.phone_number_id,
+            case.wa_id,
+            c.blobs.get(case.signed.key),
+            case.signed.filename or f"{case.reg_no}.pdf",
+            caption,
         )
-        c.store.add_message(Message(case_id=case.id, id=message_id, direction="out",
-                                    at=c.clock.now(), type="document", body=caption,
-                                    data={"wamid": wamid, "key": case.signed.key}))
+        c.store.add_message(
+            Message(
+                case_id=case.id,
+                id=message_id,
+                direction="out",
+                at=c.clock.now(),
+                type="document",
+                body=caption,
+                data={"wamid": wamid, "key": case.signed.key},
+            )
+        )
 
     def done(case: Case) -> None:
         if "deliver" in case.allowed_events(c.sop, Actor.system(), c.clock.now()):
@@ -145,5 +173,6 @@ def verification(c: Container, doc_id: str, presented: bytes | None = None) -> V
         status="valid",
         holder=mask_name(str(case.form.get("name") or case.applicant_name)),
         hash_matches=(hashlib.sha256(presented).hexdigest() == case.signed.sha256)
-        if presented is not None else None,
+        if presented is not None
+        else None,
     )

@@ -87,8 +87,15 @@ def case_summary(c: Container, case: Case, *, show_nik: bool = False) -> dict[st
         "siak_ref": case.siak_ref,
         "precheck": case.precheck,
         "documents": [
-            {"n": i, "requirement": d.requirement, "source": d.source, "filename": d.filename,
-             "content_type": d.content_type, "size": d.size, "sha256": d.sha256}
+            {
+                "n": i,
+                "requirement": d.requirement,
+                "source": d.source,
+                "filename": d.filename,
+                "content_type": d.content_type,
+                "size": d.size,
+                "sha256": d.sha256,
+            }
             for i, d in enumerate(case.documents)
         ],
         "draft": case.draft.sha256 if case.draft else None,
@@ -101,13 +108,14 @@ def worklist(c: Container, staff: StaffMember) -> list[Case]:
     """Cases whose waiting step belongs to one of the staff member's roles, oldest first;
     kecamatan-scoped roles see only their kecamatan."""
     wanted_states: dict[str, set[str]] = {}
-    for step in c.sop.steps:
-        if step.role in staff.roles and step.from_state:
-            wanted_states.setdefault(step.from_state, set()).add(step.role)
+    for sop_step in c.sop.steps:
+        if sop_step.role in staff.roles and sop_step.from_state:
+            wanted_states.setdefault(sop_step.from_state, set()).add(sop_step.role)
     states = set(wanted_states) | {"returned"}
     scoped = all(r in c.sop.kecamatan_roles for r in staff.roles)
-    cases = c.store.list_cases(states=states, kecamatan=staff.kecamatan if scoped else None,
-                               limit=500)
+    cases = c.store.list_cases(
+        states=states, kecamatan=staff.kecamatan if scoped else None, limit=500
+    )
     out = []
     for case in cases:
         step = case.waiting_step(c.sop)

@@ -68,9 +68,17 @@ def perform(c: Container, case_id: str, staff: StaffMember, action: str, data: A
                 case.apply(c.sop, action, actor, now)  # raises the precise error
             case.claim(c.sop, actor, now)
             run_key = case.waiting_step(c.sop).key  # type: ignore[union-attr]
-            outbox_task(case, "notify", {"case_id": case.id, "kind": "guestbook_link",
-                                         "then_event": "send_link", "actor": actor.model_dump()},
-                        name=task_name("notify", case.id, "link", len(case.runs(run_key))))
+            outbox_task(
+                case,
+                "notify",
+                {
+                    "case_id": case.id,
+                    "kind": "guestbook_link",
+                    "then_event": "send_link",
+                    "actor": actor.model_dump(),
+                },
+                name=task_name("notify", case.id, "link", len(case.runs(run_key))),
+            )
             return
         detail: dict[str, Any] = {}
         if data.reason:
@@ -90,16 +98,24 @@ def _after(c: Container, case: Case, action: str, detail: dict[str, Any]) -> Non
     """What a performed step sets in motion (tasks saved with the change, in its outbox)."""
     n = case.event_seq
     if action == "contact":
-        outbox_task(case, "notify", {"case_id": case.id, "kind": "contacted"},
-                    name=task_name("notify", case.id, "contacted", n))
+        outbox_task(
+            case,
+            "notify",
+            {"case_id": case.id, "kind": "contacted"},
+            name=task_name("notify", case.id, "contacted", n),
+        )
     elif action == "forward":
-        outbox_task(case, "siak_handoff", {"case_id": case.id},
-                    name=task_name("siak_handoff", case.id, n))
+        outbox_task(
+            case, "siak_handoff", {"case_id": case.id}, name=task_name("siak_handoff", case.id, n)
+        )
     elif action in ("request_correction", "reject"):
         kind = "correction" if action == "request_correction" else "rejected"
-        outbox_task(case, "notify", {"case_id": case.id, "kind": kind,
-                                     "params": {"reason": detail.get("reason", "")}},
-                    name=task_name("notify", case.id, kind, n))
+        outbox_task(
+            case,
+            "notify",
+            {"case_id": case.id, "kind": kind, "params": {"reason": detail.get("reason", "")}},
+            name=task_name("notify", case.id, kind, n),
+        )
 
 
 def _store_draft(c: Container, case_id: str, data: ActionInput) -> DocumentRef:
@@ -122,9 +138,15 @@ def _store_draft(c: Container, case_id: str, data: ActionInput) -> DocumentRef:
         raise ValidationFailed(text("form_has_errors"), errors)
     digest = hashlib.sha256(pdf).hexdigest()
     ref = c.blobs.put(f"cases/{case_id}/siak/draft-{digest[:32]}.pdf", pdf, "application/pdf")
-    return DocumentRef(key=ref.key, sha256=ref.sha256, size=ref.size,
-                       content_type="application/pdf", filename="konsep-siak.pdf",
-                       source="siak_draft", at=c.clock.now())
+    return DocumentRef(
+        key=ref.key,
+        sha256=ref.sha256,
+        size=ref.size,
+        content_type="application/pdf",
+        filename="konsep-siak.pdf",
+        source="siak_draft",
+        at=c.clock.now(),
+    )
 
 
 def document_id(case: Case) -> str:
@@ -144,9 +166,12 @@ def _request_signature(c: Container, case: Case, actor: Actor, now: Any) -> None
         case.claim(c.sop, actor, now)
     doc_id = document_id(case)
     case.note(actor, "sign_requested", now, document_id=doc_id)
-    outbox_task(case, "esign_request", {"case_id": case.id, "document_id": doc_id,
-                                        "actor": actor.model_dump()},
-                name=task_name("esign_request", doc_id))
+    outbox_task(
+        case,
+        "esign_request",
+        {"case_id": case.id, "document_id": doc_id, "actor": actor.model_dump()},
+        name=task_name("esign_request", doc_id),
+    )
 
 
 def siak_handoff(c: Container, payload: dict[str, Any]) -> str:
@@ -161,16 +186,22 @@ def siak_handoff(c: Container, payload: dict[str, Any]) -> str:
         "service": case.service,
         "kecamatan": case.kecamatan,
         "form": case.form,
-        "documents": [{"requirement": d.requirement, "key": d.key, "sha256": d.sha256}
-                      for d in case.documents],
+        "documents": [
+            {"requirement": d.requirement, "key": d.key, "sha256": d.sha256} for d in case.documents
+        ],
     }
     raw = json.dumps(sheet, sort_keys=True, ensure_ascii=False).encode()
-    ref = c.blobs.put(f"cases/{case.id}/siak/handoff-{hashlib.sha256(raw).hexdigest()[:32]}.json",
-                      raw, "application/json")
+    ref = c.blobs.put(
+        f"cases/{case.id}/siak/handoff-{hashlib.sha256(raw).hexdigest()[:32]}.json",
+        raw,
+        "application/json",
+    )
     now = c.clock.now()
 
-    if any(e.event == "siak_handoff_ready" and e.detail.get("key") == ref.key
-           for e in c.store.events(case.id)):
+    if any(
+        e.event == "siak_handoff_ready" and e.detail.get("key") == ref.key
+        for e in c.store.events(case.id)
+    ):
         return "already_ready"
 
     def record(case: Case) -> None:

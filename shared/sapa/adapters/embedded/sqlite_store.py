@@ -93,9 +93,11 @@ class SqliteCaseStore:
         case.new_events.clear()
 
     def get(self, case_id: str) -> Case:
-        row = self.db.conn().execute(
-            "SELECT doc, version FROM cases WHERE id = ?", (case_id,)
-        ).fetchone()
+        row = (
+            self.db.conn()
+            .execute("SELECT doc, version FROM cases WHERE id = ?", (case_id,))
+            .fetchone()
+        )
         if row is None:
             raise NotFound(text("case_not_found"), case_id=case_id)
         return self._load(row)
@@ -121,10 +123,14 @@ class SqliteCaseStore:
         case.new_events.clear()
 
     def find_open(self, kecamatan: str, wa_id: str) -> Case | None:
-        row = self.db.conn().execute(
-            "SELECT doc, version FROM cases WHERE kecamatan = ? AND wa_id = ? AND is_open = 1",
-            (kecamatan, wa_id),
-        ).fetchone()
+        row = (
+            self.db.conn()
+            .execute(
+                "SELECT doc, version FROM cases WHERE kecamatan = ? AND wa_id = ? AND is_open = 1",
+                (kecamatan, wa_id),
+            )
+            .fetchone()
+        )
         return self._load(row) if row else None
 
     def list_cases(
@@ -148,9 +154,11 @@ class SqliteCaseStore:
         return [self._load(r) for r in self.db.conn().execute(sql, args).fetchall()]
 
     def events(self, case_id: str) -> list[AuditEvent]:
-        rows = self.db.conn().execute(
-            "SELECT doc FROM events WHERE case_id = ? ORDER BY seq", (case_id,)
-        ).fetchall()
+        rows = (
+            self.db.conn()
+            .execute("SELECT doc FROM events WHERE case_id = ? ORDER BY seq", (case_id,))
+            .fetchall()
+        )
         return [AuditEvent.model_validate_json(r["doc"]) for r in rows]
 
     # ---- conversation, dedupe, counters -----------------------------------------------------
@@ -176,9 +184,11 @@ class SqliteCaseStore:
             return cur.rowcount == 1
 
     def messages(self, case_id: str) -> list[Message]:
-        rows = self.db.conn().execute(
-            "SELECT doc FROM messages WHERE case_id = ? ORDER BY at, rowid", (case_id,)
-        ).fetchall()
+        rows = (
+            self.db.conn()
+            .execute("SELECT doc FROM messages WHERE case_id = ? ORDER BY at, rowid", (case_id,))
+            .fetchall()
+        )
         out = []
         for r in rows:
             d = json.loads(r["doc"])
@@ -224,10 +234,14 @@ class SqliteCaseStore:
             )
 
     def last_inbound(self, kecamatan: str, wa_id: str) -> datetime | None:
-        row = self.db.conn().execute(
-            "SELECT last_inbound FROM contacts WHERE kecamatan = ? AND wa_id = ?",
-            (kecamatan, wa_id),
-        ).fetchone()
+        row = (
+            self.db.conn()
+            .execute(
+                "SELECT last_inbound FROM contacts WHERE kecamatan = ? AND wa_id = ?",
+                (kecamatan, wa_id),
+            )
+            .fetchone()
+        )
         return datetime.fromisoformat(row[0]) if row else None
 
     # ---- internals --------------------------------------------------------------------------
