@@ -40,6 +40,7 @@ TASK_KINDS = (
     "deliver",
 )
 SIMULATOR_PREFIXES = ("/sim/", "/dev/wa")
+RECOVERY_INTERVAL_SECONDS = 60.0
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -183,6 +184,7 @@ class LocalStack:
         bootstrap.install(self.c)
         self.app = build_app(self.c, source)
         self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
         self.worker: Any = None
 
     def _wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -198,6 +200,18 @@ class LocalStack:
         requeued = requeue_outboxes(self.c)
         if requeued:
             logger.info("requeued %d outbox tasks after restart", requeued)
+        self._recovery = threading.Thread(target=self._recover, name="recovery", daemon=True)
+        self._recovery.start()
+
+    def _recover(self) -> None:
+        """Queue what a queue outage left in case outboxes (the cloud's sweep does the same)."""
+        from sapa.services.recovery import requeue_outboxes
+
+        while not self._stopping.wait(RECOVERY_INTERVAL_SECONDS):
+            try:
+                requeue_outboxes(self.c)
+            except Exception:
+                logger.exception("outbox recovery failed; will try again")
 
     def start_worker(self) -> None:
         from sapa.adapters.embedded.sqlite_queue import SqliteTaskQueue, TaskWorker
@@ -213,6 +227,7 @@ class LocalStack:
         self.worker.start()
 
     def stop(self) -> None:
+        self._stopping.set()
         if self.worker is not None:
             self.worker.stop()
             self.worker = None

@@ -73,6 +73,10 @@ class CaseStore(Protocol):
         """Cases, oldest update first, filtered by state and kecamatan."""
         ...
 
+    def with_outbox(self, limit: int = 500) -> list[Case]:
+        """Cases whose outbox still holds tasks (decided, perhaps not yet queued)."""
+        ...
+
     def events(self, case_id: str) -> list[AuditEvent]:
         """The case's audit trail in order."""
         ...

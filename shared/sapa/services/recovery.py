@@ -7,11 +7,10 @@ from sapa.services.unit import flush_outbox
 
 
 def requeue_outboxes(c: Container) -> int:
-    """Enqueue the outbox of every open case again; names dedupe what already went out."""
-    open_states = [s for s in c.sop.states if s not in c.sop.terminal_states] + ["signed"]
+    """Enqueue every case outbox again; names dedupe what already went out. Returns how many
+    tasks were offered to the queue."""
     count = 0
-    for case in c.store.list_cases(states=set(open_states), limit=100_000):
-        if case.outbox:
-            flush_outbox(c, case)
-            count += len(case.outbox)
+    for case in c.store.with_outbox(limit=10_000):
+        flush_outbox(c, case)
+        count += len(case.outbox)
     return count

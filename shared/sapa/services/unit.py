@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from sapa.bootstrap import Container
 from sapa.domain.case import Case
-from sapa.domain.errors import ConcurrentUpdate
+from sapa.domain.errors import ConcurrentUpdate, TransientError
 from sapa.ports import Task
 
 T = TypeVar("T")
@@ -47,24 +47,35 @@ def flush_outbox(c: Container, case: Case) -> None:
         )
 
 
+def _try_flush(c: Container, case: Case) -> bool:
+    try:
+        flush_outbox(c, case)
+    except TransientError:
+        log.warning("queue unavailable; tasks stay in the case outbox", extra={"case_id": case.id})
+        return False
+    return True
+
+
 def mutate(c: Container, case_id: str, change: Callable[[Case], T]) -> tuple[Case, T]:
     """Load the case, apply `change`, save with a version check, then enqueue its outbox.
 
     `change` may run more than once (on a concurrent update it is re-run on a fresh copy),
-    so it must only touch the case. Tasks left in the outbox by an earlier, interrupted
-    request are enqueued again before the new change (names dedupe them).
+    so it must only touch the case. Tasks are saved in the case's outbox together with the
+    change; if the queue is down after the save, they stay there and are enqueued by the next
+    change of the case or by the recovery sweep (names dedupe any repeat). The change itself
+    is never undone because the queue was unavailable.
     """
     for attempt in range(_RETRIES):
         case = c.store.get(case_id)
-        if case.outbox:
-            flush_outbox(c, case)
-            case.outbox = []
+        carried = [] if not case.outbox or _try_flush(c, case) else list(case.outbox)
+        case.outbox = []
         result = change(case)
+        case.outbox = carried + case.outbox
         try:
             c.store.save(case)
         except ConcurrentUpdate:
             log.info("concurrent update, retrying", extra={"case_id": case_id, "attempt": attempt})
             continue
-        flush_outbox(c, case)
+        _try_flush(c, case)
         return case, result
     raise ConcurrentUpdate("case is too busy, try again", case_id=case_id)

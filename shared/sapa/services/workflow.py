@@ -36,10 +36,13 @@ def acting_role(c: Container, case: Case, staff: StaffMember, action: str) -> Ac
     candidates = [waiting.role] if waiting else []
     if action in ("reject", "cancel"):
         candidates.append("admin")
-    for role in candidates:
-        if role in staff.roles:
-            return Actor(id=staff.email, role=role, kecamatan=staff.kecamatan, name=staff.name)
-    raise Forbidden(text("forbidden_role"))
+    role = next((r for r in candidates if r in staff.roles), None)
+    if role is None:
+        if not staff.roles:
+            raise Forbidden(text("forbidden_role"))
+        # Not this officer's turn: let the state machine refuse it with the precise reason.
+        role = staff.roles[0]
+    return Actor(id=staff.email, role=role, kecamatan=staff.kecamatan, name=staff.name)
 
 
 def perform(c: Container, case_id: str, staff: StaffMember, action: str, data: ActionInput) -> Case:

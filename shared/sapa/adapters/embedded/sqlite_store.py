@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -110,7 +110,7 @@ class SqliteCaseStore:
                 (
                     case.state,
                     int(case.state not in self.terminal),
-                    case.updated_at.isoformat(),
+                    _ts(case.updated_at),
                     _dump(case),
                     case.id,
                     case.version,
@@ -153,6 +153,18 @@ class SqliteCaseStore:
         args.append(limit)
         return [self._load(r) for r in self.db.conn().execute(sql, args).fetchall()]
 
+    def with_outbox(self, limit: int = 500) -> list[Case]:
+        rows = (
+            self.db.conn()
+            .execute(
+                "SELECT doc, version FROM cases WHERE json_array_length(doc, '$.outbox') > 0"
+                " ORDER BY updated_at LIMIT ?",
+                (limit,),
+            )
+            .fetchall()
+        )
+        return [self._load(r) for r in rows]
+
     def events(self, case_id: str) -> list[AuditEvent]:
         rows = (
             self.db.conn()
@@ -179,7 +191,7 @@ class SqliteCaseStore:
         with self.db.write() as c:
             cur = c.execute(
                 "INSERT OR IGNORE INTO messages (id, case_id, at, doc) VALUES (?, ?, ?, ?)",
-                (message.id, message.case_id, message.at.isoformat(), doc),
+                (message.id, message.case_id, _ts(message.at), doc),
             )
             return cur.rowcount == 1
 
@@ -230,7 +242,7 @@ class SqliteCaseStore:
                 "INSERT INTO contacts (kecamatan, wa_id, last_inbound) VALUES (?, ?, ?)"
                 " ON CONFLICT(kecamatan, wa_id) DO UPDATE SET last_inbound ="
                 " max(last_inbound, excluded.last_inbound)",
-                (kecamatan, wa_id, at.isoformat()),
+                (kecamatan, wa_id, _ts(at)),
             )
 
     def last_inbound(self, kecamatan: str, wa_id: str) -> datetime | None:
@@ -254,7 +266,7 @@ class SqliteCaseStore:
             case.wa_id,
             case.state,
             int(case.state not in self.terminal),
-            case.updated_at.isoformat(),
+            _ts(case.updated_at),
             _dump(case),
         )
 
@@ -274,3 +286,9 @@ class SqliteCaseStore:
 
 def _dump(case: Case) -> str:
     return case.model_dump_json(exclude={"version"})
+
+
+def _ts(at: datetime) -> str:
+    """A sortable timestamp column: always UTC, so text order is time order (the columns are
+    compared with ORDER BY and max(), which see text, not instants)."""
+    return at.astimezone(UTC).isoformat()

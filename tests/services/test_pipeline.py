@@ -1,0 +1,353 @@
+"""Service tests through the ports: the SOP path with a controlled clock, loops and failures."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import threading
+from typing import Any
+
+import pytest
+
+from sapa.adapters.clock import FixedClock
+from sapa.bootstrap import Container
+from sapa.domain.errors import Conflict, IllegalTransition, TransientError, ValidationFailed
+from sapa.domain.sla import timeline
+from sapa.pdf import simple_pdf, verify_signature
+from sapa.ports import StaffMember
+from sapa.services import guestbook, intake, messaging, recovery, signing, workflow
+from sapa.services.guestbook import Submission, Upload
+from sapa.services.workflow import ActionInput
+from tests.conftest import RecordingQueue
+from tests.services.conftest import FakeWhatsApp, Runner, greet, inbound
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415478"
+    "9c63f8cfc0000003010100c9fe92ef0000000049454e44ae426082"
+)
+FIELDS = {
+    "service": "kk",
+    "name": "Andi Baso",
+    "nik": "7306081708900001",
+    "kk": "7306080101200003",
+    "birth_date": "1990-08-17",
+    "desa": "Sungguminasa",
+    "address": "Jl. Masjid Raya No. 1",
+    "consent": "1",
+}
+LOKET = StaffMember("loket.sombaopu@sapa.test", "Loket", ("loket",), "730608")
+LOKET_OTHER = StaffMember("loket.bajeng@sapa.test", "Loket Bajeng", ("loket",), "730602")
+LOKET_2 = StaffMember("loket2.sombaopu@sapa.test", "Loket 2", ("loket",), "730608")
+VERIF = StaffMember("verifikasi@sapa.test", "Verifikator", ("verifikator",))
+OPERATOR = StaffMember("operator.siak@sapa.test", "Operator", ("operator_siak",))
+KABID = StaffMember("kabid@sapa.test", "Kabid", ("kabid",))
+KADIS = StaffMember("kadis@sapa.test", "Kadis", ("kadis",))
+
+
+def token_from(wa: FakeWhatsApp) -> str:
+    for m in reversed(wa.sent):
+        found = re.search(r"/guestbook/f/(\S+)", m.get("body", ""))
+        if found:
+            return found.group(1)
+    raise AssertionError("no guest-book link was sent")
+
+
+def submission(**changes: str) -> Submission:
+    return Submission(
+        {**FIELDS, **changes},
+        {
+            "kk_lama": Upload("kk.png", PNG),
+            "buku_nikah": Upload("nikah.pdf", simple_pdf("N", ["x"])),
+        },
+    )
+
+
+def act(c: Container, case_id: str, staff: StaffMember, action: str, **data: Any) -> Any:
+    return workflow.perform(c, case_id, staff, action, ActionInput(**data))
+
+
+def to_submitted(c: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock) -> str:
+    case_id = greet(c)
+    runner.drain()
+    clock.advance(120)
+    guestbook.submit(c, token_from(wa), submission())
+    runner.drain()
+    return case_id
+
+
+def test_full_path_measures_every_step_against_its_mutu_baku(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    # GIVEN a resident who greets and fills the guest book two minutes later
+    case_id = to_submitted(c, runner, wa, clock)
+    assert c.store.get(case_id).state == "form_submitted"
+    assert c.store.get(case_id).precheck["complete"] is True  # type: ignore[index]
+
+    # WHEN each officer claims and does their step, with known durations
+    def step(staff: StaffMember, action: str, wait: float, handle: float, **data: Any) -> None:
+        clock.advance(wait)
+        act(c, case_id, staff, "claim")
+        clock.advance(handle)
+        act(c, case_id, staff, action, **data)
+
+    step(LOKET, "check", wait=30, handle=45)
+    step(LOKET, "contact", wait=10, handle=700)  # longer than its 10-minute mutu baku
+    step(VERIF, "forward", wait=60, handle=20)
+    runner.drain()
+    draft = simple_pdf("KARTU KELUARGA", ["No. 1"])
+    step(OPERATOR, "enter_siak", wait=5, handle=300, siak_ref="SIAK-1", draft_pdf=draft)
+    step(KABID, "approve", wait=5, handle=10)
+    step(KADIS, "sign", wait=5, handle=0)
+    clock.advance(3)
+    runner.drain()
+
+    # THEN the case is delivered, the document went out on WhatsApp, and the times are exact
+    case = c.store.get(case_id)
+    assert case.state == "delivered"
+    docs = [m for m in wa.sent if m["type"] == "document"]
+    assert len(docs) == 1 and docs[0]["to"] == "6281234567890"
+    tl = timeline(c.sop, case, clock.now())
+    by_step = {t.step.number: t for t in tl.steps}
+    assert by_step[3].waiting_seconds == 30 and by_step[3].handling_seconds == 45
+    assert not by_step[3].breached
+    assert by_step[4].handling_seconds == 700 and by_step[4].breached
+    assert by_step[6].handling_seconds == 300 and not by_step[6].breached
+    assert by_step[8].handling_seconds == 3  # claimed at "sign", done when the signer answered
+    assert by_step[2].run.done_by == "system"
+    assert [t.step.number for t in tl.breaches] == [4]
+    assert tl.lead_time_seconds == 120 + 30 + 45 + 10 + 700 + 60 + 20 + 5 + 300 + 5 + 10 + 5 + 3
+    # AND the signed PDF validates, the draft is kept, and the verification page knows it
+    signed = c.blobs.get(case.signed.key)  # type: ignore[union-attr]
+    assert c.blobs.get(case.draft.key) == draft  # type: ignore[union-attr]
+    report = verify_signature(signed, [c.signer.ca_certificate_pem])  # type: ignore[attr-defined]
+    assert report.intact and report.trusted
+    view = signing.verification(c, workflow.document_id(case), signed)
+    assert view.hash_matches is True and view.holder == "A*** B***"
+
+
+def test_correction_loop_reopens_the_check(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = to_submitted(c, runner, wa, clock)
+    act(c, case_id, LOKET, "request_correction", reason="Foto KK buram")
+    runner.drain()
+    assert c.store.get(case_id).state == "awaiting_correction"
+    assert "Foto KK buram" in wa.sent[-1]["body"]
+    # WHEN the resident sends a sharper photo through the same link
+    guestbook.submit(c, token_from(wa), submission())
+    # THEN the counter officer checks again: a second run of step 3
+    case = c.store.get(case_id)
+    assert case.state == "form_submitted"
+    assert len(case.runs("periksa")) == 2
+
+
+def test_reject_and_correction_need_a_reason(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    case_id = to_submitted(container, runner, wa, clock)
+    with pytest.raises(ValidationFailed):
+        act(container, case_id, LOKET, "request_correction", reason=" ")
+    assert container.store.get(case_id).state == "form_submitted"
+
+
+def test_return_sends_the_case_back_exactly_one_step(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = to_submitted(c, runner, wa, clock)
+    for staff, action in [(LOKET, "check"), (LOKET, "contact"), (VERIF, "forward")]:
+        act(c, case_id, staff, action)
+    act(c, case_id, OPERATOR, "enter_siak", siak_ref="S-1", draft_pdf=simple_pdf("A", ["1"]))
+    # WHEN the head of division returns it
+    act(c, case_id, KABID, "return", reason="Nama ayah salah ketik")
+    case = c.store.get(case_id)
+    assert case.state == "returned" and case.returned_to == "input_siak"
+    # THEN only the SIAK operator can redo step 6, and approval waits again afterwards
+    with pytest.raises(IllegalTransition):
+        act(c, case_id, KABID, "approve")
+    act(c, case_id, OPERATOR, "enter_siak", siak_ref="S-2", draft_pdf=simple_pdf("B", ["2"]))
+    case = c.store.get(case_id)
+    assert case.state == "entered_in_siak" and case.siak_ref == "S-2"
+    assert case.waiting_step(c.sop).key == "persetujuan"  # type: ignore[union-attr]
+
+
+def test_guards_kecamatan_and_claims(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = to_submitted(c, runner, wa, clock)
+    from sapa.domain.errors import Forbidden
+
+    with pytest.raises(Forbidden):
+        act(c, case_id, LOKET_OTHER, "check")
+    act(c, case_id, LOKET, "claim")
+    with pytest.raises(Conflict):
+        act(c, case_id, LOKET_2, "check")
+    assert c.store.get(case_id).state == "form_submitted"
+
+
+def test_duplicate_webhook_delivery_changes_nothing(container: Container, runner: Runner) -> None:
+    c = container
+    greet(c)
+    queued = list(c.queue.tasks)  # type: ignore[attr-defined]
+    result = intake.receive(c, [inbound()], [])
+    assert result.duplicates == 1
+    assert c.queue.tasks == queued  # type: ignore[attr-defined]
+    assert len(c.store.list_cases()) == 1
+    assert len(c.store.messages(c.store.list_cases()[0].id)) == 1
+
+
+def test_concurrent_first_messages_open_one_case(container: Container) -> None:
+    c = container
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def send(i: int) -> None:
+        barrier.wait()
+        try:
+            intake.receive(c, [inbound(f"pesan {i}", wamid=f"wamid.C{i}")], [])
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    cases = c.store.list_cases()
+    assert len(cases) == 1
+    assert len(c.store.messages(cases[0].id)) == 4
+
+
+def test_whatsapp_outage_is_retried_and_sends_once(
+    container: Container, runner: Runner, wa: FakeWhatsApp
+) -> None:
+    c = container
+    case_id = greet(c)
+    [task] = c.queue.take()  # type: ignore[attr-defined]
+    wa.fail_next = 1
+    with pytest.raises(TransientError):
+        messaging.notify(c, task.payload, task.name or "")
+    assert c.store.get(case_id).state == "greeted" and wa.sent == []
+    messaging.notify(c, task.payload, task.name or "")
+    messaging.notify(c, task.payload, task.name or "")  # a replay of the same task
+    assert len(wa.sent) == 1
+    case = c.store.get(case_id)
+    assert case.state == "link_sent"
+    assert [e.event for e in c.store.events(case_id)].count("send_link") == 1
+
+
+class FlakyQueue(RecordingQueue):
+    def __init__(self) -> None:
+        super().__init__()
+        self.broken = True
+
+    def enqueue(self, task: Any) -> bool:
+        if self.broken:
+            raise TransientError("queue down")
+        return super().enqueue(task)
+
+
+def test_tasks_decided_with_a_change_survive_a_failed_enqueue(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = to_submitted(c, runner, wa, clock)
+    act(c, case_id, LOKET, "check")
+    act(c, case_id, LOKET, "contact")
+    flaky = FlakyQueue()
+    c.queue = flaky  # type: ignore[misc]
+    # WHEN the queue is down while the verifier forwards the files
+    act(c, case_id, VERIF, "forward")
+    # THEN the change is saved all the same, with the tasks it decided (and the one still
+    # pending from the previous change) kept in its outbox
+    case = c.store.get(case_id)
+    assert case.state == "forwarded"
+    assert sorted(e["kind"] for e in case.outbox) == ["notify", "siak_handoff"]
+    assert flaky.tasks == []
+    # AND the recovery sweep queues them once the queue is back, each exactly once
+    flaky.broken = False
+    assert recovery.requeue_outboxes(c) == 2
+    assert recovery.requeue_outboxes(c) == 2
+    assert sorted(t.kind for t in flaky.tasks) == ["notify", "siak_handoff"]
+    # AND the next change of the case clears what is now safely queued
+    act(c, case_id, OPERATOR, "claim")
+    assert c.store.get(case_id).outbox == []
+
+
+def test_signing_retry_never_signs_twice(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = to_submitted(c, runner, wa, clock)
+    for staff, action in [(LOKET, "check"), (LOKET, "contact"), (VERIF, "forward")]:
+        act(c, case_id, staff, action)
+    act(c, case_id, OPERATOR, "enter_siak", siak_ref="S", draft_pdf=simple_pdf("A", ["1"]))
+    act(c, case_id, KABID, "approve")
+    runner.drain()
+    act(c, case_id, KADIS, "sign")
+    [task] = [t for t in c.queue.tasks if t.kind == "esign_request"]  # type: ignore[attr-defined]
+    assert signing.request_signature(c, task.payload) == "signed"
+    assert signing.request_signature(c, task.payload) == "already_signed"
+    assert [e.event for e in c.store.events(case_id)].count("sign") == 1
+    with pytest.raises(IllegalTransition):
+        act(c, case_id, KADIS, "sign")
+
+
+def test_batal_cancels_and_confirms(container: Container, runner: Runner, wa: FakeWhatsApp) -> None:
+    c = container
+    case_id = greet(c)
+    runner.drain()
+    intake.receive(c, [inbound("batal", wamid="wamid.B")], [])
+    runner.drain()
+    assert c.store.get(case_id).state == "cancelled"
+    assert "dibatalkan" in wa.sent[-1]["body"]
+    # a new greeting afterwards opens a new case
+    new_id = greet(c, wamid="wamid.NEW")
+    assert new_id != case_id
+
+
+def test_media_is_stored_when_real_and_refused_when_not(
+    container: Container, runner: Runner, wa: FakeWhatsApp
+) -> None:
+    c = container
+    case_id = greet(c)
+    wa.media = {"m1": PNG, "m2": b"MZ\x90\x00 not a photo"}
+    intake.receive(
+        c,
+        [
+            inbound("KK", wamid="wamid.I1", type_="image", media_id="m1"),
+            inbound("", wamid="wamid.I2", type_="document", media_id="m2"),
+        ],
+        [],
+    )
+    runner.drain()
+    case = c.store.get(case_id)
+    assert [d.content_type for d in case.documents] == ["image/png"]
+    assert c.blobs.get(case.documents[0].key) == PNG
+    assert "media_rejected" in [e.event for e in c.store.events(case_id)]
+
+
+def test_manual_link_mode_leaves_step_two_to_the_counter_officer(
+    container: Container, runner: Runner, wa: FakeWhatsApp
+) -> None:
+    c = container
+    c.region = dataclasses.replace(  # type: ignore[misc]
+        c.region,
+        kecamatan=tuple(
+            dataclasses.replace(k, link_mode="manual") if k.code == "730608" else k
+            for k in c.region.kecamatan
+        ),
+    )
+    case_id = greet(c)
+    runner.drain()
+    assert wa.sent == [] and c.store.get(case_id).state == "greeted"
+    act(c, case_id, LOKET, "send_link")
+    runner.drain()
+    case = c.store.get(case_id)
+    assert case.state == "link_sent"
+    assert case.runs("kirim_tautan")[0].done_by == LOKET.email
+    assert len(wa.sent) == 1
