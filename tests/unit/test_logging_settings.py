@@ -1,0 +1,77 @@
+"""The log formatter masks personal data and secrets; settings refuse unsafe cloud setups."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import stat
+from pathlib import Path
+
+import pydantic
+import pytest
+
+from sapa import log
+from sapa.settings import Settings, load_settings
+
+
+def emit(message: str, **extra: object) -> dict[str, object]:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(log.JsonFormatter())
+    logger = logging.getLogger("test.masking")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        logger.info(message, extra=extra)
+    finally:
+        logger.removeHandler(handler)
+    return dict(json.loads(stream.getvalue()))
+
+
+def test_nik_and_phone_numbers_are_masked_in_message_and_fields() -> None:
+    entry = emit("NIK 7306081708900001 dari 6281234567890 / 081234567890",
+                 case_id="abc", wamid="wamid.6281234567890")
+    text = json.dumps(entry)
+    assert "7306081708900001" not in text
+    assert "6281234567890" not in text and "081234567890" not in text
+    assert "7306********0001" in entry["message"]  # type: ignore[operator]
+    assert entry["severity"] == "INFO" and entry["case_id"] == "abc"
+
+
+def test_exceptions_are_masked_too() -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(log.JsonFormatter())
+    logger = logging.getLogger("test.masking.exc")
+    logger.addHandler(handler)
+    try:
+        raise ValueError("bad NIK 7306085708900002")
+    except ValueError:
+        logger.exception("failed")
+    finally:
+        logger.removeHandler(handler)
+    assert "7306085708900002" not in stream.getvalue()
+    assert "7306********0002" in stream.getvalue()
+
+
+def test_cloud_settings_refuse_the_dev_login_and_missing_secrets() -> None:
+    with pytest.raises(pydantic.ValidationError, match="DEV_LOGIN"):
+        Settings(sapa_env="cloud", dev_login=True)
+    with pytest.raises(pydantic.ValidationError, match="WA_APP_SECRET"):
+        Settings(sapa_env="cloud", dev_login=False, wa_token="t")
+
+
+def test_local_secrets_are_generated_once_private_and_kept(tmp_path: Path) -> None:
+    first = load_settings(sapa_data_dir=tmp_path)
+    second = load_settings(sapa_data_dir=tmp_path)
+    assert first.secret("link_secret") == second.secret("link_secret")
+    assert len(first.secret("wa_app_secret")) >= 32
+    mode = stat.S_IMODE((tmp_path / "secrets.json").stat().st_mode)
+    assert mode == 0o600
+    assert "link_secret" not in repr(first) and first.secret("link_secret") not in repr(first)
+
+
+def test_a_set_secret_wins_over_the_generated_one(tmp_path: Path) -> None:
+    s = load_settings(sapa_data_dir=tmp_path, wa_verify_token="from-env")
+    assert s.secret("wa_verify_token") == "from-env"
