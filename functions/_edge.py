@@ -101,7 +101,9 @@ def read_json(request: flask.Request) -> Any:
 def _authorize_task(c: Container, request: flask.Request) -> None:
     header = request.headers.get("Authorization", "")
     token = header[len("Bearer ") :] if header.startswith("Bearer ") else ""
-    if not token or not hmac.compare_digest(token, c.settings.secret("task_token")):
+    # bytes: compare_digest raises TypeError on a str with non-ASCII characters (a 500)
+    expected = c.settings.secret("task_token").encode()
+    if not token or not hmac.compare_digest(token.encode(), expected):
         raise Unauthorized("task token missing or wrong")
 
 

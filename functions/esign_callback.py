@@ -32,7 +32,8 @@ def esign_callback(request: flask.Request) -> Any:
             c.settings.secret("esign_callback_secret").encode(), raw, hashlib.sha256
         ).hexdigest()
     )
-    if not hmac.compare_digest(sent, expected):
+    # bytes: compare_digest raises TypeError on a str with non-ASCII characters (a 500)
+    if not hmac.compare_digest(sent.encode(), expected.encode()):
         raise Unauthorized(text("bad_signature"))
     body = read_json(request)
     try:

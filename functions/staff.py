@@ -57,7 +57,8 @@ def _session(c: Container, request: flask.Request) -> tuple[StaffMember, str]:
 
 def _check_csrf(request: flask.Request, token: str) -> None:
     sent = request.form.get("csrf") or request.headers.get("X-CSRF-Token") or ""
-    if not hmac.compare_digest(sent, token):
+    # bytes: compare_digest raises TypeError on a str with non-ASCII characters (a 500)
+    if not hmac.compare_digest(sent.encode(), token.encode()):
         raise Forbidden(text("csrf"))
 
 

@@ -20,15 +20,19 @@ def wa_webhook(request: flask.Request) -> Any:
         mode = request.args.get("hub.mode", "")
         token = request.args.get("hub.verify_token", "")
         expected = c.settings.secret("wa_verify_token")
-        if mode == "subscribe" and hmac.compare_digest(token, expected):
+        # bytes: compare_digest raises TypeError on a str with non-ASCII characters (a 500)
+        if mode == "subscribe" and hmac.compare_digest(token.encode(), expected.encode()):
             return flask.Response(request.args.get("hub.challenge", ""), 200, mimetype="text/plain")
         return flask.Response("forbidden", 403, mimetype="text/plain")
     if request.method != "POST":
         return flask.Response("method not allowed", 405)
     raw = request.get_data(cache=True)
-    verify_signature(
-        c.settings.secret("wa_app_secret"), raw, request.headers.get("X-Hub-Signature-256")
-    )
+    signature = request.headers.get("X-Hub-Signature-256")
+    if signature is not None and not signature.isascii():
+        # verify_signature compares str digests, and compare_digest raises TypeError on
+        # non-ASCII: such a header is no signature (401), not a crash (500).
+        signature = None
+    verify_signature(c.settings.secret("wa_app_secret"), raw, signature)
     messages, statuses = parse_payload(read_json(request))
     result = intake.receive(c, messages, statuses)
     return json_response({"ok": True, **result.__dict__})

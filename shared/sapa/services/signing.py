@@ -33,6 +33,7 @@ def request_signature(c: Container, payload: dict[str, Any]) -> str:
     case = c.store.get(str(payload["case_id"]))
     doc_id = str(payload["document_id"])
     if case.signed is not None and case.signature_id:
+        _register_document(c, case, doc_id)
         return "already_signed"
     if case.draft is None or document_id(case) != doc_id:
         raise PermanentError("draft changed since signing was requested", case_id=case.id)
@@ -99,10 +100,17 @@ def complete_signature(
         )
         return True
 
-    _, accepted = mutate(c, case_id, change)
-    if accepted:
-        c.store.claim_key(f"doc-{doc_id}", value={"case_id": case_id})
+    case, accepted = mutate(c, case_id, change)
+    _register_document(c, case, doc_id)
     return accepted
+
+
+def _register_document(c: Container, case: Case, doc_id: str) -> None:
+    """Point the verification page's document id at the case once it holds that signed
+    document. Also on a replay: if an earlier attempt failed between saving the case and this
+    (create-if-absent) write, the retry must still make the QR code's page work."""
+    if case.signed is not None and case.draft is not None and document_id(case) == doc_id:
+        c.store.claim_key(f"doc-{doc_id}", value={"case_id": case.id})
 
 
 def deliver(c: Container, payload: dict[str, Any], task_name_: str) -> str:
