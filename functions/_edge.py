@@ -126,10 +126,17 @@ def task_function(fn: TaskHandler) -> Handler:
         except Unauthorized as exc:
             return json_response(error_body(exc), 401)
         try:
+            if not name:
+                # The task name is the idempotency key of every handler.
+                raise PermanentError("X-CloudTasks-TaskName header missing")
             payload = read_json(request)
             if not isinstance(payload, dict) or not payload.get("case_id"):
                 raise PermanentError("task payload must be an object with case_id")
-            result = fn(c, payload, name)
+            try:
+                result = fn(c, payload, name)
+            except (KeyError, TypeError) as exc:
+                # A payload missing a field or of the wrong shape never heals by retrying.
+                raise PermanentError(f"task payload incomplete: {type(exc).__name__}") from exc
         except PermanentError as exc:
             log.error("task dropped: %s", exc.message, extra={"task": name, "kind": fn.__name__})
             return json_response({"status": "permanent_error", **error_body(exc)}, 200)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import textwrap
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
+from typing import Any, TypeVar
 
 from sapa.domain.errors import PermanentError
+
+T = TypeVar("T")
 
 UNREADABLE_PDF = "Dokumen PDF tidak dapat dibaca."
 NO_SIGNATURE = "Dokumen PDF tidak memiliki tanda tangan elektronik."
@@ -24,6 +30,17 @@ _FOOTER_Y = 40
 _WRAP = 88
 LINES_PER_PAGE = (_BODY_TOP - _BODY_BOTTOM) // _LEADING + 1
 """How many (wrapped) body lines `simple_pdf` puts on one page."""
+
+
+def outside_event_loop(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call `fn` (which may use asyncio.run, as pyHanko's sync API does) even when the calling
+    thread already runs an event loop: then it runs on a short-lived worker thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return fn(*args, **kwargs)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn, *args, **kwargs).result()
 
 
 @dataclass(frozen=True)
@@ -166,7 +183,9 @@ def verify_signature(pdf: bytes, trust_roots_pem: list[bytes]) -> SignatureRepor
         trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail"
     )
     try:
-        status = validate_pdf_signature(embedded, signer_validation_context=context)
+        status = outside_event_loop(
+            validate_pdf_signature, embedded, signer_validation_context=context
+        )
     except Exception as exc:
         raise PermanentError(UNREADABLE_PDF) from exc
 

@@ -322,3 +322,19 @@ def test_simple_pdf_flows_long_text_onto_more_pages() -> None:
     assert simple_pdf("Daftar", lines) == simple_pdf("Daftar", lines)  # deterministic
     with pytest.raises(ValueError):
         simple_pdf("Daftar", [], pages=0)
+
+
+def test_signing_and_validation_work_inside_a_running_event_loop(
+    signer: LocalPadesSigner,
+) -> None:
+    # GIVEN a caller that already runs an asyncio loop (pyHanko's sync API uses asyncio.run)
+    import asyncio
+
+    async def inside() -> Any:
+        # WHEN it signs and validates from within the loop
+        signed = signer.sign(request(sample_pdf(1)))
+        return verify_signature(signed.pdf, [signer.ca_certificate_pem])
+
+    # THEN both work instead of failing with "asyncio.run() cannot be called ..."
+    report = asyncio.run(inside())
+    assert report.intact and report.trusted

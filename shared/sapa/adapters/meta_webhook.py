@@ -18,8 +18,10 @@ def verify_signature(app_secret: str, raw_body: bytes, header: str | None) -> No
     """Check `X-Hub-Signature-256: sha256=<hex>` over the raw bytes, in constant time."""
     if not header or not header.startswith("sha256="):
         raise Unauthorized(text("bad_signature"))
-    expected = hmac.new(app_secret.encode(), raw_body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, header[len("sha256=") :].strip().lower()):
+    expected = hmac.new(app_secret.encode(), raw_body, hashlib.sha256).hexdigest().encode()
+    # Compare bytes: compare_digest refuses str with non-ASCII characters (a TypeError, a 500).
+    sent = header[len("sha256=") :].strip().lower().encode("utf-8", "replace")
+    if not hmac.compare_digest(expected, sent):
         raise Unauthorized(text("bad_signature"))
 
 

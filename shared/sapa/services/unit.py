@@ -76,6 +76,13 @@ def mutate(c: Container, case_id: str, change: Callable[[Case], T]) -> tuple[Cas
         except ConcurrentUpdate:
             log.info("concurrent update, retrying", extra={"case_id": case_id, "attempt": attempt})
             continue
-        _try_flush(c, case)
+        if case.outbox and _try_flush(c, case):
+            # Queued: clear the outbox so a later change does not offer the same tasks again
+            # after the queue forgot their names. A concurrent writer clears it as well.
+            case.outbox = []
+            try:
+                c.store.save(case)
+            except ConcurrentUpdate:
+                pass
         return case, result
     raise ConcurrentUpdate("case is too busy, try again", case_id=case_id)

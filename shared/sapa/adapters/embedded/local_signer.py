@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sapa.domain.errors import PermanentError
+from sapa.pdf import outside_event_loop
 from sapa.ports import SignedPdf, SignRequest
 
 if TYPE_CHECKING:
@@ -182,7 +183,9 @@ class LocalPadesSigner:
             "office": _stamp_line(self._office),
         }
         try:
-            out = pdf_signer.sign_pdf(writer, appearance_text_params=text_params)
+            out = outside_event_loop(
+                pdf_signer.sign_pdf, writer, appearance_text_params=text_params
+            )
         except PdfError as exc:
             raise PermanentError(UNREADABLE_PDF, document_id=request.document_id) from exc
         except SigningError as exc:
