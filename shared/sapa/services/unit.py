@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -80,9 +81,7 @@ def mutate(c: Container, case_id: str, change: Callable[[Case], T]) -> tuple[Cas
             # Queued: clear the outbox so a later change does not offer the same tasks again
             # after the queue forgot their names. A concurrent writer clears it as well.
             case.outbox = []
-            try:
+            with contextlib.suppress(ConcurrentUpdate):
                 c.store.save(case)
-            except ConcurrentUpdate:
-                pass
         return case, result
     raise ConcurrentUpdate("case is too busy, try again", case_id=case_id)
