@@ -30,8 +30,11 @@ def emit(message: str, **extra: object) -> dict[str, object]:
 
 
 def test_nik_and_phone_numbers_are_masked_in_message_and_fields() -> None:
-    entry = emit("NIK 7306081708900001 dari 6281234567890 / 081234567890",
-                 case_id="abc", wamid="wamid.6281234567890")
+    entry = emit(
+        "NIK 7306081708900001 dari 6281234567890 / 081234567890",
+        case_id="abc",
+        wamid="wamid.6281234567890",
+    )
     text = json.dumps(entry)
     assert "7306081708900001" not in text
     assert "6281234567890" not in text and "081234567890" not in text
