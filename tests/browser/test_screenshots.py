@@ -1,0 +1,94 @@
+"""Screenshots of the guest book on a cheap phone and of the staff case page.
+
+Every run takes them (into the test's tmp dir) and checks the pages fit their screen. The copies
+in docs/screenshots/ are documentation: refresh them with
+
+    SAPA_UPDATE_SCREENSHOTS=1 .venv/bin/pytest tests/browser/test_screenshots.py
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sapa import demo
+from sapa.localserver import LocalStack
+
+from .support import (
+    DESKTOP,
+    PHONE,
+    ROOT,
+    fresh_wa_id,
+    greet_over_http,
+    login,
+    submit_over_http,
+)
+
+pytestmark = pytest.mark.browser
+
+DOCS = ROOT / "docs" / "screenshots"
+
+
+def publish(shot: Path) -> None:
+    if os.environ.get("SAPA_UPDATE_SCREENSHOTS") == "1":
+        DOCS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, DOCS / shot.name)
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
+
+
+def overflow(page: Any) -> int:
+    """How many pixels the page is wider than the window (0 when nobody scrolls sideways)."""
+    return int(
+        page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    )
+
+
+def test_guest_book_on_a_360px_phone(
+    stack: LocalStack, page: Any, guestbook_link: str, tmp_path: Path
+) -> None:
+    # GIVEN a resident on a 360×740 phone who opened their link and chose Kartu Keluarga
+    assert page.viewport_size == PHONE
+    page.goto(guestbook_link)
+    page.get_by_label("Jenis layanan").select_option("kk")
+    # WHEN the page is photographed from top to bottom
+    shot = tmp_path / "guestbook.png"
+    data = page.screenshot(path=str(shot), full_page=True)
+    # THEN nothing sticks out sideways and the whole form is on one phone-wide picture
+    assert overflow(page) == 0
+    width, height = png_size(data)
+    assert width == PHONE["width"]
+    assert height > PHONE["height"]  # a long form, scrolled, not cut off
+    button = page.get_by_role("button", name="Kirim permohonan").bounding_box()
+    assert button is not None and button["x"] + button["width"] <= PHONE["width"]
+    publish(shot)
+
+
+def test_staff_case_page_on_an_office_screen(stack: LocalStack, desk: Any, tmp_path: Path) -> None:
+    page = desk
+    # GIVEN a submitted case the Somba Opu counter officer has already checked
+    reg_no = submit_over_http(greet_over_http(stack.base_url, fresh_wa_id()))
+    loket = demo.Officer(stack.base_url, demo.OFFICERS["loket"])
+    case_id = next(c["id"] for c in loket.worklist() if c["reg_no"] == reg_no)
+    loket.act(case_id, "claim")
+    loket.act(case_id, "check")
+    # WHEN the officer opens it in the browser and it is photographed from top to bottom
+    login(page, stack.base_url, "Petugas Loket Somba Opu")
+    page.get_by_role("link", name=reg_no).click()
+    page.get_by_role("heading", name=reg_no).wait_for()
+    shot = tmp_path / "staff-case.png"
+    data = page.screenshot(path=str(shot), full_page=True)
+    # THEN the page, with the guest-book link in its WhatsApp conversation, fits the screen
+    assert overflow(page) == 0
+    assert png_size(data)[0] == DESKTOP["width"]
+    assert "/guestbook/f/" in page.locator("main").inner_text()
+    publish(shot)
