@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import flask
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -17,7 +20,7 @@ from _render import page, secure
 from sapa.bootstrap import Container, container
 from sapa.domain.case import Actor
 from sapa.domain.errors import Forbidden, SapaError, Unauthorized
-from sapa.domain.texts import ROLE_LABELS, STATE_LABELS, text
+from sapa.domain.texts import ACTION_LABELS, FIELD_LABELS, ROLE_LABELS, STATE_LABELS, text
 from sapa.ports import StaffMember
 from sapa.services import views, workflow
 from sapa.services.workflow import ActionInput
@@ -123,14 +126,29 @@ def _dispatch(c: Container, request: flask.Request, endpoint: str, args: dict[st
         now = c.clock.now()
         allowed = sorted({e for a in actor_roles for e in case.allowed_events(c.sop, a, now)})
         run = case.current_run(c.sop)
+        can_claim = (
+            run is not None
+            and run.claimed_by != staff.email
+            and any(_can_claim(c, case, a, now) for a in actor_roles)
+        )
         body = {
             "case": views.case_summary(c, case, show_nik=_needs_nik(staff)),
             "timeline": views.case_timeline(c, case),
             "allowed": allowed,
+            "can_claim": can_claim,
             "claimed_by": run.claimed_by if run else None,
-            "events": [e.model_dump(mode="json") for e in c.store.events(case.id)],
+            "events": [
+                {**e.model_dump(mode="json"), "actor_id": views.who(e.actor_id)}
+                for e in c.store.events(case.id)
+            ],
             "messages": [
-                {"direction": m.direction, "at": m.at.isoformat(), "type": m.type, "body": m.body}
+                {
+                    "direction": m.direction,
+                    "at": m.at.isoformat(),
+                    "type": m.type,
+                    # the guest-book link is the resident's key to their form: not for staff eyes
+                    "body": _LINK.sub(r"\1…", m.body),
+                }
                 for m in c.store.messages(case.id)
             ],
         }
@@ -143,6 +161,9 @@ def _dispatch(c: Container, request: flask.Request, endpoint: str, args: dict[st
             csrf=csrf,
             states=STATE_LABELS,
             roles=ROLE_LABELS,
+            actions=ACTION_LABELS,
+            fields=FIELD_LABELS,
+            local_time=_local_time(c),
             **body,
         )
     if endpoint == "document":
@@ -169,6 +190,29 @@ def _dispatch(c: Container, request: flask.Request, endpoint: str, args: dict[st
             return json_response({"case": views.case_summary(c, case)})
         return flask.redirect(f"{base}/cases/{case.id}", 303)
     return page("message.html", 404, title="Tidak ditemukan", message="Halaman tidak ada.")
+
+
+_LINK = re.compile(r"(/guestbook/f/)\S+")
+
+
+def _can_claim(c: Container, case: Any, actor: Actor, now: Any) -> bool:
+    try:
+        case.model_copy(deep=True).claim(c.sop, actor, now)
+    except SapaError:
+        return False
+    return True
+
+
+def _local_time(c: Container) -> Any:
+    zone = ZoneInfo(c.region.timezone)
+
+    def fmt(value: Any) -> str:
+        if not value:
+            return "-"
+        when = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return str(when.astimezone(zone).strftime("%d-%m-%Y %H:%M:%S"))
+
+    return fmt
 
 
 def _needs_nik(staff: StaffMember) -> bool:

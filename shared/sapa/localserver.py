@@ -231,7 +231,14 @@ class LocalStack:
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
+        # Our own keep-alive clients (the WhatsApp adapter calling the simulator) hold server
+        # channels open; close them so the server loop ends now rather than at a timeout.
+        wa = self.c.__dict__.get("whatsapp")
+        if wa is not None and hasattr(wa, "close"):
+            wa.close()
         self.server.close()
+        for channel in list(getattr(self.server, "_map", {}).values()):
+            channel.handle_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
         bootstrap.install(None)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from sapa import demo
-from sapa.domain.texts import STATE_LABELS
+from sapa.domain.texts import ACTION_LABELS, STATE_LABELS
 from sapa.localserver import LocalStack
 
 from .support import fresh_wa_id, greet_over_http, login, submit_over_http
@@ -47,8 +47,9 @@ def test_counter_officer_claims_and_checks_a_submitted_case(stack: LocalStack, d
     with page.expect_navigation():
         page.get_by_role("button", name="Ambil (klaim)").click()
     assert f"ditangani {LOKET}" in page.locator("main").inner_text()
+    assert page.get_by_role("button", name="Ambil (klaim)").count() == 0  # not offered twice
     with page.expect_navigation():
-        page.get_by_role("button", name="check", exact=True).click()
+        page.get_by_role("button", name=ACTION_LABELS["check"], exact=True).click()
 
     # THEN the case page shows the new status
     page.get_by_role("heading", name=reg_no).wait_for()
@@ -64,7 +65,7 @@ def test_counter_officer_claims_and_checks_a_submitted_case(stack: LocalStack, d
     assert cells[1].startswith("Memeriksa data dan kelengkapan")
     assert cells[2] == LOKET
     # AND the next step (contacting the resident) is now offered to them
-    assert page.get_by_role("button", name="contact", exact=True).is_visible()
+    assert page.get_by_role("button", name=ACTION_LABELS["contact"], exact=True).is_visible()
     # AND the store agrees
     case = next(k for k in stack.c.store.list_cases(limit=1000) if k.reg_no == reg_no)
     assert case.state == "checked"

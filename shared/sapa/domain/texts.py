@@ -90,6 +90,33 @@ STATE_LABELS: dict[str, str] = {
     "expired": "Kedaluwarsa",
 }
 
+ACTION_LABELS: dict[str, str] = {
+    "claim": "Ambil (klaim)",
+    "release": "Lepaskan klaim",
+    "send_link": "Kirim tautan Buku Tamu",
+    "check": "Data lengkap — selesai diperiksa",
+    "contact": "Pemohon sudah dihubungi",
+    "forward": "Teruskan ke operator SIAK",
+    "enter_siak": "Sudah diinput ke SIAK",
+    "approve": "Setujui penerbitan",
+    "sign": "Tandatangani (TTE)",
+    "request_correction": "Minta perbaikan dari pemohon",
+    "return": "Kembalikan satu langkah",
+    "reject": "Tolak permohonan",
+    "cancel": "Batalkan",
+}
+
+FIELD_LABELS: dict[str, str] = {
+    "name": "Nama lengkap",
+    "nik": "NIK",
+    "kk": "Nomor KK",
+    "birth_date": "Tanggal lahir",
+    "desa": "Desa/Kelurahan",
+    "address": "Alamat",
+    "wa_number": "Nomor WhatsApp",
+    "notes": "Catatan",
+}
+
 ROLE_LABELS: dict[str, str] = {
     "pemohon": "Pemohon",
     "loket": "Petugas Loket Pelayanan",

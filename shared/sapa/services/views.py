@@ -17,7 +17,7 @@ def _iso(d: datetime | None) -> str | None:
     return d.isoformat() if d else None
 
 
-def _who(actor_id: str | None) -> str | None:
+def who(actor_id: str | None) -> str | None:
     """Actor ids of residents are their WA numbers: show them masked."""
     if actor_id and actor_id.startswith("wa:"):
         return "pemohon " + mask_phone(actor_id[3:])
@@ -42,9 +42,9 @@ def case_timeline(c: Container, case: Case) -> dict[str, Any]:
                 "role_label": ROLE_LABELS.get(s.step.role, s.step.role),
                 "ready_at": _iso(s.run.ready_at),
                 "claimed_at": _iso(s.run.claimed_at),
-                "claimed_by": _who(s.run.claimed_by),
+                "claimed_by": who(s.run.claimed_by),
                 "done_at": _iso(s.run.done_at),
-                "done_by": _who(s.run.done_by),
+                "done_by": who(s.run.done_by),
                 "outcome": s.run.outcome,
                 "waiting_seconds": s.waiting_seconds,
                 "handling_seconds": s.handling_seconds,
@@ -71,6 +71,9 @@ def case_summary(c: Container, case: Case, *, show_nik: bool = False) -> dict[st
     if "kk" in form and not show_nik:
         form["kk"] = mask_nik(form["kk"])
     waiting = case.waiting_step(c.sop)
+    names: dict[str, str] = {}
+    if case.service:
+        names = {r.key: r.name for r in c.catalogue.get(case.service).requirements}
     return {
         "id": case.id,
         "reg_no": case.reg_no,
@@ -92,6 +95,7 @@ def case_summary(c: Container, case: Case, *, show_nik: bool = False) -> dict[st
                 "requirement": d.requirement,
                 "source": d.source,
                 "filename": d.filename,
+                "name": names.get(d.requirement or "", d.filename or "berkas"),
                 "content_type": d.content_type,
                 "size": d.size,
                 "sha256": d.sha256,
