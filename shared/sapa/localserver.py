@@ -236,9 +236,23 @@ class LocalStack:
         wa = self.c.__dict__.get("whatsapp")
         if wa is not None and hasattr(wa, "close"):
             wa.close()
-        self.server.close()
-        for channel in list(getattr(self.server, "_map", {}).values()):
-            channel.handle_close()
+        # Close the remaining keep-alive channels (a browser, say) inside the server's own loop
+        # thread, then the server: its loop ends when no channel is left.
+        done = threading.Event()
+        server = self.server
+
+        def close_all() -> None:
+            for channel in list(server._map.values()):  # type: ignore[attr-defined]
+                if channel is not server and channel is not server.trigger:  # type: ignore[attr-defined]
+                    channel.handle_close()
+            server.close()  # in the loop thread: no socket is closed under a running select()
+            done.set()
+
+        if self._thread is not None and self._thread.is_alive():
+            server.trigger.pull_trigger(close_all)  # type: ignore[attr-defined]
+            done.wait(timeout=5)
+        if not done.is_set():
+            server.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
         bootstrap.install(None)

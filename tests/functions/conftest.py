@@ -270,8 +270,7 @@ def blob_files(c: Container) -> list[Path]:
 
 def snapshot(c: Container, case_id: str) -> dict[str, Any]:
     """Everything a request could change about one case. Left out: the version, and the outbox
-    (tasks already enqueued after the last save stay in the stored outbox until the next
-    save of the case clears it; names dedupe the re-enqueue: see services.unit.mutate)."""
+    (bookkeeping of tasks on their way to the queue: see services.unit.mutate)."""
     case = c.store.get(case_id)
     return {
         "case": case.model_dump(mode="json", exclude={"version", "outbox"}),

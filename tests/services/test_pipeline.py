@@ -231,7 +231,10 @@ def test_whatsapp_outage_is_retried_and_sends_once(
     wa.fail_next = 1
     with pytest.raises(TransientError):
         messaging.notify(c, task.payload, task.name or "")
-    assert c.store.get(case_id).state == "greeted" and wa.sent == []
+    # the link is issued (step 2 done, so a resident tapping it at once finds the form open)
+    # but not yet delivered; nothing is recorded as sent
+    assert c.store.get(case_id).state == "link_sent" and wa.sent == []
+    assert not any(m.direction == "out" for m in c.store.messages(case_id))
     messaging.notify(c, task.payload, task.name or "")
     messaging.notify(c, task.payload, task.name or "")  # a replay of the same task
     assert len(wa.sent) == 1

@@ -68,35 +68,17 @@ def render(c: Container, case: Case, kind: str, params: dict[str, Any]) -> str:
 
 
 def notify(c: Container, payload: dict[str, Any], task_name_: str) -> str:
-    """Send one message to the resident, once per task name; then apply `then_event` if the
-    case still allows it (SOP step 2: the link is sent, then the step is done).
+    """Send one message to the resident, once per task name.
+
+    With `then_event` (SOP step 2: the guest-book link), the event is applied first and the
+    message sent after: a resident who taps the link at once must find the form open. If the
+    send fails, the task is retried and the message sent then (the step's done time is the
+    moment the link was issued).
 
     Returns "sent", "already_sent" or "skipped"."""
     case = c.store.get(payload["case_id"])
     kind = str(payload["kind"])
     message_id = f"out:{task_name_}"
-    outcome = "already_sent"
-    if not c.store.message_exists(message_id):
-        if not case.is_open(c.sop) and kind not in ("cancelled", "rejected"):
-            log.info("case closed, notification dropped", extra={"case_id": case.id})
-            return "skipped"
-        body = render(c, case, kind, payload.get("params", {}))
-        # The window between a successful send and recording it is the only place a message
-        # can repeat (the WhatsApp API has no idempotency key); it is kept as short as this.
-        wamid = c.whatsapp.send_text(case.phone_number_id, case.wa_id, body)
-        c.store.add_message(
-            Message(
-                case_id=case.id,
-                id=message_id,
-                direction="out",
-                at=c.clock.now(),
-                type="text",
-                body=body,
-                actor_id=str(payload.get("actor", {}).get("id", "system")),
-                data={"wamid": wamid, "kind": kind},
-            )
-        )
-        outcome = "sent"
     event = payload.get("then_event")
     if event:
         actor = Actor.model_validate(payload.get("actor") or Actor.system().model_dump())
@@ -105,8 +87,29 @@ def notify(c: Container, payload: dict[str, Any], task_name_: str) -> str:
             if event in case.allowed_events(c.sop, actor, c.clock.now()):
                 case.apply(c.sop, event, actor, c.clock.now(), message=message_id)
 
-        mutate(c, case.id, advance)
-    return outcome
+        case, _ = mutate(c, case.id, advance)
+    if c.store.message_exists(message_id):
+        return "already_sent"
+    if not case.is_open(c.sop) and kind not in ("cancelled", "rejected"):
+        log.info("case closed, notification dropped", extra={"case_id": case.id})
+        return "skipped"
+    body = render(c, case, kind, payload.get("params", {}))
+    # The window between a successful send and recording it is the only place a message can
+    # repeat (the WhatsApp API has no idempotency key); it is kept as short as this.
+    wamid = c.whatsapp.send_text(case.phone_number_id, case.wa_id, body)
+    c.store.add_message(
+        Message(
+            case_id=case.id,
+            id=message_id,
+            direction="out",
+            at=c.clock.now(),
+            type="text",
+            body=body,
+            actor_id=str(payload.get("actor", {}).get("id", "system")),
+            data={"wamid": wamid, "kind": kind},
+        )
+    )
+    return "sent"
 
 
 def command(c: Container, payload: dict[str, Any]) -> str:
