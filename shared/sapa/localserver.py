@@ -242,14 +242,14 @@ class LocalStack:
         server = self.server
 
         def close_all() -> None:
-            for channel in list(server._map.values()):  # type: ignore[attr-defined]
-                if channel is not server and channel is not server.trigger:  # type: ignore[attr-defined]
+            for channel in list(server._map.values()):
+                if channel is not server and channel is not server.trigger:
                     channel.handle_close()
             server.close()  # in the loop thread: no socket is closed under a running select()
             done.set()
 
         if self._thread is not None and self._thread.is_alive():
-            server.trigger.pull_trigger(close_all)  # type: ignore[attr-defined]
+            server.trigger.pull_trigger(close_all)
             done.wait(timeout=5)
         if not done.is_set():
             server.close()
