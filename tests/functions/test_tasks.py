@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from sapa import localserver
 from sapa.bootstrap import Container
 from tests.conftest import RecordingQueue
 from tests.functions.conftest import (
@@ -19,15 +20,7 @@ from tests.functions.conftest import (
     tiny_png,
 )
 
-TASK_KINDS = [
-    "notify",
-    "command",
-    "media_store",
-    "precheck",
-    "siak_handoff",
-    "esign_request",
-    "deliver",
-]
+TASK_KINDS = list(localserver.TASK_KINDS)
 
 
 def _link_task(queue: RecordingQueue) -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from sapa import demo
 from sapa.adapters.clock import FixedClock
 from sapa.bootstrap import Container
 from sapa.domain.errors import Conflict, IllegalTransition, TransientError, ValidationFailed
@@ -25,16 +26,7 @@ PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415478"
     "9c63f8cfc0000003010100c9fe92ef0000000049454e44ae426082"
 )
-FIELDS = {
-    "service": "kk",
-    "name": "Andi Baso",
-    "nik": "7306081708900001",
-    "kk": "7306080101200003",
-    "birth_date": "1990-08-17",
-    "desa": "Sungguminasa",
-    "address": "Jl. Masjid Raya No. 1",
-    "consent": "1",
-}
+FIELDS = dict(demo.FORM)
 LOKET = StaffMember("loket.sombaopu@sapa.test", "Loket", ("loket",), "730608")
 LOKET_OTHER = StaffMember("loket.bajeng@sapa.test", "Loket Bajeng", ("loket",), "730602")
 LOKET_2 = StaffMember("loket2.sombaopu@sapa.test", "Loket 2", ("loket",), "730608")

@@ -97,19 +97,41 @@ def notify(c: Container, payload: dict[str, Any], task_name_: str) -> str:
     # The window between a successful send and recording it is the only place a message can
     # repeat (the WhatsApp API has no idempotency key); it is kept as short as this.
     wamid = c.whatsapp.send_text(case.phone_number_id, case.wa_id, body)
+    record_outbound(
+        c,
+        case,
+        message_id,
+        "text",
+        body,
+        {"wamid": wamid, "kind": kind},
+        actor_id=str(payload.get("actor", {}).get("id", "system")),
+    )
+    return "sent"
+
+
+def record_outbound(
+    c: Container,
+    case: Case,
+    message_id: str,
+    type_: str,
+    body: str,
+    data: dict[str, Any],
+    *,
+    actor_id: str = "system",
+) -> None:
+    """Add a message SAPA sent to the case's conversation (its id is the dedupe key)."""
     c.store.add_message(
         Message(
             case_id=case.id,
             id=message_id,
             direction="out",
             at=c.clock.now(),
-            type="text",
+            type=type_,
             body=body,
-            actor_id=str(payload.get("actor", {}).get("id", "system")),
-            data={"wamid": wamid, "kind": kind},
+            actor_id=actor_id,
+            data=data,
         )
     )
-    return "sent"
 
 
 def command(c: Container, payload: dict[str, Any]) -> str:

@@ -13,7 +13,8 @@ from sapa.domain.case import Actor, Case, DocumentRef
 from sapa.domain.errors import NotFound, PermanentError
 from sapa.domain.texts import text
 from sapa.domain.values import mask_name
-from sapa.ports import Message, SignRequest
+from sapa.ports import SignRequest
+from sapa.services.messaging import record_outbound
 from sapa.services.names import task_name
 from sapa.services.unit import mutate, outbox_task
 from sapa.services.workflow import document_id
@@ -128,16 +129,8 @@ def deliver(c: Container, payload: dict[str, Any], task_name_: str) -> str:
             case.signed.filename or f"{case.reg_no}.pdf",
             caption,
         )
-        c.store.add_message(
-            Message(
-                case_id=case.id,
-                id=message_id,
-                direction="out",
-                at=c.clock.now(),
-                type="document",
-                body=caption,
-                data={"wamid": wamid, "key": case.signed.key},
-            )
+        record_outbound(
+            c, case, message_id, "document", caption, {"wamid": wamid, "key": case.signed.key}
         )
 
     def done(case: Case) -> None:
