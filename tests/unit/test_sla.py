@@ -248,7 +248,11 @@ def test_given_a_redone_step_then_both_runs_appear_in_ready_order(
     [
         (None, "-"),
         (0, "0 d"),
+        (0.04, "0 d"),
+        (0.4, "0,4 d"),
         (7, "7 d"),
+        (7.25, "7,2 d"),
+        (9.96, "10 d"),
         (30, "30 d"),
         (59.4, "59 d"),
         (59.6, "1 m 00 d"),

@@ -86,6 +86,10 @@ def format_duration(seconds: float | None) -> str:
     """'1 j 02 m 05 d' style, short enough for a worklist column; '-' when unknown."""
     if seconds is None:
         return "-"
+    tenths = round(seconds, 1)
+    if tenths < 10 and tenths != int(tenths):
+        # Sub-second work (the system's own steps) shows its tenths, with the Indonesian comma.
+        return f"{tenths:.1f} d".replace(".", ",")
     s = round(seconds)
     h, rem = divmod(s, 3600)
     m, sec = divmod(rem, 60)
