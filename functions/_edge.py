@@ -110,12 +110,22 @@ def _authorize_task(c: Container, request: flask.Request) -> None:
 TaskHandler = Callable[[Container, dict[str, Any], str], Any]
 
 
-def task_function(fn: TaskHandler) -> Handler:
+GiveUp = Callable[[Container, dict[str, Any], str], None]
+
+
+def task_function(fn: TaskHandler | None = None, *, give_up: GiveUp | None = None) -> Any:
     """A queue-triggered function: authenticate the queue, parse the payload, run the handler.
 
     Cloud Tasks retries every non-2xx, so a permanent error (bad payload, a move the case no
-    longer allows) is logged with the task name and answered 200; a transient one is 503."""
+    longer allows) is logged with the task name and answered 200; a transient one is 503.
+    `give_up` runs when the last attempt the queue will make fails transiently (the task is
+    dead-lettered next): it tells staff and the resident instead of failing in silence."""
+    if fn is None:
+        return lambda f: _task_wrapper(f, give_up)
+    return _task_wrapper(fn, give_up)
 
+
+def _task_wrapper(fn: TaskHandler, give_up: GiveUp | None) -> Handler:
     @functools.wraps(fn)
     def wrapper(request: flask.Request) -> Any:
         c = container()
@@ -125,6 +135,7 @@ def task_function(fn: TaskHandler) -> Handler:
             _authorize_task(c, request)
         except Unauthorized as exc:
             return json_response(error_body(exc), 401)
+        payload: Any = None
         try:
             if not name:
                 # The task name is the idempotency key of every handler.
@@ -146,6 +157,12 @@ def task_function(fn: TaskHandler) -> Handler:
                 exc.message,
                 extra={"task": name, "kind": fn.__name__, "attempt": retry},
             )
+            last = retry.isdigit() and int(retry) + 1 >= c.settings.task_max_attempts
+            if give_up is not None and last and isinstance(payload, dict):
+                try:
+                    give_up(c, payload, exc.message)
+                except SapaError:
+                    log.exception("give-up handler failed", extra={"task": name})
             return json_response(error_body(exc), 503)
         except Exception:
             log.exception("task failed", extra={"task": name, "kind": fn.__name__})

@@ -9,4 +9,4 @@ from sapa.services import messaging
 
 @task_function
 def command(c: Container, payload: dict[str, Any], name: str) -> Any:
-    return messaging.command(c, payload)
+    return messaging.command(c, payload, name)

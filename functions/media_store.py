@@ -7,6 +7,6 @@ from sapa.bootstrap import Container
 from sapa.services import messaging
 
 
-@task_function
+@task_function(give_up=messaging.media_failed)
 def media_store(c: Container, payload: dict[str, Any], name: str) -> Any:
     return messaging.store_media(c, payload)

@@ -148,6 +148,7 @@ def _dispatch(c: Container, request: flask.Request, endpoint: str, args: dict[st
                     "type": m.type,
                     # the guest-book link is the resident's key to their form: not for staff eyes
                     "body": _LINK.sub(r"\1…", m.body),
+                    "status": m.status,
                 }
                 for m in c.store.messages(case.id)
             ],

@@ -30,6 +30,7 @@ class Message:
     body: str = ""
     actor_id: str = ""
     data: dict[str, Any] = field(default_factory=dict)
+    status: str = ""  # outbound: the provider's latest status (sent, delivered, read, failed)
 
 
 class CaseStore(Protocol):
@@ -88,6 +89,13 @@ class CaseStore(Protocol):
     def messages(self, case_id: str) -> list[Message]: ...
 
     def message_exists(self, message_id: str) -> bool: ...
+
+    def set_message_status(self, provider_id: str, status: str, at: datetime) -> str | None:
+        """Record a delivery status of an outbound message, found by the provider's id (the
+        wamid). Statuses arrive out of order: a status never replaces a later one
+        (sent < delivered < read; failed replaces any). Returns the case id, or None if
+        no message has that provider id."""
+        ...
 
     def claim_key(self, key: str, *, value: dict[str, Any] | None = None) -> bool:
         """Create-if-absent a dedupe record (wamid, callback id, ...). True if it was new."""
@@ -166,6 +174,13 @@ class WhatsApp(Protocol):
         self, phone_number_id: str, to: str, data: bytes, filename: str, caption: str
     ) -> str:
         """Upload `data` as media from that number and send it as a document; returns wamid."""
+        ...
+
+    def send_template(
+        self, phone_number_id: str, to: str, name: str, language: str, params: list[str]
+    ) -> str:
+        """Send an approved template (the only kind allowed outside the 24-hour window) with
+        `params` as the body's {{1}}, {{2}}, ...; returns the wamid."""
         ...
 
     def fetch_media(self, media_id: str) -> MediaContent:

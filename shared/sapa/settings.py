@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     region_file: Path | None = None
     services_file: Path | None = None
     staff_file: Path | None = None
+    templates_file: Path | None = None
 
     @model_validator(mode="after")
     def _cloud_is_strict(self) -> Settings:

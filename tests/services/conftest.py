@@ -59,7 +59,7 @@ class FakeWhatsApp:
 
 HANDLERS: dict[str, Callable[[Container, dict[str, Any], str], Any]] = {
     "notify": messaging.notify,
-    "command": lambda c, p, n: messaging.command(c, p),
+    "command": messaging.command,
     "media_store": lambda c, p, n: messaging.store_media(c, p),
     "precheck": lambda c, p, n: guestbook.precheck(c, p),
     "siak_handoff": lambda c, p, n: workflow.siak_handoff(c, p),

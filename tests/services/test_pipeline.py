@@ -292,17 +292,62 @@ def test_signing_retry_never_signs_twice(
         act(c, case_id, KADIS, "sign")
 
 
-def test_batal_cancels_and_confirms(container: Container, runner: Runner, wa: FakeWhatsApp) -> None:
+def test_batal_asks_to_confirm_and_ya_cancels(
+    container: Container, runner: Runner, wa: FakeWhatsApp
+) -> None:
     c = container
     case_id = greet(c)
     runner.drain()
+    # WHEN the resident sends "batal"
     intake.receive(c, [inbound("batal", wamid="wamid.B")], [])
+    runner.drain()
+    # THEN nothing is cancelled yet: SAPA asks to confirm with YA
+    assert c.store.get(case_id).state == "link_sent"
+    assert "Balas YA" in wa.sent[-1]["body"]
+    # AND "ya" confirms: the case is cancelled and the resident told so
+    intake.receive(c, [inbound("Ya", wamid="wamid.Y")], [])
     runner.drain()
     assert c.store.get(case_id).state == "cancelled"
     assert "dibatalkan" in wa.sent[-1]["body"]
-    # a new greeting afterwards opens a new case
-    new_id = greet(c, wamid="wamid.NEW")
-    assert new_id != case_id
+    # AND a new greeting afterwards opens a new case
+    assert greet(c, wamid="wamid.NEW") != case_id
+
+
+def test_a_late_or_unasked_ya_cancels_nothing(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = greet(c)
+    runner.drain()
+    intake.receive(c, [inbound("ya", wamid="wamid.Y0")], [])  # nobody asked
+    runner.drain()
+    intake.receive(c, [inbound("BATAL", wamid="wamid.B")], [])
+    runner.drain()
+    clock.advance(16 * 60)  # past the 15 minutes the confirmation is good for
+    intake.receive(c, [inbound("YA", wamid="wamid.Y1", at=clock.now())], [])
+    runner.drain()
+    assert c.store.get(case_id).state == "link_sent"
+    assert [e.event for e in c.store.events(case_id)].count("cancel") == 0
+
+
+def test_batal_after_signing_is_refused_politely(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = to_submitted(c, runner, wa, clock)
+    for staff, action in [(LOKET, "check"), (LOKET, "contact"), (VERIF, "forward")]:
+        act(c, case_id, staff, action)
+    act(c, case_id, OPERATOR, "enter_siak", siak_ref="S", draft_pdf=simple_pdf("A", ["1"]))
+    act(c, case_id, KABID, "approve")
+    act(c, case_id, KADIS, "sign")
+    c.queue.tasks = [t for t in c.queue.tasks if t.kind != "deliver"]  # type: ignore[attr-defined]
+    runner.drain(kinds={"esign_request"})
+    c.queue.tasks = [t for t in c.queue.tasks if t.kind != "deliver"]  # type: ignore[attr-defined]
+    assert c.store.get(case_id).state == "signed"
+    intake.receive(c, [inbound("batal", wamid="wamid.LATE", at=clock.now())], [])
+    runner.drain(kinds={"command", "notify"})
+    assert c.store.get(case_id).state == "signed"
+    assert "tidak dapat dibatalkan" in wa.sent[-1]["body"]
 
 
 def test_media_is_stored_when_real_and_refused_when_not(

@@ -120,6 +120,26 @@ class GraphWhatsApp:
             },
         )
 
+    def send_template(
+        self, phone_number_id: str, to: str, name: str, language: str, params: list[str]
+    ) -> str:
+        """Send the approved template `name` in `language` with body parameters `params`."""
+        template: dict[str, Any] = {"name": name, "language": {"code": language}}
+        if params:
+            template["components"] = [
+                {"type": "body", "parameters": [{"type": "text", "text": p} for p in params]}
+            ]
+        return self._send(
+            phone_number_id,
+            {
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                "to": to,
+                "type": "template",
+                "template": template,
+            },
+        )
+
     def fetch_media(self, media_id: str) -> MediaContent:
         """Resolve `media_id` to its URL and download it with the bearer token.
 

@@ -55,6 +55,7 @@ class StatusUpdate:
     status: str
     at: datetime
     recipient: str = ""
+    errors: tuple[str, ...] = ()  # Meta's error codes and titles, for a failed message
 
 
 class _Loose(BaseModel):
@@ -107,6 +108,25 @@ def _when(ts: Any) -> datetime:
         return datetime.now(UTC)
 
 
+def _summary(mtype: str, m: dict[str, Any]) -> str:
+    """A line for the officer's view of message types that carry no text of their own."""
+    if mtype == "location":
+        loc = m.get("location") or {}
+        place = " ".join(str(loc.get(k, "")) for k in ("name", "address") if loc.get(k))
+        return f"[Lokasi {loc.get('latitude', '?')}, {loc.get('longitude', '?')}] {place}".strip()
+    if mtype == "contacts":
+        names = [
+            str((c.get("name") or {}).get("formatted_name", ""))
+            for c in m.get("contacts") or []
+            if isinstance(c, dict)
+        ]
+        return "[Kontak] " + ", ".join(n for n in names if n)
+    if mtype == "reaction":
+        reaction = m.get("reaction") or {}
+        return f"[Reaksi {reaction.get('emoji', '')}]".replace(" ]", "]")
+    return f"[Pesan jenis {mtype} tidak didukung]"
+
+
 def parse_payload(body: Any) -> tuple[list[InboundMessage], list[StatusUpdate]]:
     """Every message and status in a webhook body (several entries/changes/messages each)."""
     try:
@@ -141,6 +161,8 @@ def parse_payload(body: Any) -> tuple[list[InboundMessage], list[StatusUpdate]]:
                     body_text = str(reply.get("title", ""))
                 elif mtype == "button":
                     body_text = str((m.get("button") or {}).get("text", ""))
+                else:
+                    body_text = _summary(mtype, m)
                 messages.append(
                     InboundMessage(
                         wamid=wamid,
@@ -159,6 +181,11 @@ def parse_payload(body: Any) -> tuple[list[InboundMessage], list[StatusUpdate]]:
                 )
             for s in value.statuses:
                 if s.get("id") and s.get("status"):
+                    errors = tuple(
+                        f"{e.get('code', '')} {e.get('title', '')}".strip()
+                        for e in s.get("errors") or []
+                        if isinstance(e, dict)
+                    )
                     statuses.append(
                         StatusUpdate(
                             wamid=str(s["id"]),
@@ -166,6 +193,7 @@ def parse_payload(body: Any) -> tuple[list[InboundMessage], list[StatusUpdate]]:
                             status=str(s["status"]),
                             at=_when(s.get("timestamp")),
                             recipient=str(s.get("recipient_id", "")),
+                            errors=errors,
                         )
                     )
     return messages, statuses

@@ -103,6 +103,8 @@ class Case(BaseModel):
     signed: DocumentRef | None = None
     signature_id: str | None = None
     closed_reason: str | None = None
+    # The resident sent BATAL and has been asked to confirm with YA (cancel needs both).
+    cancel_requested_at: datetime | None = None
     closed_at: datetime | None = None  # when a terminal state was reached (lead time ends here)
     # Tasks decided together with a state change, saved atomically with it and enqueued after
     # the save (by deterministic name, so enqueueing twice is harmless): nothing is lost if the

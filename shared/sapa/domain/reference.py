@@ -62,6 +62,24 @@ class Catalogue:
         raise KeyError(code)
 
 
+@dataclass(frozen=True)
+class WaTemplate:
+    """An approved WhatsApp template: what may be sent outside the 24-hour window."""
+
+    kind: str
+    name: str
+    language: str
+    params: tuple[str, ...]
+
+
+def load_templates(path: str | Path | None = None) -> dict[str, WaTemplate]:
+    data = _read("wa_templates.toml", path)
+    return {
+        kind: WaTemplate(kind, t["name"], t.get("language", "id"), tuple(t.get("params", [])))
+        for kind, t in data.get("templates", {}).items()
+    }
+
+
 def _read(name: str, path: str | Path | None) -> dict[str, Any]:
     if path is None:
         return tomllib.loads(resources.files("sapa.data").joinpath(name).read_text("utf-8"))

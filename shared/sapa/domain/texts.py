@@ -64,6 +64,20 @@ ID: dict[str, str] = {
         "Keaslian dapat diperiksa dengan memindai kode QR pada dokumen."
     ),
     "wa_cancelled": "Permohonan {reg_no} telah dibatalkan.",
+    "wa_cancel_confirm": (
+        "Anda meminta pembatalan permohonan {reg_no}. Balas YA dalam {minutes} menit untuk "
+        "membatalkan. Abaikan pesan ini bila tidak jadi membatalkan."
+    ),
+    "wa_cancel_not_possible": (
+        "Permohonan {reg_no} tidak dapat dibatalkan lagi karena sudah {state}."
+    ),
+    "wa_media_unsupported": (
+        "Maaf, kami hanya dapat menerima foto (JPG/PNG) atau PDF. Silakan kirim dokumen "
+        "dalam bentuk foto atau PDF."
+    ),
+    "wa_media_failed": (
+        "Maaf, berkas yang Anda kirim tidak dapat kami ambil. Silakan kirim ulang berkas tersebut."
+    ),
     "wa_rejected": "Mohon maaf, permohonan {reg_no} tidak dapat diproses: {reason}",
     "wa_help": (
         "Layanan WhatsApp Disdukcapil Kabupaten Gowa.\n"

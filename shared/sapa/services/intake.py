@@ -8,22 +8,27 @@ from dataclasses import dataclass
 
 from sapa.adapters.meta_webhook import InboundMessage, StatusUpdate
 from sapa.bootstrap import Container
-from sapa.domain.case import Case
+from sapa.domain.case import Actor, Case
 from sapa.domain.errors import AlreadyExists, TransientError
 from sapa.domain.registration import registration_number, sequence_scope
 from sapa.ports import Message, Task
 from sapa.services.names import task_name
+from sapa.services.unit import mutate
 
 log = logging.getLogger(__name__)
 
+# Keywords a resident may send (case-insensitive). BATAL asks for confirmation; YA confirms.
 KEYWORDS = {
     "STATUS": "status",
-    "BATAL": "cancel",
+    "BATAL": "request_cancel",
+    "YA": "confirm_cancel",
+    "YA BATAL": "confirm_cancel",
     "BANTUAN": "help",
     "HALO": "link",
     "LINK": "link",
 }
-MEDIA_TYPES = {"image", "document"}
+MEDIA_TYPES = {"image", "document"}  # what can be a requirement document
+UNSUPPORTED_MEDIA = {"audio", "video", "sticker"}
 
 
 @dataclass
@@ -73,8 +78,21 @@ def receive(
             result.duplicates += 1
     for s in statuses:
         result.statuses += 1
-        log.info("status %s", s.status, extra={"wamid": s.wamid})
+        case_id = c.store.set_message_status(s.wamid, s.status, s.at)
+        if case_id is not None and s.status == "failed":
+            _record_failed_delivery(c, case_id, s)
     return result
+
+
+def _record_failed_delivery(c: Container, case_id: str, s: StatusUpdate) -> None:
+    """WhatsApp could not deliver one of our messages: staff must see it on the case."""
+
+    def note(case: Case) -> None:
+        case.note(
+            Actor.system(), "message_failed", c.clock.now(), wamid=s.wamid, errors=list(s.errors)
+        )
+
+    mutate(c, case_id, note)
 
 
 def _open_case(c: Container, kecamatan: str, m: InboundMessage) -> Case:
@@ -123,15 +141,17 @@ def follow_ups(c: Container, case: Case, m: InboundMessage) -> list[Task]:
                     name=task_name("notify", case.id, "link", runs),
                 )
             )
-    word = (
-        m.text.strip().upper().rstrip("!.?") if m.type in ("text", "button", "interactive") else ""
-    )
+    word = ""
+    if m.type in ("text", "button", "interactive"):
+        word = " ".join(m.text.strip().upper().rstrip("!.?").split())
     command = KEYWORDS.get(word)
-    if command == "cancel":
+    if command == "confirm_cancel" and case.cancel_requested_at is None:
+        command = None  # a plain "ya" in conversation, not a confirmation
+    if command in ("request_cancel", "confirm_cancel"):
         tasks.append(
             Task(
                 "command",
-                {"case_id": case.id, "command": "cancel", "wa_id": m.wa_id},
+                {"case_id": case.id, "command": command, "wa_id": m.wa_id},
                 name=task_name("command", m.wamid),
             )
         )
@@ -141,6 +161,23 @@ def follow_ups(c: Container, case: Case, m: InboundMessage) -> list[Task]:
         kind = {"status": "status", "help": "help", "link": "guestbook_link"}[command]
         tasks.append(
             Task("notify", {"case_id": case.id, "kind": kind}, name=task_name("notify", m.wamid))
+        )
+    if m.type in UNSUPPORTED_MEDIA:
+        tasks.append(
+            Task(
+                "notify",
+                {"case_id": case.id, "kind": "media_unsupported"},
+                name=task_name("notify", m.wamid),
+            )
+        )
+    if case.signed is not None and "deliver" in {t.event for t in c.sop.events_from(case.state)}:
+        # The signed document waited for the 24-hour window to open: this message opened it.
+        tasks.append(
+            Task(
+                "deliver",
+                {"case_id": case.id},
+                name=task_name("deliver", case.id, m.wamid),
+            )
         )
     if m.type in MEDIA_TYPES and m.media_id:
         tasks.append(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import timedelta
 from typing import Any
 
 from itsdangerous import URLSafeTimedSerializer
@@ -21,6 +22,8 @@ from sapa.services.unit import mutate, outbox_task
 log = logging.getLogger(__name__)
 
 _LINK_SALT = "sapa.guestbook"
+CANCEL_CONFIRM_MINUTES = 15
+WINDOW = timedelta(hours=24)
 
 
 def link_serializer(c: Container) -> URLSafeTimedSerializer:
@@ -55,7 +58,17 @@ def render(c: Container, case: Case, kind: str, params: dict[str, Any]) -> str:
         return text("wa_help")
     if kind == "text":
         return str(params.get("body", ""))
+    if kind == "cancel_confirm":
+        return text("wa_cancel_confirm", reg_no=case.reg_no, minutes=CANCEL_CONFIRM_MINUTES)
+    if kind == "cancel_not_possible":
+        return text(
+            "wa_cancel_not_possible",
+            reg_no=case.reg_no,
+            state=STATE_LABELS.get(case.state, case.state).lower(),
+        )
     keys = {
+        "media_unsupported": "wa_media_unsupported",
+        "media_failed": "wa_media_failed",
         "form_received": "wa_form_received",
         "contacted": "wa_contacted",
         "correction": "wa_correction",
@@ -75,7 +88,7 @@ def notify(c: Container, payload: dict[str, Any], task_name_: str) -> str:
     send fails, the task is retried and the message sent then (the step's done time is the
     moment the link was issued).
 
-    Returns "sent", "already_sent" or "skipped"."""
+    Returns "sent", "sent_template", "not_sent", "already_sent" or "skipped"."""
     case = c.store.get(payload["case_id"])
     kind = str(payload["kind"])
     message_id = f"out:{task_name_}"
@@ -93,20 +106,94 @@ def notify(c: Container, payload: dict[str, Any], task_name_: str) -> str:
     if not case.is_open(c.sop) and kind not in ("cancelled", "rejected"):
         log.info("case closed, notification dropped", extra={"case_id": case.id})
         return "skipped"
-    body = render(c, case, kind, payload.get("params", {}))
-    # The window between a successful send and recording it is the only place a message can
-    # repeat (the WhatsApp API has no idempotency key); it is kept as short as this.
-    wamid = c.whatsapp.send_text(case.phone_number_id, case.wa_id, body)
+    params = payload.get("params", {})
+    actor_id = str(payload.get("actor", {}).get("id", "system"))
+    return send(c, case, kind, params, message_id, actor_id=actor_id)
+
+
+def in_window(c: Container, case: Case) -> bool:
+    """Free-form messages may go out within 24 hours of the resident's last message."""
+    last = c.store.last_inbound(case.kecamatan, case.wa_id)
+    return last is not None and c.clock.now() - last < WINDOW
+
+
+def template_params(
+    c: Container, case: Case, names: tuple[str, ...], params: dict[str, Any]
+) -> list[str]:
+    values = {
+        "reg_no": case.reg_no,
+        "link": guestbook_link(c, case) if "link" in names else "",
+        "reason": str(params.get("reason", "")),
+        "kecamatan": c.region.kecamatan_by_code(case.kecamatan).name,
+    }
+    return [values.get(n, str(params.get(n, ""))) for n in names]
+
+
+def send(
+    c: Container,
+    case: Case,
+    kind: str,
+    params: dict[str, Any],
+    message_id: str,
+    *,
+    actor_id: str = "system",
+) -> str:
+    """Send `kind` to the resident from the kecamatan's number and record it under
+    `message_id`: free text inside the 24-hour window, the approved template outside it, and
+    nothing (recorded on the case for staff) when no template exists for that kind. A
+    provider's permanent refusal is recorded on the case too; transient errors propagate so
+    the task is retried.
+
+    Returns "sent", "sent_template" or "not_sent"."""
+    template = None
+    if not in_window(c, case):
+        template = c.templates.get(kind)
+        if template is None:
+            _note_not_sent(c, case, message_id, kind, "outside_24h_window_no_template")
+            return "not_sent"
+    try:
+        # Between a successful send and recording it is the only place a message can repeat
+        # (the WhatsApp API has no idempotency key); that window is kept this short.
+        if template is None:
+            body = render(c, case, kind, params)
+            wamid = c.whatsapp.send_text(case.phone_number_id, case.wa_id, body)
+        else:
+            values = template_params(c, case, template.params, params)
+            wamid = c.whatsapp.send_template(
+                case.phone_number_id, case.wa_id, template.name, template.language, values
+            )
+            body = f"[Templat {template.name}] " + " | ".join(values)
+    except PermanentError as exc:
+        _note_not_sent(c, case, message_id, kind, exc.message)
+        raise
     record_outbound(
         c,
         case,
         message_id,
-        "text",
+        "text" if template is None else "template",
         body,
         {"wamid": wamid, "kind": kind},
-        actor_id=str(payload.get("actor", {}).get("id", "system")),
+        actor_id=actor_id,
     )
-    return "sent"
+    return "sent" if template is None else "sent_template"
+
+
+def _note_not_sent(c: Container, case: Case, message_id: str, kind: str, reason: str) -> None:
+    if not c.store.claim_key(f"not-sent-{message_id}"):
+        return  # a retry of the same task: already on the case
+    now = c.clock.now()
+
+    def note(case: Case) -> None:
+        case.note(
+            Actor.system(),
+            "message_not_sent",
+            now,
+            message=message_id,
+            kind=kind,
+            reason=reason[:300],
+        )
+
+    mutate(c, case.id, note)
 
 
 def record_outbound(
@@ -134,27 +221,77 @@ def record_outbound(
     )
 
 
-def command(c: Container, payload: dict[str, Any]) -> str:
-    """A resident's keyword command. BATAL cancels the open case and confirms it."""
-    if payload.get("command") != "cancel":
-        raise PermanentError("unknown command")
+def command(c: Container, payload: dict[str, Any], task_name_: str = "") -> str:
+    """A resident's keyword command. BATAL asks to confirm; YA within the confirmation time
+    cancels the open case and confirms it. A case past the point of cancelling says so."""
+    what = payload.get("command")
     actor = Actor.applicant(str(payload["wa_id"]))
+    now = c.clock.now()
+    case_id = str(payload["case_id"])
+    if what == "request_cancel":
 
-    def cancel(case: Case) -> bool:
+        def ask(case: Case) -> str:
+            if "cancel" not in case.allowed_events(c.sop, actor, now):
+                outbox_task(
+                    case,
+                    "notify",
+                    {"case_id": case.id, "kind": "cancel_not_possible"},
+                    name=task_name("notify", task_name_ or case.id, "cancel"),
+                )
+                return "not_cancellable"
+            case.cancel_requested_at = now
+            case.note(actor, "cancel_requested", now)
+            outbox_task(
+                case,
+                "notify",
+                {"case_id": case.id, "kind": "cancel_confirm"},
+                name=task_name("notify", task_name_ or case.id, "cancel_confirm"),
+            )
+            return "confirmation_asked"
+
+        return mutate(c, case_id, ask)[1]
+    if what != "confirm_cancel":
+        raise PermanentError("unknown command")
+
+    def cancel(case: Case) -> str:
+        asked = case.cancel_requested_at
+        if asked is None or now - asked > timedelta(minutes=CANCEL_CONFIRM_MINUTES):
+            case.cancel_requested_at = None
+            return "no_pending_request"
+        case.cancel_requested_at = None
         try:
-            case.apply(c.sop, "cancel", actor, c.clock.now(), reason="dibatalkan pemohon (BATAL)")
+            case.apply(c.sop, "cancel", actor, now, reason="dibatalkan pemohon (BATAL)")
         except IllegalTransition:
-            return False
+            return "not_cancellable"
         outbox_task(
             case,
             "notify",
             {"case_id": case.id, "kind": "cancelled"},
             name=task_name("notify", case.id, "cancelled"),
         )
-        return True
+        return "cancelled"
 
-    _, done = mutate(c, str(payload["case_id"]), cancel)
-    return "cancelled" if done else "not_cancellable"
+    return mutate(c, case_id, cancel)[1]
+
+
+def media_failed(c: Container, payload: dict[str, Any], reason: str) -> None:
+    """The media could not be fetched after every retry (expired id, provider down): tell the
+    officer on the case and ask the resident to send it again. Safe to repeat."""
+    case_id = str(payload["case_id"])
+    now = c.clock.now()
+
+    def note(case: Case) -> None:
+        case.note(
+            Actor.system(), "media_failed", now, wamid=payload.get("wamid"), reason=reason[:300]
+        )
+        outbox_task(
+            case,
+            "notify",
+            {"case_id": case.id, "kind": "media_failed"},
+            name=task_name("notify", str(payload.get("wamid")), "media_failed"),
+        )
+
+    mutate(c, case_id, note)
 
 
 def store_media(c: Container, payload: dict[str, Any]) -> str:

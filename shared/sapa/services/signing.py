@@ -14,7 +14,7 @@ from sapa.domain.errors import NotFound, PermanentError
 from sapa.domain.texts import text
 from sapa.domain.values import mask_name
 from sapa.ports import SignRequest
-from sapa.services.messaging import record_outbound
+from sapa.services.messaging import in_window, record_outbound, send
 from sapa.services.names import task_name
 from sapa.services.unit import mutate, outbox_task
 from sapa.services.workflow import document_id
@@ -115,12 +115,22 @@ def _register_document(c: Container, case: Case, doc_id: str) -> None:
 
 
 def deliver(c: Container, payload: dict[str, Any], task_name_: str) -> str:
-    """Send the signed PDF to the resident as a WhatsApp document, once; the case is delivered."""
+    """Send the signed PDF to the resident as a WhatsApp document, once per signed document
+    (however many tasks ask), and mark the case delivered.
+
+    Outside the 24-hour window a document may not be sent: the "document ready" template goes
+    out instead (once), and the resident's reply, which opens the window, queues this again.
+    Returns "delivered" or "awaiting_window"."""
     case = c.store.get(str(payload["case_id"]))
     if case.signed is None:
         raise PermanentError("nothing signed to deliver", case_id=case.id)
-    message_id = f"out:{task_name_}"
+    message_id = f"out:document-{case.signed.sha256[:32]}"
     if not c.store.message_exists(message_id):
+        if not in_window(c, case):
+            ready_id = f"out:document-ready-{case.signed.sha256[:32]}"
+            if not c.store.message_exists(ready_id):
+                send(c, case, "document_ready", {}, ready_id)
+            return "awaiting_window"
         caption = text("wa_delivered_caption", reg_no=case.reg_no)
         wamid = c.whatsapp.send_document(
             case.phone_number_id,

@@ -64,6 +64,9 @@ CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
     BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
 """
 
+# Delivery statuses arrive out of order; a later one in this order is never overwritten.
+_STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
+
 # Terminal states are the SOP's business, but the open-case index needs a column: the store is
 # told which states are terminal by the case itself (closed_reason / state) via this set.
 _TERMINAL = {"delivered", "rejected", "cancelled", "expired"}
@@ -75,6 +78,20 @@ class SqliteCaseStore:
     def __init__(self, path: Path, *, terminal_states: Iterable[str] | None = None) -> None:
         self.db = SqliteDb(path, _SCHEMA)
         self.terminal = frozenset(terminal_states or _TERMINAL)
+        self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring an older database file up to this schema (columns added since)."""
+        with self.db.write() as c:
+            have = {r["name"] for r in c.execute("PRAGMA table_info(messages)")}
+            if "provider_id" not in have:
+                c.execute("ALTER TABLE messages ADD COLUMN provider_id TEXT")
+            if "status" not in have:
+                c.execute("ALTER TABLE messages ADD COLUMN status TEXT NOT NULL DEFAULT ''")
+            c.execute(
+                "CREATE INDEX IF NOT EXISTS messages_provider ON messages (provider_id)"
+                " WHERE provider_id IS NOT NULL"
+            )
 
     # ---- cases ------------------------------------------------------------------------------
 
@@ -189,24 +206,47 @@ class SqliteCaseStore:
             }
         )
         with self.db.write() as c:
+            provider_id = message.data.get("wamid") or (
+                message.id if message.direction == "in" else None
+            )
             cur = c.execute(
-                "INSERT OR IGNORE INTO messages (id, case_id, at, doc) VALUES (?, ?, ?, ?)",
-                (message.id, message.case_id, _ts(message.at), doc),
+                "INSERT OR IGNORE INTO messages (id, case_id, at, doc, provider_id, status)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (message.id, message.case_id, _ts(message.at), doc, provider_id, message.status),
             )
             return cur.rowcount == 1
 
     def messages(self, case_id: str) -> list[Message]:
         rows = (
             self.db.conn()
-            .execute("SELECT doc FROM messages WHERE case_id = ? ORDER BY at, rowid", (case_id,))
+            .execute(
+                "SELECT doc, status FROM messages WHERE case_id = ? ORDER BY at, rowid", (case_id,)
+            )
             .fetchall()
         )
         out = []
         for r in rows:
             d = json.loads(r["doc"])
             d["at"] = datetime.fromisoformat(d["at"])
+            d["status"] = r["status"] or ""
             out.append(Message(**d))
         return out
+
+    def set_message_status(self, provider_id: str, status: str, at: datetime) -> str | None:
+        rank = _STATUS_RANK.get(status)
+        if rank is None:
+            return None
+        with self.db.write() as c:
+            row = c.execute(
+                "SELECT case_id, status FROM messages WHERE provider_id = ?", (provider_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            if rank > _STATUS_RANK.get(row["status"] or "", 0):
+                c.execute(
+                    "UPDATE messages SET status = ? WHERE provider_id = ?", (status, provider_id)
+                )
+            return str(row["case_id"])
 
     def message_exists(self, message_id: str) -> bool:
         row = self.db.conn().execute("SELECT 1 FROM messages WHERE id = ?", (message_id,))
