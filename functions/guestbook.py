@@ -8,45 +8,27 @@ import flask
 
 from _edge import http_function, json_response
 from _render import page
-from sapa.bootstrap import container
+from sapa.bootstrap import Container, container
+from sapa.domain.case import Case
 from sapa.domain.errors import ValidationFailed
-from sapa.domain.texts import text
+from sapa.domain.texts import FIELD_LABELS, text
 from sapa.services import guestbook
 from sapa.services.guestbook import LinkInvalid, Submission, Upload
 
+# The form's text inputs, in order (desa is a list of the kecamatan's desa/kelurahan).
 FIELDS = [
-    {"name": "name", "label": "Nama lengkap", "type": "text", "required": True, "inputmode": ""},
-    {
-        "name": "nik",
-        "label": "NIK (16 angka)",
-        "type": "text",
-        "required": True,
-        "inputmode": "numeric",
-    },
-    {
-        "name": "kk",
-        "label": "Nomor KK (16 angka)",
-        "type": "text",
-        "required": True,
-        "inputmode": "numeric",
-    },
-    {
-        "name": "birth_date",
-        "label": "Tanggal lahir",
-        "type": "date",
-        "required": True,
-        "inputmode": "",
-    },
-    {"name": "desa", "label": "Desa/Kelurahan", "type": "text", "required": True, "inputmode": ""},
-    {"name": "address", "label": "Alamat", "type": "text", "required": True, "inputmode": ""},
-    {
-        "name": "wa_number",
-        "label": "Nomor WhatsApp",
-        "type": "tel",
-        "required": True,
-        "inputmode": "tel",
-    },
+    {"name": "name", "type": "text", "inputmode": "", "autocomplete": "name"},
+    {"name": "nik", "type": "text", "inputmode": "numeric", "autocomplete": "off"},
+    {"name": "kk", "type": "text", "inputmode": "numeric", "autocomplete": "off"},
+    {"name": "birth_date", "type": "date", "inputmode": "", "autocomplete": "bday"},
+    {"name": "address", "type": "text", "inputmode": "", "autocomplete": "street-address"},
+    {"name": "wa_number", "type": "tel", "inputmode": "tel", "autocomplete": "tel"},
 ]
+HINTS = {
+    "nik": "16 angka, seperti pada KTP-el atau KK.",
+    "kk": "16 angka, di bagian atas Kartu Keluarga.",
+    "wa_number": "Nomor yang kami hubungi bila ada pertanyaan.",
+}
 
 
 def _wants_json(request: flask.Request) -> bool:
@@ -54,8 +36,15 @@ def _wants_json(request: flask.Request) -> bool:
 
 
 def _form(
-    c: Any, case: Any, values: dict[str, str], errors: dict[str, str], status: int = 200
+    c: Container,
+    case: Case,
+    values: dict[str, str],
+    errors: dict[str, str],
+    status: int = 200,
 ) -> flask.Response:
+    labels = {**FIELD_LABELS, "wa_number": "Nomor WhatsApp"}
+    flagged_fields = {k[6:] for k in case.corrections if k.startswith("field:")}
+    flagged_docs = {k[4:] for k in case.corrections if k.startswith("doc:")}
     return page(
         "guestbook_form.html",
         status=status,
@@ -63,19 +52,41 @@ def _form(
         kecamatan=c.region.kecamatan_by_code(case.kecamatan).name,
         services=c.catalogue.services,
         fields=FIELDS,
+        labels=labels,
+        hints=HINTS,
+        desa=guestbook.desa_names(c, case),
         values=values,
         errors=errors,
         error_message=text("form_has_errors"),
         max_mb=c.settings.max_upload_mb,
         consent_text=guestbook.CONSENT_TEXT,
+        uploaded={
+            k: d.filename or "berkas" for k, d in guestbook.documents_by_requirement(case).items()
+        },
+        correcting=bool(case.corrections),
+        corrections=guestbook_corrections(c, case),
+        flagged_fields=flagged_fields,
+        flagged_docs=flagged_docs,
     )
+
+
+def guestbook_corrections(c: Container, case: Case) -> list[str]:
+    from sapa.services.workflow import correction_summary
+
+    return [line.lstrip("- ") for line in correction_summary(c, case).splitlines()]
+
+
+def _gone(request: flask.Request, exc: LinkInvalid) -> flask.Response:
+    if _wants_json(request):
+        return json_response({"error": exc.code, "message": exc.message}, 410)
+    return page("message.html", 410, title="Tautan tidak berlaku", message=exc.message)
 
 
 @http_function
 def guestbook_http(request: flask.Request) -> Any:
     c = container()
     parts = [p for p in request.path.split("/") if p]
-    if len(parts) != 2 or parts[0] != "f":
+    if len(parts) < 2 or parts[0] != "f" or len(parts) > 4:
         return page(
             "message.html", 404, title="Halaman tidak ditemukan", message=text("link_invalid")
         )
@@ -85,14 +96,33 @@ def guestbook_http(request: flask.Request) -> Any:
         if not guestbook.editable(c, case):
             raise LinkInvalid(text("link_invalid"))
     except LinkInvalid as exc:
-        if _wants_json(request):
-            return json_response({"error": exc.code, "message": exc.message}, 410)
-        return page("message.html", 410, title="Tautan tidak berlaku", message=exc.message)
+        return _gone(request, exc)
+    limit = c.settings.max_upload_mb * 1024 * 1024
+    if len(parts) == 3 and parts[2] == "draft" and request.method == "POST":
+        guestbook.save_draft(c, token, dict(request.form.items()))
+        return json_response({"saved": True})
+    if len(parts) == 4 and parts[2] == "doc" and request.method == "POST":
+        storage = request.files.get("file")
+        data = storage.read(limit + 1) if storage else b""
+        try:
+            ref = guestbook.upload_document(
+                c, token, parts[3], Upload(storage.filename or "" if storage else "", data)
+            )
+        except ValidationFailed as exc:
+            message = next(iter(exc.fields.values()), exc.message)
+            return json_response({"error": exc.code, "message": message}, 422)
+        return json_response({"stored": True, "filename": ref.filename, "size": ref.size})
+    if len(parts) != 2:
+        return page(
+            "message.html", 404, title="Halaman tidak ditemukan", message=text("link_invalid")
+        )
     if request.method == "GET":
-        values = {
-            "wa_number": "0" + case.wa_id[2:] if case.wa_id.startswith("62") else case.wa_id,
-            "name": case.applicant_name,
-        }
+        values = guestbook.current_values(case)
+        values.setdefault("name", case.applicant_name)
+        if "wa_number" not in values:
+            values["wa_number"] = (
+                "0" + case.wa_id[2:] if case.wa_id.startswith("62") else case.wa_id
+            )
         return _form(c, case, values, {})
     if request.method != "POST":
         return flask.Response("method not allowed", 405)
@@ -101,7 +131,7 @@ def guestbook_http(request: flask.Request) -> Any:
     for name, storage in request.files.items(multi=True):
         if not name.startswith("doc_") or name[4:] in files:
             continue
-        data = storage.read(c.settings.max_upload_mb * 1024 * 1024 + 1)
+        data = storage.read(limit + 1)
         if data:
             files[name[4:]] = Upload(storage.filename or "", data)
     try:
@@ -111,7 +141,7 @@ def guestbook_http(request: flask.Request) -> Any:
             return json_response(
                 {"error": exc.code, "message": exc.message, "fields": exc.fields}, 422
             )
-        return _form(c, case, fields, exc.fields, status=422)
+        return _form(c, case, {**guestbook.current_values(case), **fields}, exc.fields, 422)
     if _wants_json(request):
         return json_response({"reg_no": updated.reg_no, "state": updated.state})
     return page(

@@ -185,6 +185,12 @@ def _dispatch(c: Container, request: flask.Request, endpoint: str, args: dict[st
             siak_ref=request.form.get("siak_ref", ""),
             draft_pdf=upload.read(c.settings.max_upload_mb * 1024 * 1024 + 1) if upload else None,
             note=request.form.get("note", ""),
+            corrections={
+                f"{kind}:{key[len(kind) + 8 :]}": value
+                for key, value in request.form.items()
+                for kind in ("doc", "field")
+                if key.startswith(f"{kind}_reason_") and value.strip()
+            },
         )
         case = workflow.perform(c, args["case_id"], staff, args["action"], data)
         if _json(request):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from sapa.settings import Settings, load_settings
 
 if TYPE_CHECKING:
-    from sapa.domain.reference import Catalogue, Region, WaTemplate
+    from sapa.domain.reference import Catalogue, Desa, Region, WaTemplate
     from sapa.domain.sop import Sop
     from sapa.ports import BlobStore, CaseStore, Clock, Signer, StaffDirectory, TaskQueue, WhatsApp
 
@@ -38,6 +38,12 @@ class Container:
         from sapa.domain.reference import load_catalogue
 
         return load_catalogue(self.settings.services_file)
+
+    @cached_property
+    def desa(self) -> dict[str, tuple[Desa, ...]]:
+        from sapa.domain.reference import load_desa
+
+        return load_desa(self.settings.desa_file)
 
     @cached_property
     def templates(self) -> dict[str, WaTemplate]:

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     services_file: Path | None = None
     staff_file: Path | None = None
     templates_file: Path | None = None
+    desa_file: Path | None = None
 
     @model_validator(mode="after")
     def _cloud_is_strict(self) -> Settings:

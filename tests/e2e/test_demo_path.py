@@ -108,7 +108,8 @@ def test_tasks_queued_before_a_stop_are_delivered_after_a_restart(tmp_path: Path
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             case = second.c.store.get(case.id)
-            if case.state == "link_sent":
+            sent_out = any(m.direction == "out" for m in second.c.store.messages(case.id))
+            if sent_out and second.c.queue.pending() == 0:  # type: ignore[attr-defined]
                 break
             time.sleep(0.1)
         assert case.state == "link_sent"

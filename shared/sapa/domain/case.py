@@ -103,6 +103,12 @@ class Case(BaseModel):
     signed: DocumentRef | None = None
     signature_id: str | None = None
     closed_reason: str | None = None
+    # What the resident has typed into the guest book so far (unvalidated; no state change).
+    draft_form: dict[str, str] = Field(default_factory=dict)
+    # What the counter officer asked to be corrected: "doc:<requirement>" or "field:<name>"
+    # → the reason; the guest book then shows only these. Cleared on re-submission.
+    corrections: dict[str, str] = Field(default_factory=dict)
+    corrections_at: datetime | None = None
     # The resident sent BATAL and has been asked to confirm with YA (cancel needs both).
     cancel_requested_at: datetime | None = None
     closed_at: datetime | None = None  # when a terminal state was reached (lead time ends here)

@@ -63,6 +63,24 @@ class Catalogue:
 
 
 @dataclass(frozen=True)
+class Desa:
+    code: str
+    name: str
+    kelurahan: bool = False
+
+
+def load_desa(path: str | Path | None = None) -> dict[str, tuple[Desa, ...]]:
+    """Kecamatan code → its desa/kelurahan, for the guest book's address list."""
+    data = _read("gowa_desa.toml", path)
+    return {
+        k["code"]: tuple(
+            Desa(d["code"], d["name"], bool(d.get("kelurahan", False))) for d in k["desa"]
+        )
+        for k in data.get("kecamatan", [])
+    }
+
+
+@dataclass(frozen=True)
 class WaTemplate:
     """An approved WhatsApp template: what may be sent outside the 24-hour window."""
 

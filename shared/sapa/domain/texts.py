@@ -28,6 +28,8 @@ ID: dict[str, str] = {
     "file_too_large": "Ukuran berkas melebihi batas {limit_mb} MB.",
     "file_empty": "Berkas kosong.",
     "pdf_unreadable": "Berkas PDF rusak atau tidak dapat dibaca.",
+    "image_unreadable": "Foto rusak atau tidak dapat dibaca. Silakan foto ulang dokumen Anda.",
+    "image_too_big": "Resolusi foto terlalu besar. Silakan kirim foto dengan ukuran lebih kecil.",
     "document_missing": "Dokumen wajib belum diunggah: {name}.",
     "link_invalid": (
         'Tautan ini sudah tidak berlaku atau tidak valid. Silakan kirim pesan "HALO" '
@@ -38,6 +40,10 @@ ID: dict[str, str] = {
     "forbidden_role": "Peran Anda tidak berwenang untuk tindakan ini.",
     "internal": "Terjadi gangguan pada sistem. Silakan coba beberapa saat lagi.",
     "form_has_errors": "Periksa kembali isian yang ditandai.",
+    "desa_unknown": "Pilih desa/kelurahan dari daftar kecamatan Anda.",
+    "birth_in_future": "Tanggal lahir tidak boleh di masa depan.",
+    "consent_required": "Persetujuan pemrosesan data wajib dicentang.",
+    "correction_needed": "Mohon perbaiki bagian yang diminta petugas.",
     "siak_ref_required": "Nomor referensi SIAK wajib diisi.",
     "draft_required": "Konsep dokumen dari SIAK (PDF) wajib diunggah.",
     # messages to the resident on WhatsApp
@@ -56,8 +62,9 @@ ID: dict[str, str] = {
         "Kami akan mengabari Anda bila dokumen sudah selesai."
     ),
     "wa_correction": (
-        "Permohonan {reg_no} perlu dilengkapi: {reason}\nSilakan perbaiki melalui tautan "
-        "Buku Tamu yang sama."
+        "Permohonan {reg_no} perlu diperbaiki:\n{reason}\n"
+        "Silakan perbaiki melalui tautan Buku Tamu Anda (hanya bagian di atas yang perlu "
+        "diisi ulang):\n{link}"
     ),
     "wa_delivered_caption": (
         "Dokumen permohonan {reg_no} telah ditandatangani secara elektronik (TTE). "

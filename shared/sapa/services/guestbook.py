@@ -11,7 +11,7 @@ from itsdangerous import BadSignature, SignatureExpired
 
 from sapa.bootstrap import Container
 from sapa.domain.case import Actor, Case, DocumentRef
-from sapa.domain.documents import extension, sniff
+from sapa.domain.documents import extension
 from sapa.domain.errors import PermanentError, ValidationFailed
 from sapa.domain.reference import Service
 from sapa.domain.texts import text
@@ -61,25 +61,154 @@ def editable(c: Container, case: Case) -> bool:
     return "submit_form" in {t.event for t in c.sop.events_from(case.state)}
 
 
-def _validate(
-    c: Container, case: Case, sub: Submission
-) -> tuple[Service, dict[str, Any], list[tuple[str, Upload, str]]]:
-    f = {k: (v or "").strip() for k, v in sub.fields.items()}
+FORM_FIELDS = (
+    "service",
+    "name",
+    "nik",
+    "kk",
+    "birth_date",
+    "desa",
+    "address",
+    "wa_number",
+    "notes",
+)
+REQUIRED_FIELDS = ("name", "nik", "kk", "birth_date", "address", "desa")
+
+
+def desa_names(c: Container, case: Case) -> list[str]:
+    return [d.name for d in c.desa.get(case.kecamatan, ())]
+
+
+def current_values(case: Case) -> dict[str, str]:
+    """What the form shows: the submitted data, overlaid with the draft being typed."""
+    values = {k: str(v) for k, v in case.form.items()}
+    if case.service:
+        values["service"] = case.service
+    values.update(case.draft_form)
+    return values
+
+
+def documents_by_requirement(case: Case) -> dict[str, DocumentRef]:
+    """The latest document the resident gave for each requirement."""
+    latest: dict[str, DocumentRef] = {}
+    for d in case.documents:
+        if d.requirement:
+            latest[d.requirement] = d
+    return latest
+
+
+def save_draft(c: Container, token: str, fields: dict[str, str]) -> Case:
+    """Keep what the resident has typed so far, so a dropped connection loses nothing. Not
+    validated (that happens on submit) and not a state change."""
+    case = resolve(c, token)
+    if not editable(c, case):
+        raise LinkInvalid(text("link_invalid"))
+    draft = {k: str(v)[:300] for k, v in fields.items() if k in FORM_FIELDS and v is not None}
+
+    def change(case: Case) -> None:
+        case.draft_form = {**case.draft_form, **draft}
+
+    return mutate(c, case.id, change)[0]
+
+
+def upload_document(c: Container, token: str, requirement: str, upload: Upload) -> DocumentRef:
+    """Store one requirement document as soon as the resident picks it (type checked by
+    content, images re-encoded without EXIF), linked to its requirement."""
+    case = resolve(c, token)
+    if not editable(c, case):
+        raise LinkInvalid(text("link_invalid"))
+    known = {r.key for s in c.catalogue.services for r in s.requirements}
+    if requirement not in known:
+        raise ValidationFailed(text("form_has_errors"), {"doc": text("service_unknown")})
+    ref = _store(c, case, requirement, upload)
+
+    def change(case: Case) -> None:
+        if all(d.key != ref.key for d in case.documents):
+            case.documents.append(ref)
+            case.note(
+                Actor.applicant(case.wa_id),
+                "document_uploaded",
+                ref.at,
+                requirement=requirement,
+                sha256=ref.sha256,
+            )
+
+    mutate(c, case.id, change)
+    return ref
+
+
+def _store(c: Container, case: Case, requirement: str, upload: Upload) -> DocumentRef:
+    from sapa.uploads import clean as clean_file
+
+    safe = clean_file(
+        upload.data, limit_bytes=c.settings.max_upload_mb * 1024 * 1024, field=f"doc_{requirement}"
+    )
+    digest = hashlib.sha256(safe.data).hexdigest()
+    key = f"cases/{case.id}/docs/{requirement}-{digest[:32]}.{extension(safe.content_type)}"
+    ref = c.blobs.put(key, safe.data, safe.content_type)
+    return DocumentRef(
+        key=ref.key,
+        sha256=ref.sha256,
+        size=ref.size,
+        content_type=safe.content_type,
+        filename=upload.filename[:200],
+        requirement=requirement,
+        source="guestbook",
+        at=c.clock.now(),
+    )
+
+
+def _service_or_none(c: Container, code: str) -> Service | None:
+    try:
+        return c.catalogue.get(code)
+    except KeyError:
+        return None
+
+
+def _keep_progress(
+    c: Container, case: Case, fields: dict[str, str], refs: list[DocumentRef]
+) -> None:
+    """A refused submission still keeps what was typed (as the draft) and every document that
+    passed its checks: on a weak connection nothing already sent is sent twice."""
+    draft = {k: str(v)[:300] for k, v in fields.items() if k in FORM_FIELDS}
+
+    def change(case: Case) -> None:
+        case.draft_form = {**case.draft_form, **draft}
+        known = {d.key for d in case.documents}
+        for ref in refs:
+            if ref.key not in known:
+                case.documents.append(ref)
+                case.note(
+                    Actor.applicant(case.wa_id),
+                    "document_uploaded",
+                    ref.at,
+                    requirement=ref.requirement,
+                    sha256=ref.sha256,
+                )
+
+    mutate(c, case.id, change)
+
+
+def _validate(c: Container, case: Case, fields: dict[str, str]) -> tuple[Service, dict[str, Any]]:
+    f = {k: (v or "").strip() for k, v in fields.items()}
     errors: dict[str, str] = {}
     service: Service | None = None
     try:
         service = c.catalogue.get(f.get("service", ""))
     except KeyError:
         errors["service"] = text("service_unknown")
-    for name in ("name", "nik", "kk", "birth_date", "address", "desa"):
+    for name in REQUIRED_FIELDS:
         if not f.get(name):
             errors[name] = text("required")
     clean: dict[str, Any] = {
-        "name": f.get("name", ""),
-        "address": f.get("address", ""),
-        "desa": f.get("desa", ""),
+        "name": f.get("name", "")[:200],
+        "address": f.get("address", "")[:300],
+        "desa": f.get("desa", "")[:100],
         "notes": f.get("notes", "")[:1000],
     }
+    desa = desa_names(c, case)
+    if clean["desa"] and desa and clean["desa"] not in desa:
+        errors["desa"] = text("desa_unknown")
     nik: Nik | None = None
     if f.get("nik"):
         try:
@@ -98,6 +227,8 @@ def _validate(
             clean["birth_date"] = born.isoformat()
             if nik is not None and not nik.birth_matches(born):
                 errors["birth_date"] = text("nik_birth_mismatch")
+            elif born > c.clock.now().date():
+                errors["birth_date"] = text("birth_in_future")
         except ValueError:
             errors["birth_date"] = text("nik_birthdate")
     try:
@@ -105,71 +236,60 @@ def _validate(
     except ValidationFailed as exc:
         errors.update(exc.fields)
     if f.get("consent") not in ("1", "on", "true", "yes"):
-        errors["consent"] = "Persetujuan pemrosesan data wajib dicentang."
-    accepted: list[tuple[str, Upload, str]] = []
-    limit = c.settings.max_upload_mb * 1024 * 1024
-    if service is not None:
-        have = {d.requirement for d in case.documents if d.requirement}
-        for req in service.requirements:
-            up = sub.files.get(req.key)
-            if up is None or not up.data:
-                if not req.optional and req.key not in have:
-                    errors[f"doc_{req.key}"] = text("document_missing", name=req.name)
-                continue
-            if len(up.data) > limit:
-                errors[f"doc_{req.key}"] = text("file_too_large", limit_mb=c.settings.max_upload_mb)
-                continue
-            ctype = sniff(up.data)
-            if ctype is None:
-                errors[f"doc_{req.key}"] = text("file_type")
-                continue
-            if ctype == "application/pdf":
-                from sapa.pdf import pdf_page_count
-
-                try:
-                    pdf_page_count(up.data)
-                except PermanentError:
-                    errors[f"doc_{req.key}"] = text("pdf_unreadable")
-                    continue
-            accepted.append((req.key, up, ctype))
+        errors["consent"] = text("consent_required")
     if errors or service is None:
         raise ValidationFailed(text("form_has_errors"), errors)
-    return service, clean, accepted
+    return service, clean
 
 
 def submit(c: Container, token: str, sub: Submission) -> Case:
-    """Validate on the server (the truth), store the documents, move the case to form_submitted
-    and queue the automatic pre-check. Nothing changes when anything is invalid."""
+    """Validate on the server (the truth), store the documents, move the case to
+    form_submitted and queue the automatic pre-check. Nothing changes when anything is
+    invalid. After a correction request the unflagged entries are kept as they were and every
+    flagged document must be sent anew."""
     case = resolve(c, token)
     if not editable(c, case):
         raise LinkInvalid(text("link_invalid"))
-    service, clean, accepted = _validate(c, case, sub)
-    now = c.clock.now()
+    fields = {**current_values(case), **sub.fields}
+    if case.corrections and case.service:
+        fields["service"] = case.service  # a correction never changes the service asked for
+    errors: dict[str, str] = {}
+    try:
+        service, clean = _validate(c, case, fields)
+    except ValidationFailed as exc:
+        errors.update(exc.fields)
+        service = _service_or_none(c, fields.get("service", ""))  # type: ignore[assignment]
+        clean = {}
     refs: list[DocumentRef] = []
-    for req_key, up, ctype in accepted:
-        digest = hashlib.sha256(up.data).hexdigest()
-        key = f"cases/{case.id}/docs/{req_key}-{digest[:32]}.{extension(ctype)}"
-        ref = c.blobs.put(key, up.data, ctype)
-        refs.append(
-            DocumentRef(
-                key=ref.key,
-                sha256=ref.sha256,
-                size=ref.size,
-                content_type=ctype,
-                filename=up.filename[:200],
-                requirement=req_key,
-                source="guestbook",
-                at=now,
-            )
-        )
+    wanted = {r.key for r in service.requirements} if service else set()
+    for req_key, up in sub.files.items():
+        if up.data and req_key in wanted:
+            try:
+                refs.append(_store(c, case, req_key, up))
+            except ValidationFailed as exc:
+                errors.update(exc.fields)
+    have = documents_by_requirement(case) | {r.requirement or "": r for r in refs}
+    for req in service.requirements if service else ():
+        flagged = f"doc:{req.key}" in case.corrections
+        doc = have.get(req.key)
+        fresh = doc is not None and (case.corrections_at is None or doc.at >= case.corrections_at)
+        if (not req.optional and doc is None) or (flagged and not fresh):
+            errors.setdefault(f"doc_{req.key}", text("document_missing", name=req.name))
+    if errors:
+        _keep_progress(c, case, sub.fields, refs)
+        raise ValidationFailed(text("form_has_errors"), errors)
+    now = c.clock.now()
     actor = Actor.applicant(case.wa_id)
 
     def change(case: Case) -> None:
         case.service = service.code
         case.form = clean
+        case.draft_form = {}
         case.consent = {"version": CONSENT_VERSION, "text": CONSENT_TEXT, "at": now.isoformat()}
         known = {d.key for d in case.documents}
         case.documents.extend(r for r in refs if r.key not in known)
+        corrected = sorted(case.corrections)
+        case.corrections, case.corrections_at = {}, None
         case.apply(
             c.sop,
             "submit_form",
@@ -177,6 +297,7 @@ def submit(c: Container, token: str, sub: Submission) -> Case:
             now,
             service=service.code,
             documents=[r.requirement for r in refs],
+            corrected=corrected,
         )
         check = case.waiting_step(c.sop)
         runs = len(case.runs(check.key)) if check else 0

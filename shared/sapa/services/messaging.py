@@ -77,7 +77,8 @@ def render(c: Container, case: Case, kind: str, params: dict[str, Any]) -> str:
     }
     if kind not in keys:
         raise PermanentError(f"unknown notification kind {kind!r}")
-    return text(keys[kind], reg_no=case.reg_no, reason=params.get("reason", ""))
+    link = guestbook_link(c, case) if kind == "correction" else ""
+    return text(keys[kind], reg_no=case.reg_no, reason=params.get("reason", ""), link=link)
 
 
 def notify(c: Container, payload: dict[str, Any], task_name_: str) -> str:
@@ -231,6 +232,8 @@ def command(c: Container, payload: dict[str, Any], task_name_: str = "") -> str:
     if what == "request_cancel":
 
         def ask(case: Case) -> str:
+            if actor.id != Actor.applicant(case.wa_id).id:
+                return "not_cancellable"  # not the case's resident: nothing to tell him
             if "cancel" not in case.allowed_events(c.sop, actor, now):
                 outbox_task(
                     case,
@@ -239,8 +242,11 @@ def command(c: Container, payload: dict[str, Any], task_name_: str = "") -> str:
                     name=task_name("notify", task_name_ or case.id, "cancel"),
                 )
                 return "not_cancellable"
-            case.cancel_requested_at = now
-            case.note(actor, "cancel_requested", now)
+            asked = case.cancel_requested_at
+            if asked is None or now - asked > timedelta(minutes=CANCEL_CONFIRM_MINUTES):
+                # A request already pending (this task delivered again) keeps its deadline.
+                case.cancel_requested_at = now
+                case.note(actor, "cancel_requested", now)
             outbox_task(
                 case,
                 "notify",
@@ -254,6 +260,8 @@ def command(c: Container, payload: dict[str, Any], task_name_: str = "") -> str:
         raise PermanentError("unknown command")
 
     def cancel(case: Case) -> str:
+        if actor.id != Actor.applicant(case.wa_id).id:
+            return "not_cancellable"  # another resident's YA leaves this request pending
         asked = case.cancel_requested_at
         if asked is None or now - asked > timedelta(minutes=CANCEL_CONFIRM_MINUTES):
             case.cancel_requested_at = None

@@ -87,6 +87,16 @@ def case_summary(c: Container, case: Case, *, show_nik: bool = False) -> dict[st
         "form": form,
         "waiting_step": waiting.key if waiting else None,
         "waiting_role": waiting.role if waiting else None,
+        "requirements": [
+            {
+                "key": r.key,
+                "name": r.name,
+                "optional": r.optional,
+                "have": any(d.requirement == r.key for d in case.documents),
+            }
+            for r in (c.catalogue.get(case.service).requirements if case.service else ())
+        ],
+        "corrections": dict(case.corrections),
         "siak_ref": case.siak_ref,
         "precheck": case.precheck,
         "documents": [

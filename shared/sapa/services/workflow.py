@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sapa.bootstrap import Container
@@ -27,6 +27,8 @@ class ActionInput:
     siak_ref: str = ""
     draft_pdf: bytes | None = None
     note: str = ""
+    # request_correction: "doc:<requirement>" / "field:<name>" → what is wrong with it
+    corrections: dict[str, str] = field(default_factory=dict)
 
 
 def acting_role(c: Container, case: Case, staff: StaffMember, action: str) -> Actor:
@@ -47,7 +49,10 @@ def acting_role(c: Container, case: Case, staff: StaffMember, action: str) -> Ac
 
 def perform(c: Container, case_id: str, staff: StaffMember, action: str, data: ActionInput) -> Case:
     """Do `action` on the case as `staff`. The domain checks role, kecamatan, claim and state."""
-    if action in NEEDS_REASON and not data.reason.strip():
+    corrections = {k: v.strip()[:300] for k, v in data.corrections.items() if v.strip()}
+    if action == "request_correction" and corrections:
+        pass  # the items are the reasons
+    elif action in NEEDS_REASON and not data.reason.strip():
         raise ValidationFailed(text("form_has_errors"), {"reason": text("required")})
     draft: DocumentRef | None = None
     if action == "enter_siak":
@@ -86,6 +91,11 @@ def perform(c: Container, case_id: str, staff: StaffMember, action: str, data: A
         detail: dict[str, Any] = {}
         if data.reason:
             detail["reason"] = data.reason.strip()[:500]
+        if action == "request_correction":
+            case.corrections = corrections or {"general": data.reason.strip()[:300]}
+            case.corrections_at = now
+            detail["corrections"] = dict(case.corrections)
+            detail["reason"] = correction_summary(c, case)
         if draft is not None:
             case.siak_ref = data.siak_ref.strip()
             case.draft = draft
@@ -95,6 +105,21 @@ def perform(c: Container, case_id: str, staff: StaffMember, action: str, data: A
 
     updated, _ = mutate(c, case_id, change)
     return updated
+
+
+def correction_summary(c: Container, case: Case) -> str:
+    """One line per item to fix, with the document's or field's name: what the resident reads."""
+    from sapa.domain.texts import FIELD_LABELS
+
+    names: dict[str, str] = {}
+    if case.service:
+        names = {r.key: r.name for r in c.catalogue.get(case.service).requirements}
+    lines = []
+    for key, why in case.corrections.items():
+        kind, _, name = key.partition(":")
+        label = names.get(name, name) if kind == "doc" else FIELD_LABELS.get(name, name)
+        lines.append(f"- {label}: {why}" if kind in ("doc", "field") else f"- {why}")
+    return "\n".join(lines)
 
 
 def _after(c: Container, case: Case, action: str, detail: dict[str, Any]) -> None:
