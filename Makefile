@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run test demo lint format lock clean
+.PHONY: venv run test demo bench lint format lock clean
 
 venv: $(STAMP)
 
@@ -27,6 +27,11 @@ test: venv
 ## One request through all eight SOP steps over HTTP (uses a running `make run`, or starts one)
 demo: venv
 	$(BIN)/python -m sapa.demo
+
+## Benchmarks on the embedded stack, each figure next to a floor; JSON under var/bench/
+## (pass options with ARGS, e.g. `make bench ARGS="--only webhook --quick"`)
+bench: venv
+	$(BIN)/python -m bench.run $(ARGS)
 
 lint: venv
 	$(BIN)/ruff check shared functions tests
