@@ -64,6 +64,8 @@ def _form(
             k: d.filename or "berkas" for k, d in guestbook.documents_by_requirement(case).items()
         },
         correcting=bool(case.corrections),
+        # only the named items are offered; a general note alone reopens the whole form
+        show_all=not (flagged_fields or flagged_docs),
         corrections=guestbook_corrections(c, case),
         flagged_fields=flagged_fields,
         flagged_docs=flagged_docs,
@@ -141,6 +143,7 @@ def guestbook_http(request: flask.Request) -> Any:
             return json_response(
                 {"error": exc.code, "message": exc.message, "fields": exc.fields}, 422
             )
+        case = c.store.get(case.id)  # with the documents the refused submission kept
         return _form(c, case, {**guestbook.current_values(case), **fields}, exc.fields, 422)
     if _wants_json(request):
         return json_response({"reg_no": updated.reg_no, "state": updated.state})

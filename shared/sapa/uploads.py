@@ -75,5 +75,9 @@ def _reencode(data: bytes, ctype: str, field: str) -> bytes:
             return out.getvalue()
     except ValidationFailed:
         raise
-    except (OSError, ValueError, Image.DecompressionBombError, SyntaxError):
+    except Image.DecompressionBombError:
+        # Pillow's own guard fires in Image.open (above 2× its limit) before ours can.
+        big = text("image_too_big")
+        raise ValidationFailed(big, {field: big}) from None
+    except (OSError, ValueError, SyntaxError):
         raise ValidationFailed(bad, {field: bad}) from None

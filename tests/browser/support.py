@@ -15,7 +15,10 @@ from typing import Any
 import requests
 
 from sapa import demo
+from sapa.domain.case import Case
+from sapa.localserver import LocalStack
 
+KK = "Kartu Keluarga (baru/perubahan)"  # the service the tests ask for
 PHONE = {"width": 360, "height": 740}  # a cheap Android phone
 DESKTOP = {"width": 1280, "height": 900}  # the office
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +39,89 @@ def png(width: int = 4, height: int = 4) -> bytes:
         + chunk(b"IDAT", zlib.compress(rows))
         + chunk(b"IEND", b"")
     )
+
+
+def jpeg_with_gps(width: int = 800, height: int = 600) -> bytes:
+    """A phone photo of a document: a real JPEG whose EXIF names the camera and, in its GPS
+    IFD, where the resident stood (Sungguminasa) when taking it."""
+    from PIL import ExifTags, Image, ImageDraw
+
+    img = Image.new("RGB", (width, height), (235, 232, 220))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((40, 40, width - 40, 120), fill=(30, 60, 140))
+    for y in range(160, height - 40, 36):
+        draw.line((60, y, width - 60, y), fill=(90, 90, 90), width=6)
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "HP Murah"
+    exif[ExifTags.Base.Model] = "A1 Kamera"
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef] = "S"
+    gps[ExifTags.GPS.GPSLatitude] = (5.0, 12.0, 30.0)
+    gps[ExifTags.GPS.GPSLongitudeRef] = "E"
+    gps[ExifTags.GPS.GPSLongitude] = (119.0, 27.0, 0.0)
+    out = io.BytesIO()
+    img.save(out, format="JPEG", quality=90, exif=exif)
+    return out.getvalue()
+
+
+def case_of(stack: LocalStack, link: str) -> Case:
+    """The case behind a guest-book link, as stored now."""
+    from sapa.services.messaging import link_serializer
+
+    return stack.c.store.get(str(link_serializer(stack.c).loads(link.rsplit("/", 1)[1])))
+
+
+def stored_documents(stack: LocalStack, case: Case) -> list[str]:
+    """Names of the document objects the blob store holds for the case."""
+    folder = Path(stack.c.settings.sapa_data_dir) / "blobs" / "cases" / case.id / "docs"
+    return sorted(p.name for p in folder.glob("*") if not p.name.startswith("."))
+
+
+def fill_guestbook(
+    page: Any, *, js: bool = True, kk_lama: dict[str, Any] | None = None, **overrides: str
+) -> None:
+    """Fill the guest book the way a resident does: by the labels they read. With JavaScript,
+    each document is stored as soon as it is picked; wait until the page says so."""
+    from sapa.pdf import simple_pdf
+
+    birth = overrides.pop("Tanggal lahir", demo.FORM["birth_date"])
+    values = {
+        "Nama lengkap": demo.FORM["name"],
+        "NIK": demo.FORM["nik"],
+        "Nomor KK": demo.FORM["kk"],
+        "Alamat": demo.FORM["address"],
+        **overrides,
+    }
+    page.get_by_label("Jenis layanan").select_option(label=KK)
+    for label, value in values.items():
+        page.get_by_label(label, exact=True).fill(value)
+    page.get_by_label("Tanggal lahir").fill(birth)
+    page.get_by_label("Desa/Kelurahan").select_option(demo.FORM["desa"])
+    documents = page.get_by_role("group", name=KK)
+    pick(
+        documents,
+        "KK lama",
+        kk_lama or {"name": "kk-lama.png", "mimeType": "image/png", "buffer": png(32, 20)},
+        js=js,
+    )
+    pick(
+        documents,
+        "Buku nikah/akta perkawinan atau akta cerai",
+        {
+            "name": "buku-nikah.pdf",
+            "mimeType": "application/pdf",
+            "buffer": simple_pdf("Buku Nikah", ["Salinan buku nikah pemohon (contoh)"]),
+        },
+        js=js,
+    )
+    page.get_by_label("Saya setuju").check()
+
+
+def pick(where: Any, label: str, file: dict[str, Any], *, js: bool = True) -> None:
+    """Choose a file for a document; with JavaScript, wait for "Tersimpan: <name>"."""
+    where.get_by_label(label, exact=True).set_input_files(file)
+    if js:
+        where.get_by_text(f"Tersimpan: {file['name']}", exact=True).wait_for()
 
 
 def fresh_wa_id() -> str:

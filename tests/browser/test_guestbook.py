@@ -12,43 +12,11 @@ from itsdangerous import TimestampSigner
 
 from sapa import demo
 from sapa.localserver import LocalStack
-from sapa.pdf import simple_pdf
 from sapa.services.messaging import link_serializer
 
-from .support import fresh_wa_id, png, submit_over_http
+from .support import KK, case_of, fill_guestbook, fresh_wa_id, submit_over_http
 
 pytestmark = pytest.mark.browser
-
-KK = "Kartu Keluarga (baru/perubahan)"
-
-
-def fill_guestbook(page: Any, **overrides: str) -> None:
-    """Fill the guest book the way a resident does: by the labels they read."""
-    birth = overrides.pop("Tanggal lahir", demo.FORM["birth_date"])
-    values = {
-        "Nama lengkap": demo.FORM["name"],
-        "NIK (16 angka)": demo.FORM["nik"],
-        "Nomor KK (16 angka)": demo.FORM["kk"],
-        "Desa/Kelurahan": demo.FORM["desa"],
-        "Alamat": demo.FORM["address"],
-        **overrides,
-    }
-    page.get_by_label("Jenis layanan").select_option(label=KK)
-    for label, value in values.items():
-        page.get_by_label(label, exact=True).fill(value)
-    page.get_by_label("Tanggal lahir").fill(birth)
-    documents = page.get_by_role("group", name=KK)
-    documents.get_by_label("KK lama").set_input_files(
-        {"name": "kk-lama.png", "mimeType": "image/png", "buffer": png(32, 20)}
-    )
-    documents.get_by_label("Buku nikah/akta perkawinan atau akta cerai").set_input_files(
-        {
-            "name": "buku-nikah.pdf",
-            "mimeType": "application/pdf",
-            "buffer": simple_pdf("Buku Nikah", ["Salinan buku nikah pemohon (contoh)"]),
-        }
-    )
-    page.get_by_label("Saya setuju").check()
 
 
 def test_resident_greets_on_the_simulator_and_submits_the_guest_book(
@@ -82,8 +50,27 @@ def test_resident_greets_on_the_simulator_and_submits_the_guest_book(
     assert form.get_by_role("heading", name="Buku Tamu Layanan").is_visible()
     reg_no = re.search(r"Nomor permohonan (\S+)", form.locator("main").inner_text())
     assert reg_no is not None
-    for label in ("Jenis layanan", "Nama lengkap", "NIK (16 angka)", "Tanggal lahir", "Alamat"):
+    for label in (
+        "Jenis layanan",
+        "Nama lengkap",
+        "NIK",
+        "Nomor KK",
+        "Tanggal lahir",
+        "Desa/Kelurahan",
+        "Alamat",
+        "Nomor WhatsApp",
+    ):
         assert form.get_by_label(label, exact=True).is_visible(), label
+    # AND the NIK's hint tells what to type, tied to the field
+    nik = form.get_by_label("NIK", exact=True)
+    hint = form.locator("#" + (nik.get_attribute("aria-describedby") or "").split()[0])
+    assert hint.inner_text().startswith("16 angka, ")
+    # AND the desa/kelurahan is picked from Somba Opu's own list
+    desa = form.get_by_label("Desa/Kelurahan").locator("option").all_inner_texts()
+    assert "Sungguminasa" in desa
+    assert "Limbung" not in desa  # Bajeng's
+    # AND their WhatsApp number is already filled in, in the local form
+    assert form.get_by_label("Nomor WhatsApp").input_value() == "0" + wa_id[2:]
     # AND only the documents of the chosen service are asked for
     assert not form.get_by_role("group", name=KK).is_visible()
 
@@ -121,7 +108,9 @@ def test_a_birth_date_that_does_not_match_the_nik_is_shown_next_to_the_field(
     # GIVEN a guest-book link, opened on a phone with JavaScript switched off
     page.goto(guestbook_link)
     # WHEN the resident gives a birth date other than the one inside their NIK and submits
-    fill_guestbook(page, **{"Nama lengkap": "Besse Daeng Ngai", "Tanggal lahir": "1991-01-02"})
+    fill_guestbook(
+        page, js=False, **{"Nama lengkap": "Besse Daeng Ngai", "Tanggal lahir": "1991-01-02"}
+    )
     with page.expect_navigation() as nav:
         page.get_by_role("button", name="Kirim permohonan").click()
 
@@ -138,15 +127,20 @@ def test_a_birth_date_that_does_not_match_the_nik_is_shown_next_to_the_field(
     # AND nothing else is marked wrong, and what the resident typed is still there
     assert page.locator("p.error:not([role=alert])").count() == 1
     assert page.get_by_label("Nama lengkap").input_value() == "Besse Daeng Ngai"
-    assert page.get_by_label("NIK (16 angka)").input_value() == demo.FORM["nik"]
+    assert page.get_by_label("NIK", exact=True).input_value() == demo.FORM["nik"]
     assert birth.input_value() == "1991-01-02"
     assert page.get_by_label("Jenis layanan").input_value() == "kk"
+    assert page.get_by_label("Desa/Kelurahan").input_value() == demo.FORM["desa"]
     assert page.get_by_label("Saya setuju").is_checked()
+    # AND both documents were kept: the page says so, nothing has to be picked again
+    documents = page.get_by_role("group", name=KK)
+    assert documents.get_by_text("Sudah diunggah: kk-lama.png").is_visible()
+    assert documents.get_by_text("Sudah diunggah: buku-nikah.pdf").is_visible()
     # AND the case still waits for its guest book
-    token = guestbook_link.rsplit("/", 1)[1]
-    case = stack.c.store.get(str(link_serializer(stack.c).loads(token)))
+    case = case_of(stack, guestbook_link)
     assert case.state == "link_sent"
     assert case.form == {}
+    assert sorted(d.requirement or "" for d in case.documents) == ["buku_nikah", "kk_lama"]
 
 
 def test_the_guest_book_is_light_and_talks_to_no_other_host(

@@ -1,4 +1,5 @@
-"""Screenshots of the guest book on a cheap phone and of the staff case page.
+"""Screenshots of the guest book (and its correction-only form) on a cheap phone and of the
+staff case page.
 
 Every run takes them (into the test's tmp dir) and checks the pages fit their screen. The copies
 in docs/screenshots/ are documentation: refresh them with
@@ -91,4 +92,35 @@ def test_staff_case_page_on_an_office_screen(stack: LocalStack, desk: Any, tmp_p
     assert overflow(page) == 0
     assert png_size(data)[0] == DESKTOP["width"]
     assert "/guestbook/f/" in page.locator("main").inner_text()
+    publish(shot)
+
+
+# Last in the module: its open case shares the demo NIK, and the staff page's pre-check would
+# otherwise show it as "another open request" on the published screenshot.
+def test_correction_form_on_a_360px_phone(stack: LocalStack, page: Any, tmp_path: Path) -> None:
+    # GIVEN a submitted case whose counter officer asked for a new KK photo and a fuller address
+    link = greet_over_http(stack.base_url, fresh_wa_id())
+    reg_no = submit_over_http(link)
+    loket = demo.Officer(stack.base_url, demo.OFFICERS["loket"])
+    case_id = next(c["id"] for c in loket.worklist() if c["reg_no"] == reg_no)
+    loket.act(case_id, "claim")
+    loket.act(
+        case_id,
+        "request_correction",
+        doc_reason_kk_lama="Foto buram, nomor KK tidak terbaca",
+        field_reason_address="Tuliskan RT/RW",
+    )
+    # WHEN the resident opens their link on a 360×740 phone and it is photographed
+    page.goto(link)
+    page.get_by_text("Petugas meminta Anda memperbaiki").wait_for()
+    shot = tmp_path / "guestbook-correction.png"
+    data = page.screenshot(path=str(shot), full_page=True)
+    # THEN only the two items are asked for, and the page fits the phone's width
+    assert overflow(page) == 0
+    assert png_size(data)[0] == PHONE["width"]
+    assert page.get_by_label("Alamat", exact=True).is_visible()
+    assert page.get_by_label("KK lama", exact=True).is_visible()
+    assert page.get_by_label("Nama lengkap", exact=True).count() == 0
+    button = page.get_by_role("button", name="Kirim permohonan").bounding_box()
+    assert button is not None and button["x"] + button["width"] <= PHONE["width"]
     publish(shot)

@@ -121,6 +121,11 @@ def upload_document(c: Container, token: str, requirement: str, upload: Upload) 
     if requirement not in known:
         raise ValidationFailed(text("form_has_errors"), {"doc": text("service_unknown")})
     ref = _store(c, case, requirement, upload)
+    again = next((d for d in case.documents if d.key == ref.key), None)
+    if again is not None and f"doc:{requirement}" in case.corrections and not _fresh(case, again):
+        # the very file the officer asked to be replaced
+        msg = text("correction_needed")
+        raise ValidationFailed(msg, {f"doc_{requirement}": msg})
 
     def change(case: Case) -> None:
         if all(d.key != ref.key for d in case.documents):
@@ -156,6 +161,16 @@ def _store(c: Container, case: Case, requirement: str, upload: Upload) -> Docume
         source="guestbook",
         at=c.clock.now(),
     )
+
+
+def _item_corrections(case: Case) -> bool:
+    """The officer named the fields/documents to fix (not only a general note)."""
+    return any(k.startswith(("field:", "doc:")) for k in case.corrections)
+
+
+def _fresh(case: Case, doc: DocumentRef | None) -> bool:
+    """Sent after the officer asked for the correction."""
+    return doc is not None and (case.corrections_at is None or doc.at >= case.corrections_at)
 
 
 def _service_or_none(c: Container, code: str) -> Service | None:
@@ -253,6 +268,11 @@ def submit(c: Container, token: str, sub: Submission) -> Case:
     fields = {**current_values(case), **sub.fields}
     if case.corrections and case.service:
         fields["service"] = case.service  # a correction never changes the service asked for
+        if _item_corrections(case):
+            # only the flagged fields were offered: the others stay as the officer checked them
+            for name, value in case.form.items():
+                if f"field:{name}" not in case.corrections:
+                    fields[name] = str(value)
     errors: dict[str, str] = {}
     try:
         service, clean = _validate(c, case, fields)
@@ -268,13 +288,15 @@ def submit(c: Container, token: str, sub: Submission) -> Case:
                 refs.append(_store(c, case, req_key, up))
             except ValidationFailed as exc:
                 errors.update(exc.fields)
-    have = documents_by_requirement(case) | {r.requirement or "": r for r in refs}
+    # A file sent again byte for byte is the document already kept, with its old date.
+    kept = {d.key: d for d in case.documents}
+    have = documents_by_requirement(case) | {r.requirement or "": kept.get(r.key, r) for r in refs}
     for req in service.requirements if service else ():
-        flagged = f"doc:{req.key}" in case.corrections
         doc = have.get(req.key)
-        fresh = doc is not None and (case.corrections_at is None or doc.at >= case.corrections_at)
-        if (not req.optional and doc is None) or (flagged and not fresh):
+        if not req.optional and doc is None:
             errors.setdefault(f"doc_{req.key}", text("document_missing", name=req.name))
+        elif f"doc:{req.key}" in case.corrections and not _fresh(case, doc):
+            errors.setdefault(f"doc_{req.key}", text("correction_needed"))
     if errors:
         _keep_progress(c, case, sub.fields, refs)
         raise ValidationFailed(text("form_has_errors"), errors)
