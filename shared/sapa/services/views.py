@@ -70,6 +70,11 @@ def case_summary(c: Container, case: Case, *, show_nik: bool = False) -> dict[st
         form["nik"] = mask_nik(form["nik"])
     if "kk" in form and not show_nik:
         form["kk"] = mask_nik(form["kk"])
+    if "wa_number" in form:
+        form["wa_number"] = mask_phone(str(form["wa_number"]))
+    if form.get("birth_date"):
+        y, m, d = str(form["birth_date"]).split("-")
+        form["birth_date"] = f"{d}-{m}-{y}"
     waiting = case.waiting_step(c.sop)
     names: dict[str, str] = {}
     if case.service:

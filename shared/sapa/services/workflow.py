@@ -92,7 +92,8 @@ def perform(c: Container, case_id: str, staff: StaffMember, action: str, data: A
         if data.reason:
             detail["reason"] = data.reason.strip()[:500]
         if action == "request_correction":
-            case.corrections = corrections or {"general": data.reason.strip()[:300]}
+            general = data.reason.strip()[:300]
+            case.corrections = {**corrections, **({"general": general} if general else {})}
             case.corrections_at = now
             detail["corrections"] = dict(case.corrections)
             detail["reason"] = correction_summary(c, case)
