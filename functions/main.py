@@ -12,6 +12,7 @@ for _p in (_here, os.path.join(os.path.dirname(_here), "shared")):
 if _here not in sys.path:
     sys.path.insert(0, _here)
 
+from approval import approval_http as approval  # noqa: E402
 from command import command  # noqa: E402
 from deliver import deliver  # noqa: E402
 from esign_callback import esign_callback  # noqa: E402
@@ -26,6 +27,7 @@ from verify import verify_http as verify  # noqa: E402
 from wa_webhook import wa_webhook  # noqa: E402
 
 __all__ = [
+    "approval",
     "command",
     "deliver",
     "esign_callback",

@@ -29,6 +29,7 @@ HTTP_MOUNTS = {
     "/staff": "staff",
     "/verify": "verify",
     "/esign/callback": "esign_callback",
+    "/approval": "approval",
 }
 TASK_KINDS = (
     "notify",

@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     guestbook_link_days: int = 7
     max_upload_mb: int = 10
     dev_login: bool = True
+    # Identity-Aware Proxy in front of the staff functions: the backend's audience
+    # ("/projects/NUMBER/global/backendServices/ID" or "/projects/NUMBER/apps/PROJECT").
+    # When set, staff identity comes only from IAP's signed header.
+    iap_audience: str | None = None
+    iap_certs_url: str = "https://www.gstatic.com/iap/verify/public_key"
     task_max_attempts: int = 8
     task_min_backoff_seconds: float = 1.0
     task_max_backoff_seconds: float = 300.0
@@ -71,6 +76,8 @@ class Settings(BaseSettings):
         if self.sapa_env == "cloud":
             if self.dev_login:
                 raise ValueError("DEV_LOGIN cannot be enabled when SAPA_ENV=cloud")
+            if not self.iap_audience:
+                raise ValueError("IAP_AUDIENCE must be set when SAPA_ENV=cloud")
             missing = [s.upper() for s in _LOCAL_SECRETS if not getattr(self, s)]
             if missing:
                 raise ValueError(f"missing secrets in cloud settings: {', '.join(missing)}")

@@ -41,7 +41,8 @@ def test_counter_officer_claims_and_checks_a_submitted_case(stack: LocalStack, d
     assert STATE_LABELS["form_submitted"] in page.locator("main").inner_text()
     assert demo.FORM["nik"] in page.locator("main").inner_text()  # loket sees the full NIK
     documents = page.locator(".card", has=page.get_by_role("heading", name="Dokumen"))
-    assert documents.get_by_role("link").count() == 2
+    assert documents.locator("details summary").count() == 2  # each with its inline viewer
+    assert documents.locator("img.viewer-img").count() == 1  # the photo of KK lama
 
     # WHEN they take the case ("Ambil (klaim)") and then perform the "check" action
     with page.expect_navigation():

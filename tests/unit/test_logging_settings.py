@@ -62,7 +62,9 @@ def test_cloud_settings_refuse_the_dev_login_and_missing_secrets() -> None:
     with pytest.raises(pydantic.ValidationError, match="DEV_LOGIN"):
         Settings(sapa_env="cloud", dev_login=True)
     with pytest.raises(pydantic.ValidationError, match="WA_APP_SECRET"):
-        Settings(sapa_env="cloud", dev_login=False, wa_token="t")
+        Settings(sapa_env="cloud", dev_login=False, wa_token="t", iap_audience="/projects/1/x")
+    with pytest.raises(pydantic.ValidationError, match="IAP_AUDIENCE"):
+        Settings(sapa_env="cloud", dev_login=False)
 
 
 def test_local_secrets_are_generated_once_private_and_kept(tmp_path: Path) -> None:

@@ -102,6 +102,7 @@ class Case(BaseModel):
     draft: DocumentRef | None = None
     signed: DocumentRef | None = None
     signature_id: str | None = None
+    handoff: DocumentRef | None = None  # the SIAK hand-off package (zip) for step 6
     closed_reason: str | None = None
     # What the resident has typed into the guest book so far (unvalidated; no state change).
     draft_form: dict[str, str] = Field(default_factory=dict)
@@ -246,6 +247,24 @@ class Case(BaseModel):
         self.updated_at = at
         return self._record(actor, "release", self.state, self.state, at, {"step": run.step})
 
+    def reassign(self, sop: Sop, admin: Actor, to: Actor, at: datetime) -> AuditEvent:
+        """An admin hands the waiting step to another officer (who must hold its role and, for
+        kecamatan roles, the case's kecamatan); the claim's clock starts again."""
+        step = self.waiting_step(sop)
+        run = self.current_run(sop)
+        if admin.role != "admin" or step is None or run is None:
+            raise self._illegal("reassign", admin)
+        if to.role != step.role:
+            raise self._illegal("reassign", to)
+        self._guard_actor(sop, step.role, to, "reassign")
+        before = run.claimed_by
+        run.claimed_at, run.claimed_by = at, to.id
+        self.updated_at = at
+        return self._record(
+            admin, "reassign", self.state, self.state, at,
+            {"step": step.key, "from": before, "to": to.id},
+        )
+
     def note(self, actor: Actor, event: str, at: datetime, **detail: Any) -> AuditEvent:
         """Record something that changes no state (a document attached, a message sent)."""
         self.updated_at = at
@@ -292,6 +311,10 @@ class Case(BaseModel):
         if at - run.claimed_at >= timedelta(seconds=sop.claim_timeout_seconds):
             return  # an abandoned claim expires
         raise Conflict(text("claimed_by_other", who=run.claimed_by))
+
+    def refusal(self, event: str, actor: Actor) -> IllegalTransition:
+        """The error for `event` by `actor` not being allowed on this case now."""
+        return self._illegal(event, actor)
 
     def _illegal(self, event: str, actor: Actor) -> IllegalTransition:
         return IllegalTransition(

@@ -123,7 +123,35 @@ def case_summary(c: Container, case: Case, *, show_nik: bool = False) -> dict[st
     }
 
 
-def worklist(c: Container, staff: StaffMember) -> list[Case]:
+def sla_clock(c: Container, case: Case) -> dict[str, Any]:
+    """The waiting step's clock for a worklist row: green within its mutu baku, amber past it,
+    red once the whole case is past the office's lead-time target."""
+    now = c.clock.now()
+    run = case.current_run(c.sop)
+    step = case.waiting_step(c.sop)
+    if run is None or step is None:
+        return {"color": "none", "elapsed": "-", "elapsed_seconds": None}
+    elapsed = (now - run.ready_at).total_seconds()
+    lead = (now - case.created_at).total_seconds()
+    if lead > c.sop.lead_time_target_seconds:
+        color = "red"
+    elif elapsed > step.mutu_baku_seconds:
+        color = "amber"
+    else:
+        color = "green"
+    return {
+        "color": color,
+        "elapsed": format_duration(elapsed),
+        "elapsed_seconds": elapsed,
+        "mutu_baku": format_duration(step.mutu_baku_seconds),
+        "lead_time": format_duration(lead),
+        "claimed_by": run.claimed_by,
+    }
+
+
+def worklist(
+    c: Container, staff: StaffMember, *, kecamatan: str | None = None, service: str | None = None
+) -> list[Case]:
     """Cases whose waiting step belongs to one of the staff member's roles, oldest first;
     kecamatan-scoped roles see only their kecamatan."""
     wanted_states: dict[str, set[str]] = {}
@@ -133,7 +161,7 @@ def worklist(c: Container, staff: StaffMember) -> list[Case]:
     states = set(wanted_states) | {"returned"}
     scoped = all(r in c.sop.kecamatan_roles for r in staff.roles)
     cases = c.store.list_cases(
-        states=states, kecamatan=staff.kecamatan if scoped else None, limit=500
+        states=states, kecamatan=staff.kecamatan if scoped else kecamatan, limit=500
     )
     out = []
     for case in cases:
@@ -142,5 +170,9 @@ def worklist(c: Container, staff: StaffMember) -> list[Case]:
             continue
         if step.role in c.sop.kecamatan_roles and case.kecamatan != staff.kecamatan:
             continue
+        if service and case.service != service:
+            continue
         out.append(case)
+    # Oldest waiting first: the order the SOP's clock runs in.
+    out.sort(key=lambda k: (r.ready_at if (r := k.current_run(c.sop)) else k.updated_at))
     return out

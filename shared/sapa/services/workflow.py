@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +28,8 @@ class ActionInput:
     note: str = ""
     # request_correction: "doc:<requirement>" / "field:<name>" → what is wrong with it
     corrections: dict[str, str] = field(default_factory=dict)
+    assignee: str = ""  # reassign: the officer's email
+    message: str = ""  # reply: the text for the resident
 
 
 def acting_role(c: Container, case: Case, staff: StaffMember, action: str) -> Actor:
@@ -36,8 +37,10 @@ def acting_role(c: Container, case: Case, staff: StaffMember, action: str) -> Ac
     hold it, else admin for the actions admins may take."""
     waiting = case.waiting_step(c.sop)
     candidates = [waiting.role] if waiting else []
-    if action in ("reject", "cancel"):
+    if action in ("reject", "cancel", "reassign"):
         candidates.append("admin")
+    if action == "reassign":
+        candidates = ["admin"]
     role = next((r for r in candidates if r in staff.roles), None)
     if role is None:
         if not staff.roles:
@@ -70,6 +73,12 @@ def perform(c: Container, case_id: str, staff: StaffMember, action: str, data: A
         if action == "sign":
             _request_signature(c, case, actor, now)
             return
+        if action == "reassign":
+            _reassign(c, case, actor, data.assignee, now)
+            return
+        if action == "reply":
+            _reply(c, case, actor, data.message, now)
+            return
         if action == "send_link":
             # Manual mode: the officer sends the link; the step is done when it has gone out.
             if action not in case.allowed_events(c.sop, actor, now):
@@ -91,6 +100,8 @@ def perform(c: Container, case_id: str, staff: StaffMember, action: str, data: A
         detail: dict[str, Any] = {}
         if data.reason:
             detail["reason"] = data.reason.strip()[:500]
+        if data.note.strip():
+            detail["note"] = data.note.strip()[:1000]
         if action == "request_correction":
             general = data.reason.strip()[:300]
             case.corrections = {**corrections, **({"general": general} if general else {})}
@@ -106,6 +117,33 @@ def perform(c: Container, case_id: str, staff: StaffMember, action: str, data: A
 
     updated, _ = mutate(c, case_id, change)
     return updated
+
+
+def _reassign(c: Container, case: Case, admin: Actor, email: str, now: Any) -> None:
+    target = c.staff.get(email.strip())
+    step = case.waiting_step(c.sop)
+    if target is None or step is None or step.role not in target.roles:
+        raise ValidationFailed(text("form_has_errors"), {"assignee": text("assignee_invalid")})
+    to = Actor(id=target.email, role=step.role, kecamatan=target.kecamatan, name=target.name)
+    case.reassign(c.sop, admin, to, now)
+
+
+def _reply(c: Container, case: Case, actor: Actor, message: str, now: Any) -> None:
+    """An officer writes to the resident from the case file; the notify queue sends it (inside
+    the 24-hour window only: a free text has no template, so outside it the case says so)."""
+    body = message.strip()
+    if not body:
+        raise ValidationFailed(text("form_has_errors"), {"message": text("required")})
+    if not case.is_open(c.sop):
+        raise case.refusal("reply", actor)
+    case.note(actor, "reply", now, length=len(body))
+    outbox_task(
+        case,
+        "notify",
+        {"case_id": case.id, "kind": "text", "params": {"body": body[:4000]},
+         "actor": actor.model_dump()},
+        name=task_name("notify", case.id, "reply", case.event_seq),
+    )
 
 
 def correction_summary(c: Container, case: Case) -> str:
@@ -204,37 +242,29 @@ def _request_signature(c: Container, case: Case, actor: Actor, now: Any) -> None
 
 
 def siak_handoff(c: Container, payload: dict[str, Any]) -> str:
-    """Prepare the SIAK operator's hand-off sheet (SIAK has no API: a person types it in)."""
+    """Build the SIAK operator's hand-off package when the files are forwarded (SIAK has no
+    API: a person types the data in) and attach it to the case. Idempotent: the package of the
+    same data is the same object, and a case that has one keeps it."""
+    from sapa.services.handoff import build_package
+
     case = c.store.get(str(payload["case_id"]))
     siak = c.sop.step_for_event("enter_siak")
     waiting = case.waiting_step(c.sop)
     if siak is None or waiting is None or waiting.key != siak.key:
         return "skipped"
-    sheet = {
-        "reg_no": case.reg_no,
-        "service": case.service,
-        "kecamatan": case.kecamatan,
-        "form": case.form,
-        "documents": [
-            {"requirement": d.requirement, "key": d.key, "sha256": d.sha256} for d in case.documents
-        ],
-    }
-    raw = json.dumps(sheet, sort_keys=True, ensure_ascii=False).encode()
-    ref = c.blobs.put(
-        f"cases/{case.id}/siak/handoff-{hashlib.sha256(raw).hexdigest()[:32]}.json",
-        raw,
-        "application/json",
-    )
+    data = build_package(c, case)
+    digest = hashlib.sha256(data).hexdigest()
+    ref = c.blobs.put(f"cases/{case.id}/siak/handoff-{digest[:32]}.zip", data, "application/zip")
     now = c.clock.now()
 
-    if any(
-        e.event == "siak_handoff_ready" and e.detail.get("key") == ref.key
-        for e in c.store.events(case.id)
-    ):
-        return "already_ready"
+    def attach(case: Case) -> str:
+        if case.handoff is not None and case.handoff.sha256 == ref.sha256:
+            return "already_ready"
+        case.handoff = DocumentRef(key=ref.key, sha256=ref.sha256, size=ref.size,
+                                   content_type="application/zip",
+                                   filename=f"serah-terima-siak-{case.reg_no}.zip",
+                                   source="siak_handoff", at=now)
+        case.note(Actor.system(), "siak_handoff_ready", now, key=ref.key, sha256=ref.sha256)
+        return "ready"
 
-    def record(case: Case) -> None:
-        case.note(Actor.system(), "siak_handoff_ready", now, key=ref.key)
-
-    mutate(c, case.id, record)
-    return "ready"
+    return mutate(c, case.id, attach)[1]
