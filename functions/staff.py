@@ -39,6 +39,7 @@ _routes = Map(
 _LINK = re.compile(r"(/guestbook/f/)\S+")
 # Roles that need the full NIK for their step; everyone else sees it masked.
 NIK_ROLES = {"loket", "verifikator", "operator_siak"}
+SIGN_EVENTS = ("sign_requested", "sign_failed")
 
 
 def _json(request: flask.Request) -> bool:
@@ -132,6 +133,7 @@ def _action_input(c: Container, request: flask.Request) -> ActionInput:
         note=request.form.get("note", ""),
         assignee=request.form.get("assignee", ""),
         message=request.form.get("message", ""),
+        passphrase=request.form.get("passphrase", ""),
         corrections={
             f"{kind}:{key[len(kind) + 8 :]}": value
             for key, value in request.form.items()
@@ -170,11 +172,8 @@ def _case_page(
     actors = [Actor(id=staff.email, role=r, kecamatan=staff.kecamatan) for r in staff.roles]
     now = c.clock.now()
     allowed = sorted({e for a in actors for e in case.allowed_events(c.sop, a, now)})
-    if (
-        case.signed is None
-        and "sign" in allowed
-        and any(e.event == "sign_requested" for e in c.store.events(case.id)[-5:])
-    ):
+    signing = [e.event for e in c.store.events(case.id) if e.event in SIGN_EVENTS]
+    if case.signed is None and "sign" in allowed and signing[-1:] == ["sign_requested"]:
         allowed.remove("sign")  # already asked: the signer is at work
     run = case.current_run(c.sop)
     waiting = case.waiting_step(c.sop)
@@ -227,6 +226,7 @@ def _case_page(
         actions=ACTION_LABELS,
         fields=FIELD_LABELS,
         local_time=_local_time(c),
+        needs_passphrase=c.settings.signer == "bsre",
         **body,
     )
 

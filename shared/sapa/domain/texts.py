@@ -40,6 +40,7 @@ ID: dict[str, str] = {
     "forbidden_role": "Peran Anda tidak berwenang untuk tindakan ini.",
     "internal": "Terjadi gangguan pada sistem. Silakan coba beberapa saat lagi.",
     "form_has_errors": "Periksa kembali isian yang ditandai.",
+    "passphrase_required": "Passphrase TTE wajib diisi.",
     "assignee_invalid": "Pilih petugas yang memegang peran langkah ini.",
     "desa_unknown": "Pilih desa/kelurahan dari daftar kecamatan Anda.",
     "birth_in_future": "Tanggal lahir tidak boleh di masa depan.",

@@ -39,19 +39,40 @@ def request_signature(c: Container, payload: dict[str, Any]) -> str:
     if case.draft is None or document_id(case) != doc_id:
         raise PermanentError("draft changed since signing was requested", case_id=case.id)
     service = c.catalogue.get(case.service) if case.service else None
-    signed = c.signer.sign(
-        SignRequest(
-            pdf=c.blobs.get(case.draft.key),
-            document_id=doc_id,
-            signer_name=str(payload.get("actor", {}).get("name") or "Kepala Dinas"),
-            reason=f"Penerbitan {service.output if service else 'dokumen'} {case.reg_no}",
-            location=c.region.name,
-            verify_url=verify_url(c, doc_id),
-        )
-    )
     actor = Actor.model_validate(payload["actor"])
+    try:
+        passphrase = None
+        if payload.get("sealed_passphrase"):
+            from sapa.services.sealed import unseal
+
+            passphrase = unseal(c, str(payload["sealed_passphrase"]))
+        signed = c.signer.sign(
+            SignRequest(
+                pdf=c.blobs.get(case.draft.key),
+                document_id=doc_id,
+                signer_name=str(payload.get("actor", {}).get("name") or "Kepala Dinas"),
+                reason=f"Penerbitan {service.output if service else 'dokumen'} {case.reg_no}",
+                location=c.region.name,
+                verify_url=verify_url(c, doc_id),
+                passphrase=passphrase,
+            )
+        )
+    except PermanentError as exc:
+        # Wrong passphrase, signer not registered, expired request: the head of office sees
+        # why on the case and may sign again. The passphrase itself is in no message.
+        _note_sign_failed(c, case.id, actor, exc.message)
+        raise
     complete_signature(c, case.id, doc_id, signed.pdf, signed.signature_id, signed.signed_at, actor)
     return "signed"
+
+
+def _note_sign_failed(c: Container, case_id: str, actor: Actor, reason: str) -> None:
+    now = c.clock.now()
+
+    def note(case: Case) -> None:
+        case.note(actor, "sign_failed", now, reason=reason[:300])
+
+    mutate(c, case_id, note)
 
 
 def complete_signature(

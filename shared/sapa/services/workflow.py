@@ -29,6 +29,7 @@ class ActionInput:
     # request_correction: "doc:<requirement>" / "field:<name>" → what is wrong with it
     corrections: dict[str, str] = field(default_factory=dict)
     assignee: str = ""  # reassign: the officer's email
+    passphrase: str = field(default="", repr=False)  # sign with BSrE: never stored or logged
     message: str = ""  # reply: the text for the resident
 
 
@@ -71,7 +72,7 @@ def perform(c: Container, case_id: str, staff: StaffMember, action: str, data: A
             case.release(c.sop, actor, now)
             return
         if action == "sign":
-            _request_signature(c, case, actor, now)
+            _request_signature(c, case, actor, now, data.passphrase)
             return
         if action == "reassign":
             _reassign(c, case, actor, data.assignee, now)
@@ -140,8 +141,12 @@ def _reply(c: Container, case: Case, actor: Actor, message: str, now: Any) -> No
     outbox_task(
         case,
         "notify",
-        {"case_id": case.id, "kind": "text", "params": {"body": body[:4000]},
-         "actor": actor.model_dump()},
+        {
+            "case_id": case.id,
+            "kind": "text",
+            "params": {"body": body[:4000]},
+            "actor": actor.model_dump(),
+        },
         name=task_name("notify", case.id, "reply", case.event_seq),
     )
 
@@ -222,22 +227,34 @@ def document_id(case: Case) -> str:
     return hashlib.sha256(f"{case.id}:{case.draft.sha256}".encode()).hexdigest()[:24]
 
 
-def _request_signature(c: Container, case: Case, actor: Actor, now: Any) -> None:
-    """SOP step 8 starts: the head of office asks for the TTE; the signer works in a task."""
+def _request_signature(c: Container, case: Case, actor: Actor, now: Any, passphrase: str) -> None:
+    """SOP step 8 starts: the head of office asks for the TTE; the signer works in a task. A
+    signer that needs the passphrase gets it sealed in the task (see services.sealed)."""
     if "sign" not in case.allowed_events(c.sop, actor, now):
         case.apply(c.sop, "sign", actor, now)  # raises the precise IllegalTransition
     if case.draft is None:
         raise ValidationFailed(text("draft_required"), {"draft": text("draft_required")})
+    if c.settings.signer == "bsre" and not passphrase:
+        raise ValidationFailed(
+            text("passphrase_required"), {"passphrase": text("passphrase_required")}
+        )
     run = case.current_run(c.sop)
     if run is not None and run.claimed_by is None:
         case.claim(c.sop, actor, now)
     doc_id = document_id(case)
     case.note(actor, "sign_requested", now, document_id=doc_id)
+    payload: dict[str, Any] = {
+        "case_id": case.id,
+        "document_id": doc_id,
+        "actor": actor.model_dump(),
+    }
+    if passphrase:
+        from sapa.services.sealed import seal
+
+        payload["sealed_passphrase"] = seal(c, passphrase)
+    # One task per request: after a refused passphrase the head of office may ask again.
     outbox_task(
-        case,
-        "esign_request",
-        {"case_id": case.id, "document_id": doc_id, "actor": actor.model_dump()},
-        name=task_name("esign_request", doc_id),
+        case, "esign_request", payload, name=task_name("esign_request", doc_id, case.event_seq)
     )
 
 
@@ -260,10 +277,15 @@ def siak_handoff(c: Container, payload: dict[str, Any]) -> str:
     def attach(case: Case) -> str:
         if case.handoff is not None and case.handoff.sha256 == ref.sha256:
             return "already_ready"
-        case.handoff = DocumentRef(key=ref.key, sha256=ref.sha256, size=ref.size,
-                                   content_type="application/zip",
-                                   filename=f"serah-terima-siak-{case.reg_no}.zip",
-                                   source="siak_handoff", at=now)
+        case.handoff = DocumentRef(
+            key=ref.key,
+            sha256=ref.sha256,
+            size=ref.size,
+            content_type="application/zip",
+            filename=f"serah-terima-siak-{case.reg_no}.zip",
+            source="siak_handoff",
+            at=now,
+        )
         case.note(Actor.system(), "siak_handoff_ready", now, key=ref.key, sha256=ref.sha256)
         return "ready"
 
