@@ -110,7 +110,19 @@ class Container:
                 clock=self.clock,
                 timezone=self.region.timezone,
             )
-        raise NotImplementedError(f"SIGNER={self.settings.signer} is not available yet")
+        from sapa.adapters.bsre_signer import BsreSigner
+
+        s = self.settings
+        return BsreSigner(
+            s.secret("bsre_base_url"),
+            s.secret("bsre_username"),
+            s.secret("bsre_password"),
+            s.secret("bsre_nik"),
+            api=s.bsre_api,
+            timeout=s.bsre_timeout_seconds,
+            clock=self.clock,
+            verify_tls=s.bsre_ca_bundle or True,
+        )
 
     @cached_property
     def staff(self) -> StaffDirectory:

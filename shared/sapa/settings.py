@@ -51,6 +51,15 @@ class Settings(BaseSettings):
     task_token: str | None = Field(default=None, repr=False)
     esign_callback_secret: str | None = Field(default=None, repr=False)
 
+    # BSrE Esign Client Service (SIGNER=bsre), inside the agency's network.
+    bsre_base_url: str | None = None
+    bsre_username: str | None = Field(default=None, repr=False)
+    bsre_password: str | None = Field(default=None, repr=False)
+    bsre_nik: str | None = Field(default=None, repr=False)  # the head of office's NIK
+    bsre_api: Literal["v1", "v2"] = "v1"
+    bsre_timeout_seconds: float = 60.0
+    bsre_ca_bundle: str | None = None  # the internal CA of the service's TLS certificate
+
     guestbook_link_days: int = 7
     max_upload_mb: int = 10
     dev_login: bool = True
@@ -81,6 +90,15 @@ class Settings(BaseSettings):
             missing = [s.upper() for s in _LOCAL_SECRETS if not getattr(self, s)]
             if missing:
                 raise ValueError(f"missing secrets in cloud settings: {', '.join(missing)}")
+        return self
+
+    @model_validator(mode="after")
+    def _bsre_is_configured(self) -> Settings:
+        if self.signer == "bsre":
+            names = ("bsre_base_url", "bsre_username", "bsre_password", "bsre_nik")
+            missing = [n.upper() for n in names if not getattr(self, n)]
+            if missing:
+                raise ValueError(f"SIGNER=bsre needs {', '.join(missing)}")
         return self
 
     @property

@@ -1,0 +1,137 @@
+"""SOP step 8 with BSrE: the passphrase goes from the head of office to the signer and nowhere
+else; a refused passphrase is shown on the case and signing can be asked again."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sapa.adapters.bsre_signer import BsreSigner
+from sapa.adapters.clock import FixedClock
+from sapa.bootstrap import Container
+from sapa.domain.errors import PermanentError, ValidationFailed
+from sapa.pdf import simple_pdf, verify_signature
+from sapa.services import signing
+from sapa.services.sealed import SEAL_SECONDS
+from tests.contract.bsre_fake import PASSPHRASE, FakeBsre
+from tests.services.conftest import FakeWhatsApp, Runner
+from tests.services.test_pipeline import KABID, KADIS, LOKET, OPERATOR, VERIF, act, to_submitted
+
+
+@pytest.fixture
+def bsre(container: Container) -> Iterator[FakeBsre]:
+    with FakeBsre() as fake:
+        container.settings = container.settings.model_copy(  # type: ignore[misc]
+            update={"signer": "bsre"}
+        )
+        container.signer = BsreSigner(  # type: ignore[misc]
+            fake.base_url, fake.username, fake.password, fake.nik, timeout=10
+        )
+        yield fake
+
+
+def approved_case(c: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock) -> str:
+    case_id = to_submitted(c, runner, wa, clock)
+    for staff, action in [(LOKET, "check"), (LOKET, "contact"), (VERIF, "forward")]:
+        act(c, case_id, staff, action)
+    act(c, case_id, OPERATOR, "enter_siak", siak_ref="S", draft_pdf=simple_pdf("KK", ["1"]))
+    act(c, case_id, KABID, "approve")
+    runner.drain()
+    return case_id
+
+
+def esign_tasks(c: Container) -> list:  # type: ignore[type-arg]
+    return [t for t in c.queue.tasks if t.kind == "esign_request"]  # type: ignore[attr-defined]
+
+
+def test_the_passphrase_reaches_bsre_sealed_and_the_signed_pdf_validates(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock, bsre: FakeBsre
+) -> None:
+    c = container
+    case_id = approved_case(c, runner, wa, clock)
+    # WHEN the head of office signs without a passphrase, nothing is asked of BSrE
+    with pytest.raises(ValidationFailed):
+        act(c, case_id, KADIS, "sign")
+    assert esign_tasks(c) == [] and bsre.received == []
+    # AND with it, the task carries the passphrase sealed, never in the clear
+    act(c, case_id, KADIS, "sign", passphrase=PASSPHRASE)
+    [task] = esign_tasks(c)
+    assert PASSPHRASE not in json.dumps(task.payload)
+    assert "sealed_passphrase" in task.payload
+    assert PASSPHRASE not in c.store.get(case_id).model_dump_json()
+    runner.drain()
+    # THEN BSrE got the right passphrase and the case is signed and delivered
+    assert [r.passphrase_ok for r in bsre.received] == [True]
+    case = c.store.get(case_id)
+    assert case.state == "delivered"
+    report = verify_signature(c.blobs.get(case.signed.key), [bsre.ca_certificate_pem])  # type: ignore[union-attr]
+    assert report.intact and report.trusted
+
+
+def test_a_wrong_passphrase_is_recorded_and_signing_can_be_asked_again(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock, bsre: FakeBsre
+) -> None:
+    c = container
+    case_id = approved_case(c, runner, wa, clock)
+    act(c, case_id, KADIS, "sign", passphrase="salah-ketik")
+    [task] = esign_tasks(c)
+    with pytest.raises(PermanentError, match="Passphrase TTE salah"):
+        signing.request_signature(c, task.payload)
+    c.queue.tasks.clear()  # type: ignore[attr-defined]
+    failed = [e for e in c.store.events(case_id) if e.event == "sign_failed"]
+    assert len(failed) == 1 and "salah" in failed[0].detail["reason"]
+    assert "salah-ketik" not in json.dumps([e.detail for e in c.store.events(case_id)])
+    assert c.store.get(case_id).state == "approved"
+    # WHEN the head of office tries again with the right passphrase, a new task runs
+    act(c, case_id, KADIS, "sign", passphrase=PASSPHRASE)
+    runner.drain()
+    assert c.store.get(case_id).state == "delivered"
+
+
+def test_a_sealed_passphrase_expires(
+    container: Container,
+    runner: Runner,
+    wa: FakeWhatsApp,
+    clock: FixedClock,
+    bsre: FakeBsre,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    c = container
+    case_id = approved_case(c, runner, wa, clock)
+    act(c, case_id, KADIS, "sign", passphrase=PASSPHRASE)
+    [task] = esign_tasks(c)
+    # Fernet checks its TTL against the real time: move time itself forward past the seal.
+    import time as real_time
+
+    later = real_time.time() + SEAL_SECONDS + 60
+    monkeypatch.setattr("cryptography.fernet.time.time", lambda: later)
+    with pytest.raises(PermanentError, match="kedaluwarsa"):
+        signing.request_signature(c, task.payload)
+    assert bsre.received == []  # BSrE was never asked
+
+
+def test_the_durable_queue_never_holds_the_passphrase_in_the_clear(
+    tmp_path: Path,
+    bsre: FakeBsre,
+    container: Container,
+    runner: Runner,
+    wa: FakeWhatsApp,
+    clock: FixedClock,
+) -> None:
+    from sapa.adapters.embedded.sqlite_queue import SqliteTaskQueue
+
+    c = container
+    case_id = approved_case(c, runner, wa, clock)
+    queue = SqliteTaskQueue(tmp_path / "tasks.db")
+    c.queue = queue  # type: ignore[misc]
+    act(c, case_id, KADIS, "sign", passphrase=PASSPHRASE)
+    raw = b"".join(p.read_bytes() for p in tmp_path.glob("tasks.db*"))
+    assert queue.pending() == 1
+    assert PASSPHRASE.encode() not in raw
+    with sqlite3.connect(tmp_path / "tasks.db") as db:
+        payloads = [r[0] for r in db.execute("SELECT payload FROM tasks")]
+    assert payloads and all(PASSPHRASE not in p for p in payloads)
