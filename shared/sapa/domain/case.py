@@ -261,7 +261,11 @@ class Case(BaseModel):
         run.claimed_at, run.claimed_by = at, to.id
         self.updated_at = at
         return self._record(
-            admin, "reassign", self.state, self.state, at,
+            admin,
+            "reassign",
+            self.state,
+            self.state,
+            at,
             {"step": step.key, "from": before, "to": to.id},
         )
 

@@ -53,16 +53,24 @@ def build_package(c: Container, case: Case) -> bytes:
     zone = ZoneInfo(c.region.timezone)
     forwarded = next((r.done_at for r in reversed(case.steps) if r.done_at), None)
     when = (forwarded or datetime(2020, 1, 5)).astimezone(zone).strftime("%d-%m-%Y %H:%M")
-    pdf = simple_pdf(f"Serah terima SIAK {case.reg_no}",
-                     [*summary_lines(c, case), "", f"Diteruskan: {when} WITA"])
+    pdf = simple_pdf(
+        f"Serah terima SIAK {case.reg_no}",
+        [*summary_lines(c, case), "", f"Diteruskan: {when} WITA"],
+    )
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr(zipfile.ZipInfo("00-ringkasan.pdf", _ZIP_TIME), pdf)
         for n, d in enumerate(_latest_documents(case), start=1):
             name = f"{n:02d}-{d.requirement or 'berkas'}.{extension(d.content_type)}"
             z.writestr(zipfile.ZipInfo(name, _ZIP_TIME), c.blobs.get(d.key))
-        data = {"reg_no": case.reg_no, "service": case.service, "kecamatan": case.kecamatan,
-                "form": {k: case.form.get(k) for k in SIAK_ORDER}}
-        z.writestr(zipfile.ZipInfo("data.json", _ZIP_TIME),
-                   json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True))
+        data = {
+            "reg_no": case.reg_no,
+            "service": case.service,
+            "kecamatan": case.kecamatan,
+            "form": {k: case.form.get(k) for k in SIAK_ORDER},
+        }
+        z.writestr(
+            zipfile.ZipInfo("data.json", _ZIP_TIME),
+            json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True),
+        )
     return out.getvalue()

@@ -174,5 +174,5 @@ def worklist(
             continue
         out.append(case)
     # Oldest waiting first: the order the SOP's clock runs in.
-    out.sort(key=lambda k: (r.ready_at if (r := k.current_run(c.sop)) else k.updated_at))
+    out.sort(key=lambda k: r.ready_at if (r := k.current_run(c.sop)) else k.updated_at)
     return out
