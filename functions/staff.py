@@ -190,6 +190,9 @@ def _case_page(
         "claimed_by": run.claimed_by if run else None,
         "handoff": case.handoff is not None and bool({"operator_siak", "admin"} & set(staff.roles)),
         "can_reply": case.is_open(c.sop),
+        "can_revoke": case.signed is not None
+        and case.document_status == "valid"
+        and bool({"kadis", "admin"} & set(staff.roles)),
         "assignees": [
             {"email": s.email, "name": s.name}
             for s in c.staff.all()

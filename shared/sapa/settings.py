@@ -60,6 +60,8 @@ class Settings(BaseSettings):
     bsre_timeout_seconds: float = 60.0
     bsre_ca_bundle: str | None = None  # the internal CA of the service's TLS certificate
 
+    verify_rate_per_minute: int = 30  # public verification page, per client address
+
     guestbook_link_days: int = 7
     max_upload_mb: int = 10
     dev_login: bool = True

@@ -13,7 +13,7 @@ import pytest
 from sapa.adapters.bsre_signer import BsreSigner
 from sapa.adapters.clock import FixedClock
 from sapa.bootstrap import Container
-from sapa.domain.errors import PermanentError, ValidationFailed
+from sapa.domain.errors import IllegalTransition, PermanentError, ValidationFailed
 from sapa.pdf import simple_pdf, verify_signature
 from sapa.services import signing
 from sapa.services.sealed import SEAL_SECONDS
@@ -135,3 +135,25 @@ def test_the_durable_queue_never_holds_the_passphrase_in_the_clear(
     with sqlite3.connect(tmp_path / "tasks.db") as db:
         payloads = [r[0] for r in db.execute("SELECT payload FROM tasks")]
     assert payloads and all(PASSPHRASE not in p for p in payloads)
+
+
+def test_a_revoked_document_shows_as_revoked_on_the_public_page(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock, bsre: FakeBsre
+) -> None:
+    from sapa.services import workflow
+
+    c = container
+    case_id = approved_case(c, runner, wa, clock)
+    act(c, case_id, KADIS, "sign", passphrase=PASSPHRASE)
+    runner.drain()
+    case = c.store.get(case_id)
+    doc_id = workflow.document_id(case)
+    assert signing.verification(c, doc_id).status == "valid"
+    # a loket officer may not revoke; the head of office may, with a reason
+    with pytest.raises(IllegalTransition):
+        act(c, case_id, LOKET, "revoke_document", reason="salah cetak")
+    with pytest.raises(ValidationFailed):
+        act(c, case_id, KADIS, "revoke_document", reason=" ")
+    act(c, case_id, KADIS, "revoke_document", reason="Data kepala keluarga keliru")
+    assert signing.verification(c, doc_id).status == "revoked"
+    assert [e.event for e in c.store.events(case_id)].count("revoke_document") == 1

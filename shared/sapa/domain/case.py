@@ -103,6 +103,7 @@ class Case(BaseModel):
     signed: DocumentRef | None = None
     signature_id: str | None = None
     handoff: DocumentRef | None = None  # the SIAK hand-off package (zip) for step 6
+    document_status: str = "valid"  # of the signed document: valid | revoked
     closed_reason: str | None = None
     # What the resident has typed into the guest book so far (unvalidated; no state change).
     draft_form: dict[str, str] = Field(default_factory=dict)
@@ -267,6 +268,19 @@ class Case(BaseModel):
             self.state,
             at,
             {"step": step.key, "from": before, "to": to.id},
+        )
+
+    def revoke_document(self, actor: Actor, reason: str, at: datetime) -> AuditEvent:
+        """The head of office (or an admin) revokes the signed document: the public
+        verification page says so from then on. The signature itself cannot be undone."""
+        if actor.role not in ("kadis", "admin") or self.signed is None:
+            raise self._illegal("revoke_document", actor)
+        if self.document_status == "revoked":
+            raise self._illegal("revoke_document", actor)
+        self.document_status = "revoked"
+        self.updated_at = at
+        return self._record(
+            actor, "revoke_document", self.state, self.state, at, {"reason": reason}
         )
 
     def note(self, actor: Actor, event: str, at: datetime, **detail: Any) -> AuditEvent:

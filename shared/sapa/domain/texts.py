@@ -129,6 +129,7 @@ ACTION_LABELS: dict[str, str] = {
     "cancel": "Batalkan",
     "reassign": "Alihkan ke petugas lain",
     "reply": "Kirim pesan ke pemohon",
+    "revoke_document": "Cabut dokumen bertanda tangan",
 }
 
 FIELD_LABELS: dict[str, str] = {

@@ -202,7 +202,7 @@ def verification(c: Container, doc_id: str, presented: bytes | None = None) -> V
         reg_no=case.reg_no,
         office=c.region.office,
         signed_at=run[-1].done_at if run else None,
-        status="valid",
+        status=case.document_status,
         holder=mask_name(str(case.form.get("name") or case.applicant_name)),
         hash_matches=(hashlib.sha256(presented).hexdigest() == case.signed.sha256)
         if presented is not None

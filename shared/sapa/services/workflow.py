@@ -17,7 +17,7 @@ from sapa.services.unit import mutate, outbox_task
 
 # Actions that are not SOP events but the service's own.
 ACTIONS = {"claim", "release", "sign"}
-NEEDS_REASON = {"request_correction", "return", "reject"}
+NEEDS_REASON = {"request_correction", "return", "reject", "revoke_document"}
 
 
 @dataclass
@@ -38,8 +38,10 @@ def acting_role(c: Container, case: Case, staff: StaffMember, action: str) -> Ac
     hold it, else admin for the actions admins may take."""
     waiting = case.waiting_step(c.sop)
     candidates = [waiting.role] if waiting else []
-    if action in ("reject", "cancel", "reassign"):
+    if action in ("reject", "cancel", "reassign", "revoke_document"):
         candidates.append("admin")
+    if action == "revoke_document":
+        candidates = ["kadis", "admin"]
     if action == "reassign":
         candidates = ["admin"]
     role = next((r for r in candidates if r in staff.roles), None)
@@ -79,6 +81,9 @@ def perform(c: Container, case_id: str, staff: StaffMember, action: str, data: A
             return
         if action == "reply":
             _reply(c, case, actor, data.message, now)
+            return
+        if action == "revoke_document":
+            case.revoke_document(actor, data.reason.strip()[:500], now)
             return
         if action == "send_link":
             # Manual mode: the officer sends the link; the step is done when it has gone out.
