@@ -21,6 +21,7 @@ from guestbook import guestbook_http as guestbook  # noqa: E402
 from media_store import media_store  # noqa: E402
 from notify import notify  # noqa: E402
 from precheck import precheck  # noqa: E402
+from retention_sweep import retention_sweep  # noqa: E402
 from siak_handoff import siak_handoff  # noqa: E402
 from staff import staff_http as staff  # noqa: E402
 from verify import verify_http as verify  # noqa: E402
@@ -36,6 +37,7 @@ __all__ = [
     "media_store",
     "notify",
     "precheck",
+    "retention_sweep",
     "siak_handoff",
     "staff",
     "verify",

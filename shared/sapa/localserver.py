@@ -30,6 +30,7 @@ HTTP_MOUNTS = {
     "/verify": "verify",
     "/esign/callback": "esign_callback",
     "/approval": "approval",
+    "/jobs/retention": "retention_sweep",
 }
 TASK_KINDS = (
     "notify",
@@ -42,6 +43,7 @@ TASK_KINDS = (
 )
 SIMULATOR_PREFIXES = ("/sim/", "/dev/wa")
 RECOVERY_INTERVAL_SECONDS = 60.0
+RETENTION_EVERY_TICKS = 60  # hourly
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -208,11 +210,17 @@ class LocalStack:
         """Queue what a queue outage left in case outboxes (the cloud's sweep does the same)."""
         from sapa.services.recovery import requeue_outboxes
 
+        from sapa.services import retention
+
+        ticks = 0
         while not self._stopping.wait(RECOVERY_INTERVAL_SECONDS):
+            ticks += 1
             try:
                 requeue_outboxes(self.c)
+                if ticks % RETENTION_EVERY_TICKS == 0:
+                    retention.sweep(self.c)  # Cloud Scheduler does this daily in the cloud
             except Exception:
-                logger.exception("outbox recovery failed; will try again")
+                logger.exception("background upkeep failed; will try again")
 
     def start_worker(self) -> None:
         from sapa.adapters.embedded.sqlite_queue import SqliteTaskQueue, TaskWorker

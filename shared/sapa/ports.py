@@ -90,6 +90,11 @@ class CaseStore(Protocol):
 
     def message_exists(self, message_id: str) -> bool: ...
 
+    def redact_messages(self, case_id: str) -> int:
+        """Replace the text and media references of a case's messages with a redaction mark
+        (retention); returns how many were redacted."""
+        ...
+
     def set_message_status(self, provider_id: str, status: str, at: datetime) -> str | None:
         """Record a delivery status of an outbound message, found by the provider's id (the
         wamid). Statuses arrive out of order: a status never replaces a later one
@@ -137,6 +142,10 @@ class BlobStore(Protocol):
         ...
 
     def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> bool:
+        """Remove the object (retention); True if it existed. Only the retention job calls it."""
+        ...
 
 
 @dataclass(frozen=True)

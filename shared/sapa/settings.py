@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     staff_file: Path | None = None
     templates_file: Path | None = None
     desa_file: Path | None = None
+    retention_file: Path | None = None
 
     @model_validator(mode="after")
     def _cloud_is_strict(self) -> Settings:

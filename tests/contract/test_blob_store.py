@@ -337,3 +337,17 @@ def test_large_object_round_trips(blobs: BlobStore) -> None:
     assert ref.size == 12 * 1024 * 1024 and ref.sha256 == sha(data)
     assert blobs.get("cases/c-6/scan.pdf") == data
     assert blobs.put("cases/c-6/scan.pdf", data, "application/pdf") == ref
+
+
+def test_delete_removes_the_object_once_and_frees_the_key(blobs: BlobStore) -> None:
+    # GIVEN an object (retention is the only caller of delete)
+    blobs.put("cases/c1/docs/kk.png", b"first", "image/png")
+    # WHEN it is deleted
+    assert blobs.delete("cases/c1/docs/kk.png") is True
+    # THEN it is gone, a second delete says so, and the key may hold new bytes
+    assert not blobs.exists("cases/c1/docs/kk.png")
+    with pytest.raises(NotFound):
+        blobs.get("cases/c1/docs/kk.png")
+    assert blobs.delete("cases/c1/docs/kk.png") is False
+    assert blobs.put("cases/c1/docs/kk.png", b"second", "image/png").size == 6
+    assert blobs.get("cases/c1/docs/kk.png") == b"second"

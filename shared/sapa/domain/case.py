@@ -104,6 +104,8 @@ class Case(BaseModel):
     signature_id: str | None = None
     handoff: DocumentRef | None = None  # the SIAK hand-off package (zip) for step 6
     document_status: str = "valid"  # of the signed document: valid | revoked
+    # What the retention schedule has done to this case, and when (ISO times).
+    retention: dict[str, str] = Field(default_factory=dict)
     closed_reason: str | None = None
     # What the resident has typed into the guest book so far (unvalidated; no state change).
     draft_form: dict[str, str] = Field(default_factory=dict)

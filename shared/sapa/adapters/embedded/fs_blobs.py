@@ -66,6 +66,16 @@ class FsBlobStore:
     def exists(self, key: str) -> bool:
         return self._path(key).is_file()
 
+    def delete(self, key: str) -> bool:
+        path = self._path(key)
+        if not path.is_file():
+            return False
+        for meta in path.parent.glob(f".{path.name}.*.meta.json"):
+            meta.unlink(missing_ok=True)
+        path.with_name(path.name + ".meta.json").unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
+        return True
+
     def ref(self, key: str) -> BlobRef:
         path = self._path(key)
         if not path.is_file():

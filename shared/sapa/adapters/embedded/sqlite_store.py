@@ -64,6 +64,8 @@ CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
     BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
 """
 
+REDACTED = "[dihapus sesuai jadwal retensi]"
+
 # Delivery statuses arrive out of order; a later one in this order is never overwritten.
 _STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
 
@@ -123,12 +125,13 @@ class SqliteCaseStore:
         with self.db.write() as c:
             cur = c.execute(
                 "UPDATE cases SET state = ?, is_open = ?, version = version + 1, updated_at = ?,"
-                " doc = ? WHERE id = ? AND version = ?",
+                " doc = ?, wa_id = ? WHERE id = ? AND version = ?",
                 (
                     case.state,
                     int(case.state not in self.terminal),
                     _ts(case.updated_at),
                     _dump(case),
+                    case.wa_id,  # anonymised by retention: the column must follow
                     case.id,
                     case.version,
                 ),
@@ -231,6 +234,21 @@ class SqliteCaseStore:
             d["status"] = r["status"] or ""
             out.append(Message(**d))
         return out
+
+    def redact_messages(self, case_id: str) -> int:
+        with self.db.write() as c:
+            rows = c.execute(
+                "SELECT id, doc FROM messages WHERE case_id = ?", (case_id,)
+            ).fetchall()
+            count = 0
+            for r in rows:
+                d = json.loads(r["doc"])
+                if d.get("body") == REDACTED and not d.get("data"):
+                    continue
+                d["body"], d["data"] = REDACTED, {}
+                c.execute("UPDATE messages SET doc = ? WHERE id = ?", (json.dumps(d), r["id"]))
+                count += 1
+            return count
 
     def set_message_status(self, provider_id: str, status: str, at: datetime) -> str | None:
         rank = _STATUS_RANK.get(status)
