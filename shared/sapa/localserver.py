@@ -208,9 +208,8 @@ class LocalStack:
 
     def _recover(self) -> None:
         """Queue what a queue outage left in case outboxes (the cloud's sweep does the same)."""
-        from sapa.services.recovery import requeue_outboxes
-
         from sapa.services import retention
+        from sapa.services.recovery import requeue_outboxes
 
         ticks = 0
         while not self._stopping.wait(RECOVERY_INTERVAL_SECONDS):

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from sapa.adapters.clock import FixedClock
 from sapa.bootstrap import Container
-from sapa.services import retention
-from sapa.services import guestbook
+from sapa.services import guestbook, retention
 from tests.services.conftest import FakeWhatsApp, Runner, greet
 from tests.services.test_pipeline import LOKET, act, submission, to_submitted, token_from
 
