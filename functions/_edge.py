@@ -93,9 +93,13 @@ def http_function(fn: Handler) -> Handler:
 
 def read_json(request: flask.Request) -> Any:
     try:
-        return json.loads(request.get_data(cache=True) or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        value = json.loads(request.get_data(cache=True) or b"null")
+        # JSON may escape lone surrogates ("\ud800"): not Unicode, and a str that neither
+        # SQLite nor the JSON serialisers will take later (a 500 that the sender retries).
+        json.dumps(value, ensure_ascii=False).encode()
+    except (UnicodeError, json.JSONDecodeError, RecursionError):
         raise PermanentError(text("bad_json")) from None
+    return value
 
 
 def _authorize_task(c: Container, request: flask.Request) -> None:
@@ -105,6 +109,9 @@ def _authorize_task(c: Container, request: flask.Request) -> None:
     expected = c.settings.secret("task_token").encode()
     if not token or not hmac.compare_digest(token.encode(), expected):
         raise Unauthorized("task token missing or wrong")
+
+
+authorize_task = _authorize_task  # for scheduled HTTP functions that queues do not call
 
 
 TaskHandler = Callable[[Container, dict[str, Any], str], Any]

@@ -75,12 +75,14 @@ def tiny_pdf(title: str = "Kartu Keluarga") -> bytes:
 
 @dataclass
 class Sent:
-    kind: str  # text | document
+    kind: str  # text | document | template
     phone_number_id: str
     to: str
-    body: str
+    body: str  # the text, the document's caption, or the template's name
     data: bytes = b""
     filename: str = ""
+    language: str = ""  # templates only
+    params: list[str] = field(default_factory=list)  # templates only
 
 
 @dataclass
@@ -106,6 +108,15 @@ class FakeWhatsApp:
     ) -> str:
         self._check()
         self.sent.append(Sent("document", phone_number_id, to, caption, data, filename))
+        return f"wamid.out.{len(self.sent)}"
+
+    def send_template(
+        self, phone_number_id: str, to: str, name: str, language: str, params: list[str]
+    ) -> str:
+        self._check()
+        self.sent.append(
+            Sent("template", phone_number_id, to, name, language=language, params=list(params))
+        )
         return f"wamid.out.{len(self.sent)}"
 
     def fetch_media(self, media_id: str) -> MediaContent:
@@ -326,7 +337,9 @@ class Flow:
         return messaging.link_serializer(self.c).dumps(case.id)
 
     def submit(self, case: Case) -> Case:
-        sub = Submission(valid_fields(), valid_files())
+        # the address must name a desa of the case's own kecamatan
+        desa = {} if case.kecamatan == SOMBA_OPU else {"desa": self.c.desa[case.kecamatan][0].name}
+        sub = Submission(valid_fields(**desa), valid_files())
         case = guestbook.submit(self.c, self.token(case), sub)
         self.queue.take()
         return case

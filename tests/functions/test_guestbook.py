@@ -325,8 +325,14 @@ def test_a_valid_form_answers_json_when_asked(gb: FlaskClient, flow: Flow, waiti
 def test_the_link_of_a_cancelled_case_is_gone(
     container: Container, gb: FlaskClient, flow: Flow, run_task: Callable[..., Any]
 ) -> None:
+    # GIVEN a case waiting for its guest book, which the resident cancels: BATAL, then YA
     case = flow.to("link_sent")
-    run_task("command", {"case_id": case.id, "command": "cancel", "wa_id": case.wa_id})
+    for command in ("request_cancel", "confirm_cancel"):
+        payload = {"case_id": case.id, "command": command, "wa_id": case.wa_id}
+        assert run_task("command", payload, name=f"command-{command}").status_code == 200
+    assert container.store.get(case.id).state == "cancelled"
+    # WHEN the resident opens the link he still has
+    # THEN the page says it is no longer valid
     _assert_gone(gb.get(f"/f/{flow.token(case)}"))
 
 

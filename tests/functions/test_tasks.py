@@ -49,7 +49,10 @@ def test_a_task_without_the_right_bearer_is_refused(
     before = snapshot(container, case.id)
     # WHEN someone posts a task without the queue's token
     resp = run_task(
-        kind, {**task.payload, "command": "cancel", "wa_id": WA_ID}, name=task.name, token=token
+        kind,
+        {**task.payload, "command": "confirm_cancel", "wa_id": WA_ID},
+        name=task.name,
+        token=token,
     )
     # THEN it is refused and nothing happens
     assert resp.status_code == 401
@@ -191,23 +194,74 @@ def test_notify_status_and_help_reply_in_indonesian(
     assert container.store.get(case.id).state == "greeted"
 
 
-# ---- command (BATAL) --------------------------------------------------------------------------
+# ---- command (BATAL, then YA) -----------------------------------------------------------------
 
 
-def test_batal_cancels_the_case_and_a_replay_changes_nothing(
+def _command(run_task: Callable[..., Any], case: Any, command: str, name: str, **kw: Any) -> Any:
+    payload = {"case_id": case.id, "command": command, "wa_id": kw.get("wa_id", WA_ID)}
+    return run_task("command", payload, name=name)
+
+
+def _run_all(run_task: Callable[..., Any], queue: RecordingQueue) -> None:
+    """Deliver every queued task twice (Cloud Tasks is at-least-once) until none is left."""
+    for _ in range(5):
+        tasks = queue.take()
+        if not tasks:
+            return
+        for task in tasks:
+            assert deliver_task(run_task, task).status_code == 200
+            assert deliver_task(run_task, task).status_code == 200
+    raise AssertionError("tasks keep coming")
+
+
+def test_batal_only_asks_to_confirm_and_a_replay_changes_nothing(
     container: Container, flow: Flow, wa: FakeWhatsApp, run_task: Callable[..., Any]
 ) -> None:
     # GIVEN a case waiting for the resident's guest book
     case = flow.to("link_sent")
-    payload = {"case_id": case.id, "command": "cancel", "wa_id": WA_ID}
     # WHEN his BATAL command runs
-    resp = run_task("command", payload, name="command-batal-1")
+    resp = _command(run_task, case, "request_cancel", "command-batal-1")
+    # THEN the case is not cancelled yet: the request is noted and the question queued
+    assert resp.status_code == 200
+    assert resp.get_json()["result"] == "confirmation_asked"
+    stored = container.store.get(case.id)
+    assert stored.state == "link_sent"
+    assert stored.cancel_requested_at == container.clock.now()
+    asked = [e for e in container.store.events(case.id) if e.event == "cancel_requested"]
+    assert [e.actor_id for e in asked] == [f"wa:{WA_ID}"]
+    assert "cancel" not in [e.event for e in container.store.events(case.id)]
+    questions = [t for t in flow.queue.tasks if t.kind == "notify"]
+    assert [t.payload["kind"] for t in questions] == ["cancel_confirm"]
+    after = snapshot(container, case.id)
+    queued = list(flow.queue.tasks)
+    # WHEN the same task is delivered again (later: Cloud Tasks' backoff)
+    container.clock.advance(30)
+    replay = _command(run_task, case, "request_cancel", "command-batal-1")
+    # THEN it is acknowledged and changes nothing (one request, the same deadline)
+    assert replay.status_code == 200
+    assert replay.get_json()["result"] == "confirmation_asked"
+    assert snapshot(container, case.id) == after
+    assert flow.queue.tasks == queued
+
+
+def test_ya_after_batal_cancels_the_case_and_replays_change_nothing(
+    container: Container, flow: Flow, wa: FakeWhatsApp, run_task: Callable[..., Any]
+) -> None:
+    # GIVEN a resident who wrote BATAL
+    case = flow.to("link_sent")
+    _command(run_task, case, "request_cancel", "command-batal-1")
+    flow.queue.take()
+    wa.sent.clear()
+    # WHEN he confirms with YA a minute later
+    container.clock.advance(60)
+    resp = _command(run_task, case, "confirm_cancel", "command-ya-1")
     # THEN the case is cancelled by the applicant and the confirmation is queued
     assert resp.status_code == 200
     assert resp.get_json()["result"] == "cancelled"
     stored = container.store.get(case.id)
     assert stored.state == "cancelled"
     assert stored.closed_reason == "dibatalkan pemohon (BATAL)"
+    assert stored.cancel_requested_at is None
     cancel_events = [e for e in container.store.events(case.id) if e.event == "cancel"]
     assert len(cancel_events) == 1
     assert cancel_events[0].actor_id == f"wa:{WA_ID}"
@@ -215,23 +269,77 @@ def test_batal_cancels_the_case_and_a_replay_changes_nothing(
     assert [t.payload["kind"] for t in confirmations] == ["cancelled"]
     after = snapshot(container, case.id)
     queued = list(flow.queue.tasks)
-    # WHEN the same task is delivered again
-    replay = run_task("command", payload, name="command-batal-1")
+    # WHEN the YA task is delivered again
+    replay = _command(run_task, case, "confirm_cancel", "command-ya-1")
     # THEN it is acknowledged and changes nothing
     assert replay.status_code == 200
-    assert replay.get_json()["result"] == "not_cancellable"
+    assert replay.get_json()["result"] == "no_pending_request"
     assert snapshot(container, case.id) == after
     assert flow.queue.tasks == queued
+    # AND a late replay of the BATAL task changes nothing either
+    late = _command(run_task, case, "request_cancel", "command-batal-1")
+    assert late.status_code == 200
+    assert late.get_json()["result"] == "not_cancellable"
+    assert snapshot(container, case.id) == after
+    # AND the resident hears exactly once that his case is cancelled
+    _run_all(run_task, flow.queue)
+    assert [s.body for s in wa.sent] == [f"Permohonan {case.reg_no} telah dibatalkan."]
 
 
-def test_batal_in_the_name_of_another_resident_cancels_nothing(
-    container: Container, flow: Flow, run_task: Callable[..., Any]
+def test_ya_after_the_confirmation_time_cancels_nothing(
+    container: Container, flow: Flow, wa: FakeWhatsApp, run_task: Callable[..., Any]
 ) -> None:
     case = flow.to("link_sent")
-    resp = run_task("command", {"case_id": case.id, "command": "cancel", "wa_id": "6289999999999"})
+    _command(run_task, case, "request_cancel", "command-batal-1")
+    container.clock.advance(16 * 60)
+    resp = _command(run_task, case, "confirm_cancel", "command-ya-1")
     assert resp.status_code == 200
-    assert resp.get_json()["result"] == "not_cancellable"
+    assert resp.get_json()["result"] == "no_pending_request"
+    stored = container.store.get(case.id)
+    assert stored.state == "link_sent"
+    assert stored.cancel_requested_at is None
+
+
+def test_batal_and_ya_in_the_name_of_another_resident_cancel_nothing(
+    container: Container, flow: Flow, wa: FakeWhatsApp, run_task: Callable[..., Any]
+) -> None:
+    # GIVEN a case whose resident wrote BATAL
+    case = flow.to("link_sent")
+    _command(run_task, case, "request_cancel", "command-batal-1")
+    flow.queue.take()
+    before = snapshot(container, case.id)
+    # WHEN BATAL and YA arrive in the name of another resident
+    for command in ("request_cancel", "confirm_cancel"):
+        resp = _command(run_task, case, command, f"command-{command}-x", wa_id="6289999999999")
+        # THEN they cancel nothing, change nothing, and queue nothing
+        assert resp.status_code == 200
+        assert resp.get_json()["result"] == "not_cancellable"
     assert container.store.get(case.id).state == "link_sent"
+    assert snapshot(container, case.id) == before
+    assert flow.queue.tasks == []
+    # AND the resident's own YA still cancels his case
+    resp = _command(run_task, case, "confirm_cancel", "command-ya-1")
+    assert resp.get_json()["result"] == "cancelled"
+
+
+def test_batal_past_the_point_of_cancelling_says_so(
+    container: Container, flow: Flow, wa: FakeWhatsApp, run_task: Callable[..., Any]
+) -> None:
+    # GIVEN a signed case (no longer cancellable)
+    case = flow.sign(flow.to("approved"))
+    flow.queue.take()
+    wa.sent.clear()
+    # WHEN the resident's BATAL runs (twice)
+    for _ in range(2):
+        resp = _command(run_task, case, "request_cancel", "command-batal-1")
+        assert resp.get_json()["result"] == "not_cancellable"
+    # THEN the case is untouched and he is told once why
+    stored = container.store.get(case.id)
+    assert stored.state == "signed"
+    assert stored.cancel_requested_at is None
+    _run_all(run_task, flow.queue)
+    assert len(wa.sent) == 1
+    assert "tidak dapat dibatalkan" in wa.sent[0].body
 
 
 def test_the_cancel_confirmation_is_still_sent_after_the_case_closed(
@@ -239,13 +347,17 @@ def test_the_cancel_confirmation_is_still_sent_after_the_case_closed(
 ) -> None:
     case = flow.to("link_sent")
     wa.sent.clear()
-    run_task("command", {"case_id": case.id, "command": "cancel", "wa_id": WA_ID})
+    _command(run_task, case, "request_cancel", "command-batal-1")
+    (question,) = [t for t in flow.queue.take() if t.kind == "notify"]
+    assert deliver_task(run_task, question).get_json()["result"] == "sent"
+    assert "Balas YA" in wa.sent[0].body
+    _command(run_task, case, "confirm_cancel", "command-ya-1")
     (confirmation,) = [t for t in flow.queue.tasks if t.kind == "notify"]
     resp = deliver_task(run_task, confirmation)
     assert resp.status_code == 200
     assert resp.get_json()["result"] == "sent"
-    assert len(wa.sent) == 1
-    assert "dibatalkan" in wa.sent[0].body
+    assert len(wa.sent) == 2
+    assert "dibatalkan" in wa.sent[1].body
 
 
 # ---- media_store ------------------------------------------------------------------------------
@@ -342,24 +454,33 @@ def test_deliver_when_whatsapp_is_down_is_retried_and_nothing_recorded(
     assert snapshot(container, case.id) == before
 
 
-def test_batal_on_whatsapp_ends_with_a_cancelled_case_and_one_confirmation(
+def test_batal_then_ya_on_whatsapp_end_with_a_cancelled_case_and_one_confirmation(
     container: Container,
     flow: Flow,
     wa: FakeWhatsApp,
     post_webhook: Callable[..., Any],
     run_task: Callable[..., Any],
 ) -> None:
+    from sapa.domain.texts import text
+    from sapa.services.messaging import CANCEL_CONFIRM_MINUTES
     from tests.functions.conftest import text_body
 
     # GIVEN a resident whose link was sent
     case = flow.to("link_sent")
     wa.sent.clear()
-    # WHEN he writes "batal" and every queued task runs (each delivered twice)
-    assert post_webhook(text_body("wamid.BATAL", "batal")).status_code == 200
-    for _ in range(3):
-        for task in flow.queue.take():
-            assert deliver_task(run_task, task).status_code == 200
-            assert deliver_task(run_task, task).status_code == 200
+    # WHEN he writes "batal" (delivered twice by Meta) and every queued task runs twice
+    for _ in range(2):
+        assert post_webhook(text_body("wamid.BATAL", "batal")).status_code == 200
+    _run_all(run_task, flow.queue)
+    # THEN the case is still open and he was asked once to confirm
+    assert container.store.get(case.id).state == "link_sent"
+    question = text("wa_cancel_confirm", reg_no=case.reg_no, minutes=CANCEL_CONFIRM_MINUTES)
+    assert [s.body for s in wa.sent] == [question]
+    # WHEN he answers "ya" (delivered twice) and every queued task runs twice
+    for _ in range(2):
+        assert post_webhook(text_body("wamid.YA", "ya")).status_code == 200
+    _run_all(run_task, flow.queue)
     # THEN the case is cancelled and he got exactly one confirmation
     assert container.store.get(case.id).state == "cancelled"
-    assert [s.body for s in wa.sent] == [f"Permohonan {case.reg_no} telah dibatalkan."]
+    assert [s.body for s in wa.sent] == [question, f"Permohonan {case.reg_no} telah dibatalkan."]
+    assert [e.event for e in container.store.events(case.id)].count("cancel") == 1

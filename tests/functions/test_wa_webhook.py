@@ -290,9 +290,9 @@ def test_every_entry_change_and_message_of_a_batch_is_parsed(
         ("STATUS", "notify", {"kind": "status"}),
         ("status", "notify", {"kind": "status"}),
         ("Bantuan", "notify", {"kind": "help"}),
-        ("BATAL", "command", {"command": "cancel", "wa_id": WA_ID}),
-        ("batal", "command", {"command": "cancel", "wa_id": WA_ID}),
-        (" Batal! ", "command", {"command": "cancel", "wa_id": WA_ID}),
+        ("BATAL", "command", {"command": "request_cancel", "wa_id": WA_ID}),
+        ("batal", "command", {"command": "request_cancel", "wa_id": WA_ID}),
+        (" Batal! ", "command", {"command": "request_cancel", "wa_id": WA_ID}),
     ],
 )
 def test_keywords_queue_their_task(
@@ -315,6 +315,44 @@ def test_keywords_queue_their_task(
     task = queue.tasks[0]
     assert task.kind == kind
     assert task.payload == {"case_id": case.id, **payload}
+
+
+def test_ya_without_a_pending_batal_is_just_a_word(
+    container: Container, queue: RecordingQueue, post_webhook: Callable[..., Any]
+) -> None:
+    # GIVEN a resident with an open case who never wrote BATAL
+    assert post_webhook(text_body("wamid.A1", "Halo")).status_code == 200
+    queue.take()
+    # WHEN he answers "ya" in conversation
+    assert post_webhook(text_body("wamid.A2", "ya")).status_code == 200
+    # THEN nothing is queued: a plain "ya" confirms nothing
+    assert queue.tasks == []
+
+
+@pytest.mark.parametrize("word", ["YA", "ya", " Ya! ", "ya batal", "YA  BATAL."])
+def test_ya_after_batal_queues_the_confirmation(
+    container: Container,
+    queue: RecordingQueue,
+    post_webhook: Callable[..., Any],
+    run_task: Callable[..., Any],
+    word: str,
+) -> None:
+    # GIVEN a resident who wrote BATAL and whose request_cancel task ran
+    assert post_webhook(text_body("wamid.A1", "Halo")).status_code == 200
+    case = all_cases(container)[0]
+    queue.take()
+    assert post_webhook(text_body("wamid.A2", "BATAL")).status_code == 200
+    (ask,) = queue.take()
+    assert run_task(ask.kind, ask.payload, name=ask.name).get_json()["result"] == (
+        "confirmation_asked"
+    )
+    queue.take()  # the question itself (a notify task)
+    # WHEN he answers YA
+    assert post_webhook(text_body("wamid.A3", word)).status_code == 200
+    # THEN exactly the confirm_cancel command is queued for his case
+    (task,) = queue.tasks
+    assert task.kind == "command"
+    assert task.payload == {"case_id": case.id, "command": "confirm_cancel", "wa_id": WA_ID}
 
 
 def test_an_ordinary_sentence_containing_a_keyword_is_not_a_command(

@@ -99,6 +99,28 @@ class _Payload(_Loose):
 
 
 _MEDIA_TYPES = ("image", "document", "audio", "video", "sticker")
+_MEDIA_LABELS = {
+    "image": "Gambar",
+    "document": "Dokumen",
+    "audio": "Pesan suara",
+    "video": "Video",
+    "sticker": "Stiker",
+}
+
+
+def _obj(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one: a part of the payload that has the
+    wrong shape is read as absent (Meta's payloads are loose; a 500 would be retried)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: Any) -> str | None:
+    """A scalar id or name as text; None for anything else (absent, object, list)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
 def _when(ts: Any) -> datetime:
@@ -110,19 +132,23 @@ def _when(ts: Any) -> datetime:
 
 def _summary(mtype: str, m: dict[str, Any]) -> str:
     """A line for the officer's view of message types that carry no text of their own."""
+    if mtype in _MEDIA_LABELS:
+        name = _str(_obj(m.get(mtype)).get("filename")) or ""
+        return f"[{_MEDIA_LABELS[mtype]} {name}]".replace(" ]", "]")
     if mtype == "location":
-        loc = m.get("location") or {}
+        loc = _obj(m.get("location"))
         place = " ".join(str(loc.get(k, "")) for k in ("name", "address") if loc.get(k))
         return f"[Lokasi {loc.get('latitude', '?')}, {loc.get('longitude', '?')}] {place}".strip()
     if mtype == "contacts":
+        found = m.get("contacts")
         names = [
-            str((c.get("name") or {}).get("formatted_name", ""))
-            for c in m.get("contacts") or []
+            str(_obj(c.get("name")).get("formatted_name", ""))
+            for c in (found if isinstance(found, list) else [])
             if isinstance(c, dict)
         ]
         return "[Kontak] " + ", ".join(n for n in names if n)
     if mtype == "reaction":
-        reaction = m.get("reaction") or {}
+        reaction = _obj(m.get("reaction"))
         return f"[Reaksi {reaction.get('emoji', '')}]".replace(" ]", "]")
     return f"[Pesan jenis {mtype} tidak didukung]"
 
@@ -151,16 +177,17 @@ def parse_payload(body: Any) -> tuple[list[InboundMessage], list[StatusUpdate]]:
                 body_text = ""
                 media: dict[str, Any] = {}
                 if mtype == "text":
-                    body_text = str((m.get("text") or {}).get("body", ""))
+                    body_text = str(_obj(m.get("text")).get("body", ""))
                 elif mtype in _MEDIA_TYPES:
-                    media = m.get(mtype) or {}
-                    body_text = str(media.get("caption", ""))
+                    media = _obj(m.get(mtype))
+                    # the caption, or a line for the officer's view of a file without one
+                    body_text = str(media.get("caption") or "") or _summary(mtype, m)
                 elif mtype == "interactive":
-                    inter = m.get("interactive") or {}
-                    reply = inter.get("button_reply") or inter.get("list_reply") or {}
+                    inter = _obj(m.get("interactive"))
+                    reply = _obj(inter.get("button_reply") or inter.get("list_reply"))
                     body_text = str(reply.get("title", ""))
                 elif mtype == "button":
-                    body_text = str((m.get("button") or {}).get("text", ""))
+                    body_text = str(_obj(m.get("button")).get("text", ""))
                 else:
                     body_text = _summary(mtype, m)
                 messages.append(
@@ -172,18 +199,19 @@ def parse_payload(body: Any) -> tuple[list[InboundMessage], list[StatusUpdate]]:
                         at=_when(m.get("timestamp")),
                         type=mtype,
                         text=body_text,
-                        media_id=media.get("id"),
-                        mime_type=media.get("mime_type"),
-                        sha256=media.get("sha256"),
-                        filename=media.get("filename"),
+                        media_id=_str(media.get("id")),
+                        mime_type=_str(media.get("mime_type")),
+                        sha256=_str(media.get("sha256")),
+                        filename=_str(media.get("filename")),
                         raw=m,
                     )
                 )
             for s in value.statuses:
                 if s.get("id") and s.get("status"):
+                    found = s.get("errors")
                     errors = tuple(
                         f"{e.get('code', '')} {e.get('title', '')}".strip()
-                        for e in s.get("errors") or []
+                        for e in (found if isinstance(found, list) else [])
                         if isinstance(e, dict)
                     )
                     statuses.append(

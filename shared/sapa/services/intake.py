@@ -80,7 +80,12 @@ def receive(
         result.statuses += 1
         case_id = c.store.set_message_status(s.wamid, s.status, s.at)
         if case_id is not None and s.status == "failed":
-            _record_failed_delivery(c, case_id, s)
+            # Meta delivers duplicates: one note per message. Noted before the key is kept,
+            # so a failure in between repeats the note rather than losing it.
+            key = f"message-failed-{s.wamid}"
+            if c.store.get_key(key) is None:
+                _record_failed_delivery(c, case_id, s)
+                c.store.claim_key(key, value={"case_id": case_id})
     return result
 
 
@@ -172,11 +177,13 @@ def follow_ups(c: Container, case: Case, m: InboundMessage) -> list[Task]:
         )
     if case.signed is not None and "deliver" in {t.event for t in c.sop.events_from(case.state)}:
         # The signed document waited for the 24-hour window to open: this message opened it.
+        # One task per document, not per message: deliver tasks running side by side (the
+        # resident writes three times) would each send the document before any recorded it.
         tasks.append(
             Task(
                 "deliver",
                 {"case_id": case.id},
-                name=task_name("deliver", case.id, m.wamid),
+                name=task_name("deliver", case.id, "window", case.signed.sha256),
             )
         )
     if m.type in MEDIA_TYPES and m.media_id:

@@ -12,7 +12,7 @@ from itsdangerous import URLSafeTimedSerializer
 from sapa.bootstrap import Container
 from sapa.domain.case import Actor, Case, DocumentRef
 from sapa.domain.documents import extension, sniff
-from sapa.domain.errors import IllegalTransition, PermanentError
+from sapa.domain.errors import IllegalTransition, PermanentError, TransientError
 from sapa.domain.sla import format_duration
 from sapa.domain.texts import ROLE_LABELS, STATE_LABELS, text
 from sapa.ports import Message
@@ -306,9 +306,22 @@ def store_media(c: Container, payload: dict[str, Any]) -> str:
     """Copy a resident's WhatsApp media into the BlobStore and attach it to the case as a
     candidate requirement document. Media ids expire, so this runs promptly and retries."""
     case_id = str(payload["case_id"])
-    # The adapter checks the bytes against the sha256 Meta sent (hex or base64) and raises
+    # The adapter checks the bytes against the sha256 of Meta's media endpoint and raises
     # TransientError on a mismatch, so a truncated download is retried.
-    media = c.whatsapp.fetch_media(str(payload["media_id"]))
+    try:
+        media = c.whatsapp.fetch_media(str(payload["media_id"]))
+    except PermanentError as exc:
+        # An expired or unknown media id never heals: tell staff and the resident now (the
+        # task is dropped, so the give-up of the last retry would never run).
+        media_failed(c, payload, exc.message)
+        raise
+    expected = payload.get("sha256")
+    if isinstance(expected, str) and expected:
+        from sapa.adapters.graph_whatsapp import _sha256_matches
+
+        # ... and against the sha256 the webhook announced (hex or base64), the same way.
+        if not _sha256_matches(expected, hashlib.sha256(media.data).digest()):
+            raise TransientError("Media dari WhatsApp rusak saat diunduh (sha256 tidak cocok).")
     ctype = sniff(media.data)
     now = c.clock.now()
     if ctype is None:
