@@ -60,6 +60,10 @@ class CaseStore(Protocol):
         """
         ...
 
+    def latest_for(self, kecamatan: str, wa_id: str) -> Case | None:
+        """The applicant's most recent case in that kecamatan, open or closed."""
+        ...
+
     def find_open(self, kecamatan: str, wa_id: str) -> Case | None:
         """The applicant's open case in that kecamatan, if any."""
         ...

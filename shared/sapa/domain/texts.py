@@ -80,6 +80,10 @@ ID: dict[str, str] = {
     "wa_cancel_not_possible": (
         "Permohonan {reg_no} tidak dapat dibatalkan lagi karena sudah {state}."
     ),
+    "wa_document_revoked": (
+        "Dokumen permohonan {reg_no} telah dicabut oleh Disdukcapil dan tidak berlaku lagi. "
+        "Silakan hubungi kantor kecamatan Anda."
+    ),
     "wa_media_unsupported": (
         "Maaf, kami hanya dapat menerima foto (JPG/PNG) atau PDF. Silakan kirim dokumen "
         "dalam bentuk foto atau PDF."
@@ -91,7 +95,7 @@ ID: dict[str, str] = {
     "wa_help": (
         "Layanan WhatsApp Disdukcapil Kabupaten Gowa.\n"
         "Ketik STATUS untuk melihat posisi permohonan, BATAL untuk membatalkan, "
-        "BANTUAN untuk bantuan ini."
+        "DOKUMEN untuk menerima lagi dokumen yang sudah selesai, BANTUAN untuk bantuan ini."
     ),
 }
 

@@ -56,9 +56,23 @@ def receive(
         if c.store.message_exists(m.wamid):
             result.duplicates += 1
             continue
-        case = c.store.find_open(kecamatan, m.wa_id) or _open_case(c, kecamatan, m)
+        case = c.store.find_open(kecamatan, m.wa_id)
+        tasks: list[Task] = []
+        if case is None and _keyword(m) == "DOKUMEN":
+            # A resident asks for their signed document again: no new request is opened.
+            case = c.store.latest_for(kecamatan, m.wa_id)
+            if case is not None and case.signed is not None:
+                tasks.append(
+                    Task(
+                        "deliver",
+                        {"case_id": case.id, "again": m.wamid},
+                        name=task_name("deliver", case.id, "again", m.wamid),
+                    )
+                )
+        if case is None:
+            case = _open_case(c, kecamatan, m)
         c.store.record_contact(kecamatan, m.wa_id, m.at)
-        for task in follow_ups(c, case, m):
+        for task in tasks or follow_ups(c, case, m):
             c.queue.enqueue(task)
         stored = c.store.add_message(
             Message(
@@ -87,6 +101,12 @@ def receive(
                 _record_failed_delivery(c, case_id, s)
                 c.store.claim_key(key, value={"case_id": case_id})
     return result
+
+
+def _keyword(m: InboundMessage) -> str:
+    if m.type not in ("text", "button", "interactive"):
+        return ""
+    return " ".join(m.text.strip().upper().rstrip("!.?").split())
 
 
 def _record_failed_delivery(c: Container, case_id: str, s: StatusUpdate) -> None:

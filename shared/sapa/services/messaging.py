@@ -68,6 +68,7 @@ def render(c: Container, case: Case, kind: str, params: dict[str, Any]) -> str:
         )
     keys = {
         "media_unsupported": "wa_media_unsupported",
+        "document_revoked": "wa_document_revoked",
         "media_failed": "wa_media_failed",
         "form_received": "wa_form_received",
         "contacted": "wa_contacted",

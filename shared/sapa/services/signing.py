@@ -146,6 +146,13 @@ def deliver(c: Container, payload: dict[str, Any], task_name_: str) -> str:
     if case.signed is None:
         raise PermanentError("nothing signed to deliver", case_id=case.id)
     message_id = f"out:document-{case.signed.sha256[:32]}"
+    again = payload.get("again")
+    if again:
+        # DOKUMEN: the resident asked for it again (the message opened the window).
+        message_id = f"{message_id}-again-{hashlib.sha256(str(again).encode()).hexdigest()[:16]}"
+        if case.document_status != "valid":
+            send(c, case, "document_revoked", {}, message_id)
+            return "revoked"
     if not c.store.message_exists(message_id):
         if not in_window(c, case):
             ready_id = f"out:document-ready-{case.signed.sha256[:32]}"

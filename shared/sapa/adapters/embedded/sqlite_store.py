@@ -142,6 +142,18 @@ class SqliteCaseStore:
         case.version += 1
         case.new_events.clear()
 
+    def latest_for(self, kecamatan: str, wa_id: str) -> Case | None:
+        row = (
+            self.db.conn()
+            .execute(
+                "SELECT doc, version FROM cases WHERE kecamatan = ? AND wa_id = ?"
+                " ORDER BY updated_at DESC LIMIT 1",
+                (kecamatan, wa_id),
+            )
+            .fetchone()
+        )
+        return self._load(row) if row else None
+
     def find_open(self, kecamatan: str, wa_id: str) -> Case | None:
         row = (
             self.db.conn()
