@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import logging
 import os
@@ -257,12 +258,18 @@ class LocalStack:
             done.set()
 
         if self._thread is not None and self._thread.is_alive():
-            server.trigger.pull_trigger(close_all)
+            try:
+                server.trigger.pull_trigger(close_all)
+            except OSError:
+                pass  # the loop already closed its wake-up pipe: it is ending by itself
             done.wait(timeout=5)
         if not done.is_set():
-            server.close()
+            with contextlib.suppress(OSError):
+                server.close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        # waitress's request threads: let them finish and end (nothing else stops them)
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
         bootstrap.install(None)
 
 
