@@ -258,10 +258,9 @@ class LocalStack:
             done.set()
 
         if self._thread is not None and self._thread.is_alive():
-            try:
+            # OSError: the loop already closed its wake-up pipe, so it is ending by itself
+            with contextlib.suppress(OSError):
                 server.trigger.pull_trigger(close_all)
-            except OSError:
-                pass  # the loop already closed its wake-up pipe: it is ending by itself
             done.wait(timeout=5)
         if not done.is_set():
             with contextlib.suppress(OSError):
