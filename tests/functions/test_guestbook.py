@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import time
 from collections.abc import Callable
 from io import BytesIO
@@ -11,9 +12,11 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from PIL import ExifTags, Image
 
 from sapa.bootstrap import Container
 from sapa.domain.case import Case
+from sapa.domain.texts import text
 from sapa.services import guestbook as guestbook_service
 from sapa.services import messaging
 from tests.functions.conftest import (
@@ -26,6 +29,8 @@ from tests.functions.conftest import (
     tiny_png,
     valid_fields,
 )
+
+JSON = {"Accept": "application/json"}
 
 
 @pytest.fixture
@@ -55,6 +60,51 @@ def expired_token(c: Container, case_id: str) -> str:
     real = messaging.link_serializer(c)
     serializer = URLSafeTimedSerializer(real.secret_keys[-1], salt=real.salt, signer=PastSigner)
     return serializer.dumps(case_id)
+
+
+def phone_photo() -> bytes:
+    """A JPEG as a phone writes it: EXIF with the camera and the GPS position it was taken at."""
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make] = "HP Murah"
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef] = "S"
+    gps[ExifTags.GPS.GPSLatitude] = (5.0, 12.0, 30.0)
+    gps[ExifTags.GPS.GPSLongitudeRef] = "E"
+    gps[ExifTags.GPS.GPSLongitude] = (119.0, 27.0, 0.0)
+    img = Image.new("RGB", (48, 32), (180, 60, 20))
+    img.paste((20, 60, 180), (0, 0, 24, 16))
+    out = BytesIO()
+    img.save(out, format="JPEG", exif=exif)
+    data = out.getvalue()
+    assert Image.open(BytesIO(data)).getexif().get_ifd(ExifTags.IFD.GPSInfo)  # really there
+    return data
+
+
+def assert_clean_image(stored: bytes, fmt: str, size: tuple[int, int]) -> None:
+    """`stored` is a valid image of that format and size that carries no EXIF at all."""
+    img = Image.open(BytesIO(stored))
+    img.load()  # decodes: a valid image, not just a plausible header
+    assert img.format == fmt
+    assert img.size == size
+    assert dict(img.getexif()) == {}
+    assert "exif" not in img.info
+    assert b"Exif\x00\x00" not in stored
+    assert b"HP Murah" not in stored
+
+
+def stored_objects(c: Container) -> dict[str, bytes]:
+    """The blob store's objects by key (the dot-named sidecars left out)."""
+    root = c.settings.sapa_data_dir / "blobs"
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in blob_files(c)
+        if not p.name.startswith(".")
+    }
+
+
+def uploaded_shown(html: str) -> set[str]:
+    """The requirements the form marks as already uploaded."""
+    return set(re.findall(r'data-uploaded="([^"]+)"', html))
 
 
 def form_data(
@@ -92,6 +142,16 @@ def test_the_link_opens_the_form_in_indonesian(gb: FlaskClient, flow: Flow, wait
     assert "Kirim permohonan" in html
     assert 'name="nik"' in html
     assert 'enctype="multipart/form-data"' in html
+    # AND each input has its label, the NIK and KK a hint of what to type
+    assert '<label for="nik">NIK</label>' in html
+    assert "16 angka, seperti pada KTP-el atau KK." in html
+    assert 'aria-describedby="hint-nik ' in html
+    assert '<label for="kk">Nomor KK</label>' in html
+    assert '<label for="wa_number">Nomor WhatsApp</label>' in html
+    # AND the desa is chosen from his kecamatan's own list
+    assert '<select id="desa" name="desa"' in html
+    assert re.search(r"<option[^>]*>Sungguminasa</option>", html)
+    assert "Tamallayang" not in html  # a kelurahan of Bontonompo
     # AND the page is not cached and may not be framed
     assert resp.headers["Cache-Control"] == "no-store"
     assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
@@ -159,22 +219,60 @@ def test_a_path_that_is_not_a_link_is_not_found(gb: FlaskClient) -> None:
 # ---- POST: invalid --------------------------------------------------------------------------
 
 
+# A text file named .jpg and a PDF that only has the header: each is sent next to a valid PDF of
+# the old KTP, so the refusal has to tell a good document from a bad one in the same request.
+TEXT_AS_JPG = b"just some text, not an image\n"
+BROKEN_PDF = b"%PDF-1.7\ngarbage"
+KTP_PDF = tiny_pdf("KTP-el lama")
+
+# id: (fields changed, files sent (None: a valid KK photo and KTP PDF), field named, documents kept)
 INVALID = {
-    "nik-not-16-digits": (dict(nik="73060815089"), None, "nik"),
-    "nik-birthdate-mismatch": (dict(birth_date="1991-08-15"), None, "birth_date"),
-    "nik-impossible-date": (dict(nik="7306083213900001"), None, "nik"),
-    "missing-required-document": (None, {"ktp_lama": (tiny_pdf(), "ktp.pdf")}, "doc_kk"),
-    "jpg-that-is-text": (None, {"kk": (b"just some text, not an image\n", "kk.jpg")}, "doc_kk"),
-    "pdf-header-but-broken": (None, {"kk": (b"%PDF-1.7\ngarbage", "kk.pdf")}, "doc_kk"),
-    "no-consent": (dict(consent=""), None, "consent"),
-    "missing-name": (dict(name=""), None, "name"),
-    "unknown-service": (dict(service="paspor"), None, "service"),
-    "bad-wa-number": (dict(wa_number="12345"), None, "wa_number"),
+    "nik-not-16-digits": (dict(nik="73060815089"), None, "nik", {"kk", "ktp_lama"}),
+    "nik-birthdate-mismatch": (
+        dict(birth_date="1991-08-15"),
+        None,
+        "birth_date",
+        {"kk", "ktp_lama"},
+    ),
+    "nik-impossible-date": (dict(nik="7306083213900001"), None, "nik", {"kk", "ktp_lama"}),
+    "missing-required-document": (
+        None,
+        {"ktp_lama": (KTP_PDF, "ktp.pdf")},
+        "doc_kk",
+        {"ktp_lama"},
+    ),
+    "jpg-that-is-text": (
+        None,
+        {"kk": (TEXT_AS_JPG, "kk.jpg"), "ktp_lama": (KTP_PDF, "ktp.pdf")},
+        "doc_kk",
+        {"ktp_lama"},
+    ),
+    "pdf-header-but-broken": (
+        None,
+        {"kk": (BROKEN_PDF, "kk.pdf"), "ktp_lama": (KTP_PDF, "ktp.pdf")},
+        "doc_kk",
+        {"ktp_lama"},
+    ),
+    "no-consent": (dict(consent=""), None, "consent", {"kk", "ktp_lama"}),
+    "missing-name": (dict(name=""), None, "name", {"kk", "ktp_lama"}),
+    "desa-of-another-kecamatan": (dict(desa="Tamallayang"), None, "desa", {"kk", "ktp_lama"}),
+    # no valid service, so no requirement to file the documents under: none is kept
+    "unknown-service": (dict(service="paspor"), None, "service", set()),
+    "bad-wa-number": (dict(wa_number="12345"), None, "wa_number", {"kk", "ktp_lama"}),
 }
 
+# What a refused submission may change about the case: the draft, the kept documents and the
+# count of their audit events (and the time of the write). Everything else (state, service,
+# form, consent, steps, corrections) stays as it was.
+KEPT_PROGRESS = {"draft_form", "documents", "event_seq", "updated_at"}
 
-@pytest.mark.parametrize(("over", "files", "field"), INVALID.values(), ids=INVALID.keys())
-def test_an_invalid_form_is_refused_with_field_errors_and_keeps_the_entries(
+
+def _case_without_progress(snap: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in snap["case"].items() if k not in KEPT_PROGRESS}
+
+
+@pytest.mark.parametrize(("over", "files", "field", "kept"), INVALID.values(), ids=INVALID.keys())
+def test_an_invalid_form_is_refused_and_keeps_only_the_entries_and_the_valid_documents(
     container: Container,
     gb: FlaskClient,
     flow: Flow,
@@ -182,40 +280,75 @@ def test_an_invalid_form_is_refused_with_field_errors_and_keeps_the_entries(
     over: dict[str, str] | None,
     files: dict[str, tuple[bytes, str]] | None,
     field: str,
+    kept: set[str],
 ) -> None:
     # GIVEN a case waiting for the guest book, and no stored files yet
     token = flow.token(waiting)
     before = snapshot(container, waiting.id)
-    blobs_before = blob_files(container)
+    objects_before = stored_objects(container)
     queued_before = list(flow.queue.tasks)
     fields = valid_fields(**(over or {}))
     if over and "consent" in over and not over["consent"]:
         del fields["consent"]
+    sent = (
+        files
+        if files is not None
+        else {"kk": (tiny_png(), "kk.png"), "ktp_lama": (KTP_PDF, "ktp.pdf")}
+    )
     # WHEN the resident posts a form with one mistake
-    resp = gb.post(f"/f/{token}", data=form_data(fields, files), content_type="multipart/form-data")
+    resp = gb.post(f"/f/{token}", data=form_data(fields, sent), content_type="multipart/form-data")
     # THEN the form comes back 422 naming the field
     assert resp.status_code == 422
     html = resp.get_data(as_text=True)
     assert "Periksa kembali isian yang ditandai." in html
     assert 'class="error"' in html
-    # AND what he typed is still there
+    # AND what he typed is still there, and the documents already kept are marked as such
     assert 'value="Jl. Masjid Raya No. 1"' in html
     assert f'value="{fields["nik"]}"' in html
     assert f'value="{fields.get("birth_date", "")}"' in html
-    # AND the case, its documents and the blob store are untouched, nothing queued
-    assert snapshot(container, waiting.id) == before
-    assert blob_files(container) == blobs_before
+    assert uploaded_shown(html) == kept
+
+    # AND the case did not move: same state, service, form, consent and steps; nothing queued
+    after = snapshot(container, waiting.id)
+    case = container.store.get(waiting.id)
+    assert case.state == waiting.state == "link_sent"
+    assert _case_without_progress(after) == _case_without_progress(before)
+    assert after["messages"] == before["messages"]
     assert flow.queue.tasks == queued_before
-    # AND the JSON form of the same request names exactly that field
+    # AND the typed entries are the draft, exactly (the consent is given anew on each submit)
+    assert case.draft_form == {k: v for k, v in fields.items() if k != "consent"}
+    # AND exactly the documents that passed their checks are attached, each in the audit trail
+    assert {d.requirement for d in case.documents} == kept
+    new_events = after["events"][len(before["events"]) :]
+    assert after["events"][: len(before["events"])] == before["events"]
+    assert sorted(e["event"] for e in new_events) == ["document_uploaded"] * len(kept)
+    assert {e["detail"]["requirement"] for e in new_events} == kept
+    assert all(e["actor_id"] == f"wa:{waiting.wa_id}" for e in new_events)
+    assert all(e["from_state"] == e["to_state"] == "link_sent" for e in new_events)
+    assert after["case"]["event_seq"] == before["case"]["event_seq"] + len(kept)
+    # AND the blob store holds exactly those documents: a refused file is never stored
+    objects = stored_objects(container)
+    assert set(objects) - set(objects_before) == {d.key for d in case.documents}
+    for d in case.documents:
+        assert hashlib.sha256(objects[d.key]).hexdigest() == d.sha256
+    if "ktp_lama" in kept:  # a PDF is kept byte for byte
+        assert objects[guestbook_service.documents_by_requirement(case)["ktp_lama"].key] == KTP_PDF
+    bad = [raw for raw, _ in sent.values() if raw in (TEXT_AS_JPG, BROKEN_PDF)]
+    assert not any(raw in data for raw in bad for data in objects.values())
+
+    # AND the JSON form of the same request names exactly that field, and sending the same
+    # again (a retry on a weak connection) stores nothing twice and changes nothing
     api = gb.post(
         f"/f/{token}",
-        data=form_data(fields, files),
+        data=form_data(fields, sent),
         content_type="multipart/form-data",
         headers={"Accept": "application/json"},
     )
     assert api.status_code == 422
     assert field in api.get_json()["fields"]
-    assert snapshot(container, waiting.id) == before
+    assert snapshot(container, waiting.id) == after
+    assert stored_objects(container) == objects
+    assert flow.queue.tasks == queued_before
 
 
 def test_the_re_rendered_form_shows_the_document_error_of_the_chosen_service(
@@ -252,35 +385,46 @@ def test_markup_in_an_entry_is_escaped_when_the_form_comes_back(
 def test_a_valid_form_submits_the_case(
     container: Container, gb: FlaskClient, flow: Flow, waiting: Case
 ) -> None:
-    # GIVEN the resident's link, a real PNG of his KK and a real PDF of his old KTP
+    # GIVEN the resident's link, a phone photo of his KK (with GPS in its EXIF) and a real PDF
+    # of his old KTP
     token = flow.token(waiting)
-    png, pdf = tiny_png(), tiny_pdf()
+    jpg, pdf = phone_photo(), tiny_pdf()
     # WHEN he posts the completed form
     resp = gb.post(
         f"/f/{token}",
-        data=form_data(files={"kk": (png, "kk.png"), "ktp_lama": (pdf, "ktp-lama.pdf")}),
+        data=form_data(files={"kk": (jpg, "kk.jpg"), "ktp_lama": (pdf, "ktp-lama.pdf")}),
         content_type="multipart/form-data",
     )
     # THEN he sees the confirmation with his registration number
     assert resp.status_code == 200, resp.get_data(as_text=True)
     assert waiting.reg_no in resp.get_data(as_text=True)
     assert "Permohonan terkirim" in resp.get_data(as_text=True)
-    # AND the case is form_submitted with his data
+    # AND the case is form_submitted with his data, and the draft is done with
     case = container.store.get(waiting.id)
     assert case.state == "form_submitted"
     assert case.service == "ktp_el"
     assert case.form["nik"] == NIK
     assert case.form["kk"] == KK
+    assert case.form["desa"] == "Sungguminasa"
     assert case.form["wa_number"] == "6281234567890"
-    # AND both documents are stored with their sha256, the content as sent
+    assert case.draft_form == {}
+    # AND both documents are stored with the sha256 of what is stored
     docs = {d.requirement: d for d in case.documents}
     assert set(docs) == {"kk", "ktp_lama"}
-    assert docs["kk"].sha256 == hashlib.sha256(png).hexdigest()
-    assert docs["kk"].content_type == "image/png"
-    assert docs["ktp_lama"].sha256 == hashlib.sha256(pdf).hexdigest()
+    stored_kk, stored_pdf = (
+        container.blobs.get(docs["kk"].key),
+        container.blobs.get(docs["ktp_lama"].key),
+    )
+    assert docs["kk"].sha256 == hashlib.sha256(stored_kk).hexdigest()
+    assert docs["ktp_lama"].sha256 == hashlib.sha256(stored_pdf).hexdigest()
+    # AND the photo is re-encoded: still a JPEG of the same size, but without any EXIF (GPS),
+    # so it is not the uploaded bytes; the PDF is kept as sent
+    assert docs["kk"].content_type == "image/jpeg"
+    assert_clean_image(stored_kk, "JPEG", (48, 32))
+    assert stored_kk != jpg
+    assert docs["kk"].sha256 != hashlib.sha256(jpg).hexdigest()
     assert docs["ktp_lama"].content_type == "application/pdf"
-    assert container.blobs.get(docs["kk"].key) == png
-    assert container.blobs.get(docs["ktp_lama"].key) == pdf
+    assert stored_pdf == pdf
     # AND the consent is recorded with its version and time
     assert case.consent is not None
     assert case.consent["version"] == guestbook_service.CONSENT_VERSION
@@ -289,9 +433,10 @@ def test_a_valid_form_submits_the_case(
     kinds = {(t.kind, t.payload.get("kind")) for t in flow.queue.tasks}
     assert kinds == {("precheck", None), ("notify", "form_received")}
     assert all(t.payload["case_id"] == case.id and t.name for t in flow.queue.tasks)
-    # AND the submission is in the audit trail, by the applicant
+    # AND the submission is in the audit trail, by the applicant, naming the documents
     (submitted,) = [e for e in container.store.events(case.id) if e.event == "submit_form"]
     assert submitted.actor_id == f"wa:{case.wa_id}"
+    assert sorted(submitted.detail["documents"]) == ["kk", "ktp_lama"]
 
 
 def test_after_submission_the_link_is_gone(
@@ -342,14 +487,192 @@ def test_a_file_over_the_upload_limit_is_refused(
     container.settings = container.settings.model_copy(update={"max_upload_mb": 1})  # type: ignore[misc]
     big = tiny_png() + b"\0" * (1024 * 1024)
     before = snapshot(container, waiting.id)
-    blobs = blob_files(container)
+    objects = stored_objects(container)
     resp = gb.post(
         f"/f/{flow.token(waiting)}",
-        data=form_data(files={"kk": (big, "kk.png")}),
+        data=form_data(files={"kk": (big, "kk.png"), "ktp_lama": (KTP_PDF, "ktp.pdf")}),
         content_type="multipart/form-data",
         headers={"Accept": "application/json"},
     )
     assert resp.status_code == 422
     assert resp.get_json()["fields"]["doc_kk"] == "Ukuran berkas melebihi batas 1 MB."
+    # THEN the state is untouched, the big file is not stored, the valid PDF next to it is
+    after = snapshot(container, waiting.id)
+    assert _case_without_progress(after) == _case_without_progress(before)
+    case = container.store.get(waiting.id)
+    assert case.state == "link_sent"
+    assert [d.requirement for d in case.documents] == ["ktp_lama"]
+    assert set(stored_objects(container)) - set(objects) == {case.documents[0].key}
+    # AND the same limit holds for a document picked on its own
+    one = gb.post(
+        f"/f/{flow.token(waiting)}/doc/kk",
+        data={"file": (BytesIO(big), "kk.png")},
+        content_type="multipart/form-data",
+    )
+    assert one.status_code == 422
+    assert one.get_json()["message"] == "Ukuran berkas melebihi batas 1 MB."
+    assert snapshot(container, waiting.id) == after
+
+
+# ---- drafts and documents sent one by one ----------------------------------------------------
+
+
+def test_a_draft_is_kept_without_a_state_change_and_shown_when_the_link_is_opened_again(
+    container: Container, gb: FlaskClient, flow: Flow, waiting: Case
+) -> None:
+    token = flow.token(waiting)
+    before = snapshot(container, waiting.id)
+    objects = stored_objects(container)
+    # WHEN the page saves what the resident has typed so far (with a field no form has)
+    resp = gb.post(
+        f"/f/{token}/draft",
+        data={"name": "Besse Daeng Ngai", "nik": "73060857", "address": "Jl. Poros", "state": "x"},
+    )
+    # THEN it is saved as the draft, and only the form's own fields are
+    assert resp.status_code == 200
+    assert resp.get_json() == {"saved": True}
+    case = container.store.get(waiting.id)
+    assert case.draft_form == {
+        "name": "Besse Daeng Ngai",
+        "nik": "73060857",
+        "address": "Jl. Poros",
+    }
+    # AND nothing else changed: no state change, no event, no document, nothing queued
+    after = snapshot(container, waiting.id)
+    assert _case_without_progress(after) == _case_without_progress(before)
+    assert after["events"] == before["events"]
+    assert case.documents == [] and case.form == {} and case.state == "link_sent"
+    assert stored_objects(container) == objects
+    assert flow.queue.tasks == []
+    # AND the form shows it when the link is opened again
+    html = gb.get(f"/f/{token}").get_data(as_text=True)
+    assert 'value="Besse Daeng Ngai"' in html
+    assert 'value="73060857"' in html
+    assert 'value="Jl. Poros"' in html
+
+
+def test_a_document_picked_on_its_own_is_stored_at_once_without_exif(
+    container: Container, gb: FlaskClient, flow: Flow, waiting: Case
+) -> None:
+    token = flow.token(waiting)
+    before = snapshot(container, waiting.id)
+    jpg = phone_photo()
+    # WHEN the resident picks the photo of his KK
+    resp = gb.post(
+        f"/f/{token}/doc/kk",
+        data={"file": (BytesIO(jpg), "kk.jpg")},
+        content_type="multipart/form-data",
+    )
+    # THEN it is stored at once, attached to its requirement and in the audit trail
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    body = resp.get_json()
+    assert body["stored"] is True and body["filename"] == "kk.jpg"
+    case = container.store.get(waiting.id)
+    (doc,) = case.documents
+    assert doc.requirement == "kk" and doc.content_type == "image/jpeg"
+    assert body["size"] == doc.size
+    stored = container.blobs.get(doc.key)
+    assert hashlib.sha256(stored).hexdigest() == doc.sha256
+    assert_clean_image(stored, "JPEG", (48, 32))
+    (event,) = snapshot(container, waiting.id)["events"][len(before["events"]) :]
+    assert event["event"] == "document_uploaded"
+    assert event["detail"] == {"requirement": "kk", "sha256": doc.sha256}
+    # AND the state did not change
+    assert case.state == "link_sent"
+    assert flow.queue.tasks == []
+    # AND the form says it is there, and a submission without it counts it
+    assert "kk" in uploaded_shown(gb.get(f"/f/{token}").get_data(as_text=True))
+    done = gb.post(f"/f/{token}", data=form_data(files={}), content_type="multipart/form-data")
+    assert done.status_code == 200, done.get_data(as_text=True)
+    submitted = container.store.get(waiting.id)
+    assert submitted.state == "form_submitted"
+    assert [d.key for d in submitted.documents] == [doc.key]
+
+
+REFUSED_DOCS = {
+    "text-named-jpg": ("kk", TEXT_AS_JPG, "kk.jpg", text("file_type")),
+    "broken-pdf": ("kk", BROKEN_PDF, "kk.pdf", text("pdf_unreadable")),
+    "empty": ("kk", b"", "kk.png", text("file_empty")),
+    "unknown-requirement": ("paspor", tiny_png(), "p.png", text("service_unknown")),
+}
+
+
+@pytest.mark.parametrize(
+    ("requirement", "raw", "filename", "message"), REFUSED_DOCS.values(), ids=REFUSED_DOCS.keys()
+)
+def test_a_bad_document_picked_on_its_own_is_refused_and_not_stored(
+    container: Container,
+    gb: FlaskClient,
+    flow: Flow,
+    waiting: Case,
+    requirement: str,
+    raw: bytes,
+    filename: str,
+    message: str,
+) -> None:
+    before = snapshot(container, waiting.id)
+    objects = stored_objects(container)
+    resp = gb.post(
+        f"/f/{flow.token(waiting)}/doc/{requirement}",
+        data={"file": (BytesIO(raw), filename)},
+        content_type="multipart/form-data",
+    )
+    assert resp.status_code == 422
+    assert resp.get_json()["message"] == message
     assert snapshot(container, waiting.id) == before
-    assert blob_files(container) == blobs
+    assert stored_objects(container) == objects
+
+
+def test_after_submission_drafts_and_documents_are_refused_too(
+    container: Container, gb: FlaskClient, flow: Flow, waiting: Case
+) -> None:
+    token = flow.token(waiting)
+    assert (
+        gb.post(f"/f/{token}", data=form_data(), content_type="multipart/form-data").status_code
+        == 200
+    )
+    after = snapshot(container, waiting.id)
+    objects = stored_objects(container)
+    draft = gb.post(f"/f/{token}/draft", data={"name": "Orang Lain"}, headers=JSON)
+    doc = gb.post(
+        f"/f/{token}/doc/kk",
+        data={"file": (BytesIO(phone_photo()), "kk.jpg")},
+        content_type="multipart/form-data",
+        headers=JSON,
+    )
+    assert draft.status_code == doc.status_code == 410
+    assert draft.get_json()["error"] == doc.get_json()["error"] == "link_invalid"
+    assert snapshot(container, waiting.id) == after
+    assert stored_objects(container) == objects
+
+
+# ---- a correction request -------------------------------------------------------------------
+
+
+def test_a_correction_request_offers_only_the_flagged_items(
+    container: Container, gb: FlaskClient, flow: Flow
+) -> None:
+    # GIVEN a submitted case whose counter officer asked for a new KK photo and a fuller address
+    case = flow.to("form_submitted")
+    case = flow.act(
+        case,
+        flow.loket_of(case.kecamatan),
+        "request_correction",
+        corrections={"doc:kk": "Foto buram", "field:address": "RT/RW belum ada"},
+    )
+    assert case.state == "awaiting_correction"
+    # WHEN the resident opens his link
+    resp = gb.get(f"/f/{flow.token(case)}")
+    # THEN the form names what to fix and offers only those items
+    assert resp.status_code == 200
+    html = resp.get_data(as_text=True)
+    assert "Kartu Keluarga: Foto buram" in html
+    assert "Alamat: RT/RW belum ada" in html
+    assert 'id="address"' in html
+    assert 'name="doc_kk"' in html
+    for hidden in ('id="nik"', 'id="name"', 'id="kk"', 'id="desa"', 'name="doc_ktp_lama"'):
+        assert hidden not in html
+    assert '<select id="service"' not in html
+    assert 'type="hidden" name="service" value="ktp_el"' in html
+    # (the KK photo to be replaced is not shown as already uploaded)
+    assert "kk" not in uploaded_shown(html)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 import pytest
 from flask.testing import FlaskClient
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from sapa.bootstrap import Container
 from sapa.domain.case import Case
+from sapa.domain.texts import text
 from tests.functions.conftest import BONTONOMPO, NIK, OTHER_WA_ID, Flow, snapshot
 
 LOKET = "loket.sombaopu@sapa.test"
 LOKET_ELSEWHERE = "loket.bontonompo@sapa.test"
 JSON = {"Accept": "application/json"}
+SESSION_SECONDS = 8 * 3600  # a CSRF token is valid for a working day
 
 
 class Officer:
@@ -117,16 +121,73 @@ def test_an_action_without_csrf_is_forbidden_and_changes_nothing(
     assert snapshot(container, case.id) == before
 
 
-def test_the_csrf_token_of_another_session_does_not_work(
+def csrf_token_issued_ago(c: Container, email: str, seconds: int) -> str:
+    """A CSRF token for `email`, genuinely signed with the service's secret and salt, but issued
+    `seconds` ago (itsdangerous stamps with the real time.time(), which FixedClock cannot age:
+    the signer answers a past timestamp instead)."""
+    age = seconds
+
+    class PastSigner(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - age
+
+    return URLSafeTimedSerializer(
+        c.settings.secret("session_secret"), salt="sapa.csrf", signer=PastSigner
+    ).dumps(email)
+
+
+def test_a_csrf_token_of_another_officer_or_forged_or_expired_does_not_work(
     container: Container, login: Callable[[str], Officer], flow: Flow
 ) -> None:
+    # GIVEN a case the Somba Opu counter officer may claim, and his logged-in browser
     case = flow.to("form_submitted")
-    mine, other = login(LOKET), login(LOKET)
-    resp = mine.client.post(f"/cases/{case.id}/claim", data={"csrf": other.csrf}, headers=JSON)
-    assert resp.status_code == 403
-    # the header form of the token is accepted as well
-    ok = mine.client.post(f"/cases/{case.id}/claim", headers={**JSON, "X-CSRF-Token": mine.csrf})
-    assert ok.status_code == 200
+    mine = login(LOKET)
+    before = snapshot(container, case.id)
+    # AND tokens that are not his: another officer's (a real, valid token, just not bound to
+    # him), his own with a tampered signature, one signed with a guessed secret, his session
+    # cookie (signed, but for another purpose), and his own issued longer ago than 8 hours
+    theirs = login(LOKET_ELSEWHERE).csrf
+    head, sig = mine.csrf.rsplit(".", 1)
+    tampered = f"{head}.{sig[:-2]}{'AA' if sig[-2:] != 'AA' else 'BB'}"
+    guessed = URLSafeTimedSerializer("guess", salt="sapa.csrf").dumps(LOKET)
+    cookie = mine.client.get_cookie("sapa_staff")
+    assert cookie is not None
+    expired = csrf_token_issued_ago(container, LOKET, SESSION_SECONDS + 60)
+    # (sanity: only its age is wrong: with a longer max_age the same serializer takes it)
+    real = URLSafeTimedSerializer(container.settings.secret("session_secret"), salt="sapa.csrf")
+    assert real.loads(expired, max_age=SESSION_SECONDS + 3600) == LOKET
+    # WHEN he posts with each of them, in the form and in the header
+    for token in (theirs, tampered, guessed, cookie.value, expired):
+        for resp in (
+            mine.client.post(f"/cases/{case.id}/claim", data={"csrf": token}, headers=JSON),
+            mine.client.post(f"/cases/{case.id}/claim", headers={**JSON, "X-CSRF-Token": token}),
+        ):
+            # THEN each is refused as a CSRF failure (not for his role: he may claim this case)
+            assert resp.status_code == 403
+            assert resp.get_json()["message"] == text("csrf")
+    # AND nothing changed
+    assert snapshot(container, case.id) == before
+    # AND a token issued a little under 8 hours ago still works, in the header form too
+    fresh = csrf_token_issued_ago(container, LOKET, SESSION_SECONDS - 60)
+    ok = mine.client.post(f"/cases/{case.id}/claim", headers={**JSON, "X-CSRF-Token": fresh})
+    assert ok.status_code == 200, ok.get_data(as_text=True)
+
+
+def test_a_csrf_token_of_the_same_officer_from_another_login_works(
+    container: Container, login: Callable[[str], Officer], flow: Flow
+) -> None:
+    # The token is stateless: a signature over the officer's e-mail (valid 8 h), not a value
+    # kept in one session. So a token from the same officer's other login (another tab or
+    # browser) is accepted. That is no weakness: CSRF is a third-party site making the
+    # officer's browser act for it, and that site can read no token at all; a token of this
+    # officer only lets him do what he may do anyway. What must fail, another officer's
+    # token, a forged or an expired one, is tested above.
+    case = flow.to("form_submitted")
+    mine, again = login(LOKET), login(LOKET)
+    resp = mine.client.post(f"/cases/{case.id}/claim", data={"csrf": again.csrf}, headers=JSON)
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    claims = [e.actor_id for e in container.store.events(case.id) if e.event == "claim"]
+    assert claims == [LOKET]
 
 
 # ---- authorisation and the state machine ------------------------------------------------------
