@@ -91,6 +91,8 @@ def _dispatch(c: Container, request: flask.Request, endpoint: str, args: dict[st
         return _worklist(c, request, staff, csrf, base)
     if endpoint == "action":
         auth.check_csrf(c, request, staff)
+        # Who may not see a case may not act on it either (replies included): 403 first.
+        _may_see(c, staff, c.store.get(args["case_id"]).kecamatan)
         case = workflow.perform(
             c, args["case_id"], staff, args["action"], _action_input(c, request)
         )

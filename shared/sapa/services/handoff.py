@@ -69,8 +69,9 @@ def build_package(c: Container, case: Case) -> bytes:
             "kecamatan": case.kecamatan,
             "form": {k: case.form.get(k) for k in SIAK_ORDER},
         }
+        # Not sort_keys: the form must stay in SIAK's order (insertion order is deterministic).
         z.writestr(
             zipfile.ZipInfo("data.json", _ZIP_TIME),
-            json.dumps(data, ensure_ascii=False, indent=2, sort_keys=True),
+            json.dumps(data, ensure_ascii=False, indent=2),
         )
     return out.getvalue()
