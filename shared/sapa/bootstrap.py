@@ -70,6 +70,10 @@ class Container:
             from sapa.adapters.embedded.sqlite_store import SqliteCaseStore
 
             return SqliteCaseStore(self.settings.sapa_data_dir / "sapa.db")
+        if self.settings.store == "firestore":
+            from sapa.adapters.cloud.firestore_store import FirestoreCaseStore
+
+            return FirestoreCaseStore(self.settings.secret("gcp_project"))
         raise NotImplementedError(f"STORE={self.settings.store} is not available yet")
 
     @cached_property

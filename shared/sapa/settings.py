@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     store: Literal["sqlite", "firestore"] = "sqlite"
     blobs: Literal["fs", "gcs", "s3"] = "fs"
     queue: Literal["sqlite", "cloudtasks"] = "sqlite"
+    gcp_project: str | None = None
     signer: Literal["local", "bsre"] = "local"
 
     wa_api_base: str | None = None  # default: the local simulator
@@ -82,6 +83,7 @@ class Settings(BaseSettings):
     templates_file: Path | None = None
     desa_file: Path | None = None
     retention_file: Path | None = None
+    sla_file: Path | None = None
 
     @model_validator(mode="after")
     def _cloud_is_strict(self) -> Settings:

@@ -3,14 +3,19 @@
 Written against `sapa.ports.CaseStore` only. Tests that need a backend-specific handle (the raw
 SQLite file, separate OS processes on one file) check for that capability first and skip with a
 visible reason on adapters that lack it. To add an adapter (Firestore, ...) append a factory to
-STORE_FACTORIES: it gets pytest's tmp_path and returns (store, reopen), where reopen() builds a
-fresh adapter on the same persistent data (the "process restart").
+STORE_FACTORIES: it gets pytest's tmp_path and fixture request (for session fixtures such as the
+Firestore emulator) and returns (store, reopen), where reopen() builds a fresh adapter on the
+same persistent data (the "process restart"). The Firestore run is marked `integration`: it
+needs java and Google's emulator jar (skipped with the reason when either is missing).
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -20,15 +25,19 @@ from typing import Any
 
 import pytest
 
+from sapa.adapters.cloud.firestore_store import FirestoreCaseStore
 from sapa.adapters.embedded.sqlite_db import SqliteDb
 from sapa.adapters.embedded.sqlite_store import SqliteCaseStore
 from sapa.domain.case import Actor, AuditEvent, Case, DocumentRef
-from sapa.domain.errors import AlreadyExists, ConcurrentUpdate, NotFound
+from sapa.domain.errors import AlreadyExists, ConcurrentUpdate, NotFound, TransientError
 from sapa.domain.sop import default_sop
 from sapa.ports import CaseStore, Message
+from tests.contract.firestore_emulator import PROJECT, FirestoreEmulator, firestore_emulator
+
+__all__ = ["firestore_emulator"]  # the session fixture, used through request.getfixturevalue
 
 Reopen = Callable[[], CaseStore]
-Factory = Callable[[Path], tuple[CaseStore, Reopen]]
+Factory = Callable[[Path, pytest.FixtureRequest], tuple[CaseStore, Reopen]]
 
 KEC = "730608"
 OTHER_KEC = "730601"
@@ -36,18 +45,32 @@ T0 = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
 WITA = timezone(timedelta(hours=8))  # Gowa's local time: same instants, other text
 
 
-def sqlite_factory(tmp_path: Path) -> tuple[CaseStore, Reopen]:
+def sqlite_factory(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[CaseStore, Reopen]:
     path = tmp_path / "var" / "sapa.db"
     return SqliteCaseStore(path), lambda: SqliteCaseStore(path)
 
 
-STORE_FACTORIES = [pytest.param(sqlite_factory, id="sqlite")]
+def firestore_factory(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[CaseStore, Reopen]:
+    """The real Firestore emulator over a socket, emptied before each test."""
+    emulator: FirestoreEmulator = request.getfixturevalue("firestore_emulator")
+    emulator.reset()
+
+    def build() -> CaseStore:
+        return FirestoreCaseStore(PROJECT, client=emulator.client())
+
+    return build(), build
+
+
+STORE_FACTORIES = [
+    pytest.param(sqlite_factory, id="sqlite"),
+    pytest.param(firestore_factory, id="firestore", marks=pytest.mark.integration),
+]
 
 
 @pytest.fixture(params=STORE_FACTORIES)
 def adapter(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[CaseStore, Reopen]:
     factory: Factory = request.param
-    return factory(tmp_path)
+    return factory(tmp_path, request)
 
 
 @pytest.fixture
@@ -483,6 +506,104 @@ def test_messages_order_by_instant_not_by_offset_text(store: CaseStore) -> None:
     assert [m.id for m in store.messages(case.id)] == ["early", "late"]
 
 
+def test_set_message_status_never_goes_back_and_failed_wins(store: CaseStore) -> None:
+    # GIVEN an outbound message whose provider id (wamid) differs from its local id
+    case = new_case()
+    store.create(case)
+    out = Message(
+        case_id=case.id,
+        id="local-out-1",
+        direction="out",
+        at=T0,
+        type="text",
+        body="halo",
+        data={"wamid": "wamid.OUT1"},
+        status="sent",
+    )
+    assert store.add_message(out) is True
+
+    # WHEN statuses arrive out of order
+    assert store.set_message_status("wamid.OUT1", "read", T0 + timedelta(seconds=2)) == case.id
+    assert store.set_message_status("wamid.OUT1", "delivered", T0 + timedelta(seconds=1)) == (
+        case.id
+    )
+
+    # THEN the later status stays; failed replaces any; unknown ids and statuses change nothing
+    assert store.messages(case.id)[0].status == "read"
+    assert store.set_message_status("wamid.nope", "read", T0) is None
+    assert store.set_message_status("wamid.OUT1", "bogus", T0) is None
+    assert store.messages(case.id)[0].status == "read"
+    assert store.set_message_status("wamid.OUT1", "failed", T0 + timedelta(seconds=3)) == case.id
+    assert store.messages(case.id)[0].status == "failed"
+    assert store.set_message_status("local-out-1", "read", T0) is None  # not a provider id
+
+
+def test_redact_messages_blanks_text_and_media_once(store: CaseStore) -> None:
+    case = new_case()
+    store.create(case)
+    other = new_case()
+    store.create(other)
+    store.add_message(message(case.id, "wamid.r1", T0, "NIK saya 7306...", data={"media": "m1"}))
+    store.add_message(message(case.id, "wamid.r2", T0 + timedelta(seconds=1), "foto KK"))
+    store.add_message(message(other.id, "wamid.r3", T0, "tetap"))
+
+    assert store.redact_messages(case.id) == 2
+
+    got = store.messages(case.id)
+    assert [m.id for m in got] == ["wamid.r1", "wamid.r2"]
+    assert all(m.body == got[0].body and m.data == {} for m in got)
+    assert "7306" not in got[0].body
+    assert store.redact_messages(case.id) == 0  # already redacted
+    assert store.messages(other.id)[0].body == "tetap"
+    assert store.message_exists("wamid.r1")
+
+
+# ---- latest_for, with_outbox -----------------------------------------------------------------
+
+
+def test_latest_for_returns_the_most_recently_updated_case_open_or_closed(
+    store: CaseStore,
+) -> None:
+    wa = "6281200000007"
+    assert store.latest_for(KEC, wa) is None
+    first = new_case(wa_id=wa, at=T0)
+    store.create(first)
+    assert store.latest_for(KEC, wa).id == first.id  # type: ignore[union-attr]
+
+    loaded = store.get(first.id)
+    cancel(loaded, T0 + timedelta(minutes=1))
+    store.save(loaded)
+    closed = store.latest_for(KEC, wa)
+    assert closed is not None and closed.id == first.id and closed.state == "cancelled"
+    assert closed.version == 2
+
+    second = new_case(wa_id=wa, at=T0 + timedelta(minutes=5))
+    store.create(second)
+    assert store.latest_for(KEC, wa).id == second.id  # type: ignore[union-attr]
+    assert store.latest_for(OTHER_KEC, wa) is None
+
+
+def test_with_outbox_lists_only_cases_with_pending_tasks(store: CaseStore) -> None:
+    empty = new_case(at=T0)
+    late = new_case(at=T0 + timedelta(minutes=2))
+    late.outbox = [{"kind": "notify", "payload": {"n": 1}, "name": "t-2"}]
+    early = new_case(at=T0 + timedelta(minutes=1))
+    early.outbox = [{"kind": "notify", "payload": {"n": 2}, "name": "t-1"}]
+    for c in (empty, late, early):
+        store.create(c)
+
+    assert [c.id for c in store.with_outbox()] == [early.id, late.id]
+    assert [c.id for c in store.with_outbox(limit=1)] == [early.id]
+
+    # WHEN the outbox of one is drained and saved
+    drained = store.get(early.id)
+    drained.outbox = []
+    drained.note(Actor.system(), "outbox_drained", T0 + timedelta(minutes=3))
+    store.save(drained)
+    assert [c.id for c in store.with_outbox()] == [late.id]
+    assert store.with_outbox()[0].outbox == late.outbox
+
+
 # ---- dedupe keys, sequences, contacts --------------------------------------------------------
 
 
@@ -689,3 +810,50 @@ def test_everything_survives_reopen(store: CaseStore, reopen: Reopen) -> None:
     stale.note(Actor.system(), "stale", T0 + timedelta(seconds=4))
     with pytest.raises(ConcurrentUpdate):
         again.save(stale)
+
+
+# ---- the cloud adapter stays out of the embedded default's imports ---------------------------
+
+
+def test_importing_the_firestore_adapter_does_not_import_google_cloud(tmp_path: Path) -> None:
+    """Cold starts: the module, and a container configured for Firestore, load no client library
+    until the store is first used."""
+    code = (
+        "import sys\n"
+        "before = set(sys.modules)\n"  # a *-nspkg.pth may pre-load the bare namespace
+        "import sapa.adapters.cloud.firestore_store as m\n"
+        "from sapa.bootstrap import Container\n"
+        "from sapa.settings import load_settings\n"
+        f"s = load_settings(sapa_data_dir={str(tmp_path)!r}, store='firestore', gcp_project='p')\n"
+        "store = Container(s).store\n"
+        "assert isinstance(store, m.FirestoreCaseStore), store\n"
+        "new = set(sys.modules) - before\n"
+        "prefixes = ('google.cloud', 'google.api_core', 'grpc')\n"
+        "loaded = sorted(n for n in new if n.startswith(prefixes))\n"
+        "assert not loaded, loaded\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "STORE"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("error", ["Aborted", "DeadlineExceeded", "ServiceUnavailable"])
+def test_firestore_backend_errors_become_transient(error: str) -> None:
+    gx = pytest.importorskip("google.api_core.exceptions", reason="google-api-core not installed")
+
+    class Down:
+        def collection(self, name: str) -> Any:
+            raise getattr(gx, error)("backend says no")
+
+        def batch(self) -> Any:
+            raise getattr(gx, error)("backend says no")
+
+    store = FirestoreCaseStore("p", client=Down())
+    with pytest.raises(TransientError):
+        store.get("x")
+    with pytest.raises(TransientError):
+        store.create(new_case())
+    with pytest.raises(TransientError):
+        store.next_sequence("s")

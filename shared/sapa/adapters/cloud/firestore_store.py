@@ -1,0 +1,497 @@
+"""CaseStore on Firestore (native mode): the cloud counterpart of `SqliteCaseStore`.
+
+Layout (every collection name takes the optional `prefix`):
+
+- `cases/{id}`: the case as one JSON string `doc` (exactly what SQLite stores: Firestore's data
+  model refuses nested arrays and drops timezone offsets, a JSON string round-trips any form)
+  plus the queried fields `version`, `state`, `kecamatan`, `wa_id`, `reg_no`, `is_open`,
+  `has_outbox` and `updated_at` (a Firestore timestamp, so ordering is by instant).
+- `cases/{id}/events/{seq:08d}`: the audit trail, append-only: each event is written with
+  `create()` in the same atomic commit as the case, so a reused seq aborts the whole write.
+- `open_cases/{kecamatan}:{wa_id}`: a lock document `{case_id}` created in the same commit as
+  an open case and deleted in the commit that makes it terminal: at most one open case per
+  kecamatan number and applicant.
+- `reg_nos/{reg_no}`: create-if-absent, registration numbers are unique (as in SQLite).
+- `messages/{id}`: the conversation, top-level so a message is found by its id (document id)
+  and by `provider_id` (the wamid, for delivery statuses); `case_id`, `at`, `status`, `doc`.
+- `dedupe/{key}`: create-if-absent records with an optional JSON `value`.
+- `contacts/{kecamatan}:{wa_id}`: the last inbound time, kept with an atomic `Maximum`
+  transform on integer microseconds (no transaction, late deliveries never win).
+- `sequences/{scope}`: one counter document per scope, bumped with an atomic `Increment`
+  whose result the commit returns. Firestore sustains about one write per second per document;
+  the scopes are per kecamatan per day (registration numbers), far below that, so a sharded
+  counter is not needed. A commit retried after an unknown outcome can leave a gap, never a
+  duplicate.
+
+Writes to one case are optimistic: `save` reads the case, checks `version`, then commits the
+case, its new events and any lock change as one batch preconditioned on the case document's
+update time (a write in between fails the precondition → `ConcurrentUpdate`). Unlike a
+read-write transaction this holds no lock between read and commit, so contended writers fail
+fast instead of waiting for lock timeouts (the emulator's locks are pessimistic).
+
+Document ids are percent-encoded (`/` is not allowed in an id). Composite indexes the queries
+need in production (the emulator needs none): cases (kecamatan, wa_id, updated_at DESC),
+cases (state, kecamatan, updated_at), cases (state, updated_at), cases (kecamatan, updated_at),
+cases (has_outbox, updated_at), messages (case_id, at, added).
+
+Importing this module does not import google.cloud: the client library is loaded on first use.
+Backend errors (aborted, deadline exceeded, unavailable, resource exhausted) become
+`TransientError` (`ConcurrentUpdate`, itself transient, for a case write that lost a race).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import threading
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar, cast
+from urllib.parse import quote
+
+from sapa.domain.case import AuditEvent, Case
+from sapa.domain.errors import (
+    AlreadyExists,
+    ConcurrentUpdate,
+    NotFound,
+    SapaError,
+    TransientError,
+)
+from sapa.domain.texts import text
+from sapa.ports import Message
+
+REDACTED = "[dihapus sesuai jadwal retensi]"
+
+_STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
+_TERMINAL = {"delivered", "rejected", "cancelled", "expired"}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_IN_LIMIT = 30  # Firestore's limit on the values of one `in` filter
+_TX_ATTEMPTS = 10  # the emulator aborts contended transactions ("lock timeout"); retry them
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _transient_types() -> tuple[type[BaseException], ...]:
+    from google.api_core import exceptions as gx
+
+    return (
+        gx.Aborted,
+        gx.DeadlineExceeded,
+        gx.ServiceUnavailable,
+        gx.ResourceExhausted,
+        gx.RetryError,
+    )
+
+
+def _backend_errors(func: F) -> F:
+    """Translate google.api_core errors into SAPA's error hierarchy."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except SapaError:
+            raise
+        except Exception as exc:
+            transient = _transient_types()
+            if isinstance(exc, transient) or (
+                isinstance(exc, ValueError) and isinstance(exc.__cause__, transient)
+            ):
+                raise TransientError(
+                    "Firestore is unavailable or busy", operation=func.__name__, error=str(exc)
+                ) from exc
+            raise
+
+    return cast(F, wrapper)
+
+
+class FirestoreCaseStore:
+    """The cloud CaseStore. Thread-safe (one gRPC client shared by all threads)."""
+
+    def __init__(
+        self,
+        project: str,
+        *,
+        database: str = "(default)",
+        client: Any = None,
+        prefix: str = "",
+        terminal_states: Iterable[str] | None = None,
+    ) -> None:
+        self.project = project
+        self.database = database
+        self.prefix = prefix
+        self.terminal = frozenset(terminal_states or _TERMINAL)
+        self._client = client
+        self._lock = threading.Lock()
+
+    # ---- plumbing ---------------------------------------------------------------------------
+
+    @property
+    def client(self) -> Any:
+        """The Firestore client, created on first use (honours FIRESTORE_EMULATOR_HOST)."""
+        with self._lock:
+            if self._client is None:
+                from google.cloud import firestore
+
+                self._client = firestore.Client(project=self.project, database=self.database)
+            return self._client
+
+    def _col(self, name: str) -> Any:
+        return self.client.collection(self.prefix + name)
+
+    def _case_ref(self, case_id: str) -> Any:
+        return self._col("cases").document(_doc_id(case_id))
+
+    def _open_ref(self, kecamatan: str, wa_id: str) -> Any:
+        return self._col("open_cases").document(_doc_id(f"{kecamatan}:{wa_id}"))
+
+    def _transaction(self) -> Any:
+        return self.client.transaction(max_attempts=_TX_ATTEMPTS)
+
+    # ---- cases ------------------------------------------------------------------------------
+
+    @_backend_errors
+    def create(self, case: Case) -> None:
+        from google.api_core import exceptions as gx
+
+        ref = self._case_ref(case.id)
+        batch = self.client.batch()  # atomic: all creates succeed or none
+        batch.create(ref, self._fields(case, version=1))
+        batch.create(self._col("reg_nos").document(_doc_id(case.reg_no)), {"case_id": case.id})
+        if self._is_open(case):
+            batch.create(self._open_ref(case.kecamatan, case.wa_id), {"case_id": case.id})
+        for event in case.new_events:
+            batch.create(_event_ref(ref, event.seq), _event_fields(event))
+        try:
+            batch.commit()
+        except gx.AlreadyExists as exc:
+            raise AlreadyExists("case exists", case_id=case.id, error=str(exc)) from exc
+        case.version = 1
+        case.new_events.clear()
+
+    @_backend_errors
+    def get(self, case_id: str) -> Case:
+        snap = self._case_ref(case_id).get()
+        if not snap.exists:
+            raise NotFound(text("case_not_found"), case_id=case_id)
+        return _load(snap)
+
+    @_backend_errors
+    def save(self, case: Case) -> None:
+        from google.api_core import exceptions as gx
+
+        ref = self._case_ref(case.id)
+        snap = ref.get()
+        if not snap.exists or snap.get("version") != case.version:
+            raise ConcurrentUpdate("case changed meanwhile", case_id=case.id)
+        old = snap.to_dict()
+        old_lock = self._open_ref(old["kecamatan"], old["wa_id"]) if old.get("is_open") else None
+        new_lock = self._open_ref(case.kecamatan, case.wa_id) if self._is_open(case) else None
+        moved = _path(old_lock) != _path(new_lock)
+
+        # One atomic commit, guarded by the case document's update time: it applies only if
+        # nobody wrote the case since the read above (optimistic: no lock is held meanwhile).
+        batch = self.client.batch()
+        unchanged = self.client.write_option(last_update_time=snap.update_time)
+        batch.update(ref, self._fields(case, version=case.version + 1), option=unchanged)
+        if moved:
+            if old_lock is not None:
+                batch.delete(old_lock)
+            if new_lock is not None:
+                batch.create(new_lock, {"case_id": case.id})
+        for event in case.new_events:
+            batch.create(_event_ref(ref, event.seq), _event_fields(event))
+        try:
+            batch.commit()
+        except (gx.FailedPrecondition, gx.Aborted) as exc:
+            raise ConcurrentUpdate("case changed meanwhile", case_id=case.id) from exc
+        except gx.AlreadyExists as exc:
+            if new_lock is not None and moved:
+                held = new_lock.get()
+                if held.exists and held.get("case_id") != case.id:
+                    raise AlreadyExists(
+                        "open case exists", case_id=held.get("case_id"), error=str(exc)
+                    ) from exc
+            # an event seq exists: history is never rewritten
+            raise ConcurrentUpdate(
+                "case changed meanwhile", case_id=case.id, error=str(exc)
+            ) from exc
+        case.version += 1
+        case.new_events.clear()
+
+    @_backend_errors
+    def latest_for(self, kecamatan: str, wa_id: str) -> Case | None:
+        from google.cloud import firestore
+
+        query = (
+            self._col("cases")
+            .where(filter=_eq("kecamatan", kecamatan))
+            .where(filter=_eq("wa_id", wa_id))
+            .order_by("updated_at", direction=firestore.Query.DESCENDING)
+            .limit(1)
+        )
+        found = list(query.stream())
+        return _load(found[0]) if found else None
+
+    @_backend_errors
+    def find_open(self, kecamatan: str, wa_id: str) -> Case | None:
+        lock = self._open_ref(kecamatan, wa_id).get()
+        if not lock.exists:
+            return None
+        snap = self._case_ref(lock.get("case_id")).get()
+        if not snap.exists or not snap.get("is_open"):
+            return None
+        return _load(snap)
+
+    @_backend_errors
+    def list_cases(
+        self,
+        *,
+        states: Iterable[str] | None = None,
+        kecamatan: str | None = None,
+        limit: int = 200,
+    ) -> list[Case]:
+        base = self._col("cases")
+        if kecamatan:
+            base = base.where(filter=_eq("kecamatan", kecamatan))
+        if states is None:
+            return [_load(s) for s in base.order_by("updated_at").limit(limit).stream()]
+        wanted = sorted(set(states))
+        if not wanted:
+            return []
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        snaps: list[Any] = []
+        for i in range(0, len(wanted), _IN_LIMIT):
+            chunk = wanted[i : i + _IN_LIMIT]
+            query = base.where(filter=FieldFilter("state", "in", chunk))
+            snaps += query.order_by("updated_at").limit(limit).stream()
+        snaps.sort(key=lambda s: (s.get("updated_at"), s.id))
+        return [_load(s) for s in snaps[:limit]]
+
+    @_backend_errors
+    def with_outbox(self, limit: int = 500) -> list[Case]:
+        query = (
+            self._col("cases")
+            .where(filter=_eq("has_outbox", True))
+            .order_by("updated_at")
+            .limit(limit)
+        )
+        return [_load(s) for s in query.stream()]
+
+    @_backend_errors
+    def events(self, case_id: str) -> list[AuditEvent]:
+        query = self._case_ref(case_id).collection("events").order_by("seq")
+        return [AuditEvent.model_validate_json(s.get("doc")) for s in query.stream()]
+
+    # ---- conversation, dedupe, counters -----------------------------------------------------
+
+    @_backend_errors
+    def add_message(self, message: Message) -> bool:
+        from google.api_core import exceptions as gx
+        from google.cloud import firestore
+
+        doc = json.dumps(
+            {
+                "case_id": message.case_id,
+                "id": message.id,
+                "direction": message.direction,
+                "at": message.at.isoformat(),
+                "type": message.type,
+                "body": message.body,
+                "actor_id": message.actor_id,
+                "data": message.data,
+            }
+        )
+        provider_id = message.data.get("wamid") or (
+            message.id if message.direction == "in" else None
+        )
+        try:
+            self._col("messages").document(_doc_id(message.id)).create(
+                {
+                    "case_id": message.case_id,
+                    "at": message.at,
+                    "added": firestore.SERVER_TIMESTAMP,  # ties in `at`: insertion order
+                    "provider_id": provider_id,
+                    "status": message.status,
+                    "doc": doc,
+                }
+            )
+        except gx.AlreadyExists:
+            return False
+        return True
+
+    def _message_query(self, case_id: str) -> Any:
+        return self._col("messages").where(filter=_eq("case_id", case_id))
+
+    @_backend_errors
+    def messages(self, case_id: str) -> list[Message]:
+        query = self._message_query(case_id).order_by("at").order_by("added")
+        out = []
+        for snap in query.stream():
+            d = json.loads(snap.get("doc"))
+            d["at"] = datetime.fromisoformat(d["at"])
+            d["status"] = snap.get("status") or ""
+            out.append(Message(**d))
+        return out
+
+    @_backend_errors
+    def redact_messages(self, case_id: str) -> int:
+        count, batch, pending = 0, self.client.batch(), 0
+        for snap in self._message_query(case_id).stream():
+            d = json.loads(snap.get("doc"))
+            if d.get("body") == REDACTED and not d.get("data"):
+                continue
+            d["body"], d["data"] = REDACTED, {}
+            batch.update(snap.reference, {"doc": json.dumps(d)})
+            count += 1
+            pending += 1
+            if pending == 400:  # below Firestore's 500 writes per commit
+                batch.commit()
+                batch, pending = self.client.batch(), 0
+        if pending:
+            batch.commit()
+        return count
+
+    @_backend_errors
+    def set_message_status(self, provider_id: str, status: str, at: datetime) -> str | None:
+        from google.cloud import firestore
+
+        rank = _STATUS_RANK.get(status)
+        if rank is None:
+            return None
+        refs = [
+            s.reference
+            for s in self._col("messages").where(filter=_eq("provider_id", provider_id)).stream()
+        ]
+        if not refs:
+            return None
+
+        @firestore.transactional  # type: ignore[untyped-decorator,unused-ignore]
+        def write(tx: Any) -> str:
+            snaps = [r.get(transaction=tx) for r in refs]
+            for snap in snaps:
+                if snap.exists and rank > _STATUS_RANK.get(snap.get("status") or "", 0):
+                    tx.update(snap.reference, {"status": status})
+            return str(snaps[0].get("case_id"))
+
+        return cast(str, write(self._transaction()))
+
+    @_backend_errors
+    def message_exists(self, message_id: str) -> bool:
+        return bool(self._col("messages").document(_doc_id(message_id)).get().exists)
+
+    @_backend_errors
+    def get_key(self, key: str) -> dict[str, Any] | None:
+        snap = self._col("dedupe").document(_doc_id(key)).get()
+        if not snap.exists or snap.get("value") is None:
+            return None
+        value: dict[str, Any] = json.loads(snap.get("value"))
+        return value
+
+    @_backend_errors
+    def claim_key(self, key: str, *, value: dict[str, Any] | None = None) -> bool:
+        from google.api_core import exceptions as gx
+        from google.cloud import firestore
+
+        try:
+            self._col("dedupe").document(_doc_id(key)).create(
+                {
+                    "at": firestore.SERVER_TIMESTAMP,
+                    "value": json.dumps(value) if value is not None else None,
+                }
+            )
+        except gx.AlreadyExists:
+            return False
+        return True
+
+    @_backend_errors
+    def next_sequence(self, scope: str) -> int:
+        from google.cloud import firestore
+
+        result = (
+            self._col("sequences")
+            .document(_doc_id(scope))
+            .set({"value": firestore.Increment(1)}, merge=True)
+        )
+        return int(result.transform_results[0].integer_value)
+
+    @_backend_errors
+    def record_contact(self, kecamatan: str, wa_id: str, at: datetime) -> None:
+        from google.cloud import firestore
+
+        self._col("contacts").document(_doc_id(f"{kecamatan}:{wa_id}")).set(
+            {
+                "kecamatan": kecamatan,
+                "wa_id": wa_id,
+                "last_inbound_us": firestore.Maximum(_micros(at)),
+            },
+            merge=True,
+        )
+
+    @_backend_errors
+    def last_inbound(self, kecamatan: str, wa_id: str) -> datetime | None:
+        snap = self._col("contacts").document(_doc_id(f"{kecamatan}:{wa_id}")).get()
+        if not snap.exists:
+            return None
+        return _EPOCH + timedelta(microseconds=int(snap.get("last_inbound_us")))
+
+    # ---- internals --------------------------------------------------------------------------
+
+    def _is_open(self, case: Case) -> bool:
+        return case.state not in self.terminal
+
+    def _fields(self, case: Case, *, version: int) -> dict[str, Any]:
+        return {
+            "doc": case.model_dump_json(exclude={"version"}),
+            "version": version,
+            "state": case.state,
+            "kecamatan": case.kecamatan,
+            "wa_id": case.wa_id,
+            "reg_no": case.reg_no,
+            "is_open": self._is_open(case),
+            "has_outbox": bool(case.outbox),
+            "updated_at": case.updated_at.astimezone(UTC),
+        }
+
+
+def _load(snap: Any) -> Case:
+    case = Case.model_validate_json(snap.get("doc"))
+    case.version = int(snap.get("version"))
+    return case
+
+
+def _event_ref(case_ref: Any, seq: int) -> Any:
+    return case_ref.collection("events").document(f"{seq:08d}")
+
+
+def _event_fields(event: AuditEvent) -> dict[str, Any]:
+    return {"seq": event.seq, "at": event.at.astimezone(UTC), "doc": event.model_dump_json()}
+
+
+def _eq(field: str, value: Any) -> Any:
+    from google.cloud.firestore_v1.base_query import FieldFilter
+
+    return FieldFilter(field, "==", value)
+
+
+def _path(ref: Any) -> str | None:
+    return None if ref is None else str(ref.path)
+
+
+def _micros(at: datetime) -> int:
+    delta = at.astimezone(UTC) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _doc_id(key: str) -> str:
+    """A valid, injective Firestore document id for any string (no '/', not '.'/'..'/__x__):
+    `quote` never emits %2E or %5F, so the escapes below cannot collide with a quoted key."""
+    out = quote(key, safe="")
+    if not out:
+        return "%"  # a lone % is never in quote's output
+    if out in (".", ".."):
+        return out.replace(".", "%2E")
+    if out.startswith("__"):
+        return "%5F" + out[1:]
+    return out
