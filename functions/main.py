@@ -23,6 +23,7 @@ from notify import notify  # noqa: E402
 from precheck import precheck  # noqa: E402
 from retention_sweep import retention_sweep  # noqa: E402
 from siak_handoff import siak_handoff  # noqa: E402
+from sla_sweep import sla_sweep  # noqa: E402
 from staff import staff_http as staff  # noqa: E402
 from verify import verify_http as verify  # noqa: E402
 from wa_webhook import wa_webhook  # noqa: E402
@@ -39,6 +40,7 @@ __all__ = [
     "precheck",
     "retention_sweep",
     "siak_handoff",
+    "sla_sweep",
     "staff",
     "verify",
     "wa_webhook",

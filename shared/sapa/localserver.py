@@ -32,6 +32,7 @@ HTTP_MOUNTS = {
     "/esign/callback": "esign_callback",
     "/approval": "approval",
     "/jobs/retention": "retention_sweep",
+    "/jobs/sla": "sla_sweep",
 }
 TASK_KINDS = (
     "notify",
@@ -45,6 +46,7 @@ TASK_KINDS = (
 SIMULATOR_PREFIXES = ("/sim/", "/dev/wa")
 RECOVERY_INTERVAL_SECONDS = 60.0
 RETENTION_EVERY_TICKS = 60  # hourly
+SLA_EVERY_TICKS = 5  # every five minutes
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -209,7 +211,7 @@ class LocalStack:
 
     def _recover(self) -> None:
         """Queue what a queue outage left in case outboxes (the cloud's sweep does the same)."""
-        from sapa.services import retention
+        from sapa.services import retention, sla_sweep
         from sapa.services.recovery import requeue_outboxes
 
         ticks = 0
@@ -217,6 +219,8 @@ class LocalStack:
             ticks += 1
             try:
                 requeue_outboxes(self.c)
+                if ticks % SLA_EVERY_TICKS == 0:
+                    sla_sweep.sweep(self.c)  # Cloud Scheduler every few minutes in the cloud
                 if ticks % RETENTION_EVERY_TICKS == 0:
                     retention.sweep(self.c)  # Cloud Scheduler does this daily in the cloud
             except Exception:

@@ -116,6 +116,10 @@ class Case(BaseModel):
     # The resident sent BATAL and has been asked to confirm with YA (cancel needs both).
     cancel_requested_at: datetime | None = None
     closed_at: datetime | None = None  # when a terminal state was reached (lead time ends here)
+    # What the SLA sweep has recorded or done for this case, so a repeat does nothing twice:
+    # "breach:<run>", "escalated:<run>", "lead_time", "reminder:<state>:<since>",
+    # "expiry_notice" → when (ISO time) or, for the expiry notice, its progress.
+    sla_flags: dict[str, str] = Field(default_factory=dict)
     # Tasks decided together with a state change, saved atomically with it and enqueued after
     # the save (by deterministic name, so enqueueing twice is harmless): nothing is lost if the
     # process dies between the save and the enqueue.

@@ -92,6 +92,23 @@ ID: dict[str, str] = {
         "Maaf, berkas yang Anda kirim tidak dapat kami ambil. Silakan kirim ulang berkas tersebut."
     ),
     "wa_rejected": "Mohon maaf, permohonan {reg_no} tidak dapat diproses: {reason}",
+    # the SLA sweep's messages to a resident the case waits on (reminders) or who never answered
+    "wa_reminder_guestbook": (
+        "Pengingat: Buku Tamu untuk permohonan {reg_no} belum Anda isi. Silakan isi melalui "
+        "tautan Buku Tamu yang sudah kami kirim, atau balas HALO untuk menerima tautannya lagi. "
+        "Permohonan yang tidak dilengkapi akan ditutup otomatis."
+    ),
+    "wa_reminder_correction": (
+        "Pengingat: permohonan {reg_no} masih menunggu perbaikan dari Anda:\n{reason}\n"
+        "Silakan perbaiki melalui tautan Buku Tamu Anda, atau balas HALO untuk menerima "
+        "tautannya lagi. Permohonan yang tidak diperbaiki akan ditutup otomatis."
+    ),
+    "wa_expired": (
+        "Permohonan {reg_no} telah ditutup karena {reason}. Bila Anda masih memerlukan layanan, "
+        "silakan kirim HALO untuk memulai permohonan baru."
+    ),
+    "expired_reason_guestbook": "Buku Tamu tidak diisi dalam {days} hari",
+    "expired_reason_correction": "perbaikan tidak dikirim dalam {days} hari",
     "wa_help": (
         "Layanan WhatsApp Disdukcapil Kabupaten Gowa.\n"
         "Ketik STATUS untuk melihat posisi permohonan, BATAL untuk membatalkan, "

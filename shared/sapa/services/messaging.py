@@ -75,6 +75,9 @@ def render(c: Container, case: Case, kind: str, params: dict[str, Any]) -> str:
         "correction": "wa_correction",
         "cancelled": "wa_cancelled",
         "rejected": "wa_rejected",
+        "reminder_guestbook": "wa_reminder_guestbook",
+        "reminder_correction": "wa_reminder_correction",
+        "expired": "wa_expired",
     }
     if kind not in keys:
         raise PermanentError(f"unknown notification kind {kind!r}")

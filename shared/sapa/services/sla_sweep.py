@@ -1,0 +1,313 @@
+"""The SLA sweep: steps past their mutu baku, cases past the lead-time target, and residents
+who keep a case waiting (a reminder, then expiry). Run every few minutes (Cloud Scheduler).
+
+Each thing is done once however often the sweep runs, and however many sweeps run at once:
+what was recorded is kept on the case (`Case.sla_flags`) and written with the version-checked
+`mutate`, whose change re-checks the flags on a fresh copy after a concurrent update; reminders
+are notify tasks with deterministic names; the expiry notice is sent under a lease taken on the
+case and under a deterministic message id.
+
+What it measures:
+
+- the waiting step's open run: its handling time once claimed, else the time since it was
+  ready, against the step's mutu baku. One "sla_breach" audit event per run; once the run is
+  `grace_minutes` past the mutu baku, one "sla_escalated" event naming the role it goes to
+  (the head of division). Runs already finished are not looked at: the timeline shows them.
+- the lead time of an open case against the SOP's target: one "lead_time_breach" event.
+- a case waiting on the resident (`[residents.*]` in sla.toml), counted from the moment it
+  entered that state: one reminder per wait, then "expire" (as the system) and the expiry
+  notice.
+
+Durations are raw clock time (`Clock.now()`): working hours, weekends and holidays are not
+taken into account yet, so a step left overnight is a breach and is escalated.
+"""
+
+from __future__ import annotations
+
+import logging
+import tomllib
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from sapa.bootstrap import Container
+from sapa.domain.case import Actor, Case
+from sapa.domain.errors import PermanentError, TransientError
+from sapa.domain.sla import step_timing, timeline
+from sapa.domain.sop import Sop
+from sapa.domain.texts import text
+from sapa.services import messaging
+from sapa.services.names import task_name
+from sapa.services.unit import mutate, outbox_task
+from sapa.services.workflow import correction_summary
+
+log = logging.getLogger(__name__)
+
+COUNTS = ("breaches", "escalations", "lead_time_breaches", "reminders", "expired")
+RESIDENT_WAITS = ("guestbook", "correction")  # the [residents.*] tables texts exist for
+EXPIRY_NOTICE = "expiry_notice"  # the flag of the expiry message: due → sending@t → <result>@t
+NOTICE_LEASE = timedelta(minutes=10)  # a sweep that died while sending: another one takes over
+
+
+@dataclass(frozen=True)
+class ResidentWait:
+    """A state in which the case waits on the resident: remind once, then expire."""
+
+    name: str  # guestbook | correction
+    state: str
+    remind_after: timedelta
+    expire_after: timedelta
+
+    @property
+    def reminder_kind(self) -> str:
+        return f"reminder_{self.name}"
+
+    def expiry_reason(self) -> str:
+        days = self.expire_after / timedelta(days=1)
+        return text(f"expired_reason_{self.name}", days=f"{days:g}")
+
+
+@dataclass(frozen=True)
+class SlaConfig:
+    grace: timedelta
+    escalate_to: str
+    escalate_to_for_step_role: dict[str, str] = field(default_factory=dict)
+    residents: tuple[ResidentWait, ...] = ()
+
+    def escalation_role(self, step_role: str) -> str:
+        return self.escalate_to_for_step_role.get(step_role, self.escalate_to)
+
+    def resident_wait(self, state: str) -> ResidentWait | None:
+        return next((w for w in self.residents if w.state == state), None)
+
+
+@cache
+def load_config(path: str | None = None) -> SlaConfig:
+    """The SLA settings (sla.toml); without a path, the bundled defaults."""
+    if path is None:
+        raw = resources.files("sapa.data").joinpath("sla.toml").read_text("utf-8")
+    else:
+        raw = Path(path).read_text("utf-8")
+    data = tomllib.loads(raw)
+    esc = data.get("escalation", {})
+    residents = []
+    for name, r in data.get("residents", {}).items():
+        if name not in RESIDENT_WAITS:
+            raise ValueError(
+                f"sla: unknown [residents.{name}] (known: {', '.join(RESIDENT_WAITS)})"
+            )
+        wait = ResidentWait(
+            name=name,
+            state=str(r["state"]),
+            remind_after=timedelta(hours=float(r["remind_after_hours"])),
+            expire_after=timedelta(days=float(r["expire_after_days"])),
+        )
+        if wait.remind_after >= wait.expire_after:
+            raise ValueError(f"sla: [residents.{name}] reminds only after it expires")
+        residents.append(wait)
+    return SlaConfig(
+        grace=timedelta(minutes=float(esc.get("grace_minutes", 30))),
+        escalate_to=str(esc.get("to_role", "kabid")),
+        escalate_to_for_step_role=dict(esc.get("to_role_for_step_role", {})),
+        residents=tuple(residents),
+    )
+
+
+def config_for(c: Container) -> SlaConfig:
+    cfg = load_config(str(c.settings.sla_file) if c.settings.sla_file else None)
+    for wait in cfg.residents:
+        if not any(t.event == "expire" for t in c.sop.events_from(wait.state)):
+            raise ValueError(f"sla: the SOP cannot expire a case in state {wait.state!r}")
+    return cfg
+
+
+def sweep(c: Container, *, limit: int = 5000) -> dict[str, int]:
+    """One pass over the open cases; returns what this pass did (a repeat does nothing)."""
+    cfg = config_for(c)
+    now = c.clock.now()
+    done: Counter[str] = Counter()
+    open_states = sorted(c.sop.states - c.sop.terminal_states)
+    for listed in c.store.list_cases(states=open_states, limit=limit):
+        # A dry run on a copy of the listed case: most cases need nothing, and no write.
+        if not _check(c, cfg, listed.model_copy(deep=True), now):
+            continue
+        case, did = mutate(c, listed.id, lambda case: _check(c, cfg, case, now))
+        done.update(did)
+        if did["expired"]:
+            _send_expiry_notice(c, case.id, now)
+    # Expiry notices that a sweep decided but did not get out (it died, WhatsApp was down).
+    for case in c.store.list_cases(states=["expired"], limit=limit):
+        if _notice_takeable(case, now):
+            _send_expiry_notice(c, case.id, now)
+    result = {k: done[k] for k in COUNTS}
+    if any(result.values()):
+        log.info("sla sweep", extra={"counts": result})
+    return result
+
+
+def run_key(case: Case, sop: Sop) -> str | None:
+    """The identity of the waiting step's open run: its place in the case's runs and its step
+    (runs are only ever appended, so the place is stable)."""
+    run = case.current_run(sop)
+    if run is None:
+        return None
+    index = next(i for i, r in enumerate(case.steps) if r is run)
+    return f"{index}:{run.step}"
+
+
+def waiting_since(case: Case) -> datetime:
+    """When the case entered its current state, for a state that waits on the resident: every
+    move into such a state (send_link, request_correction) closes an officer's step run."""
+    done = [r.done_at for r in case.steps if r.done_at is not None]
+    return max(done, default=case.created_at)
+
+
+def _check(c: Container, cfg: SlaConfig, case: Case, now: datetime) -> Counter[str]:
+    """Record on `case` whatever is due and not yet recorded; returns what it did. Touches
+    only the case (it runs again on a fresh copy after a concurrent update)."""
+    sop = c.sop
+    did: Counter[str] = Counter()
+    if not case.is_open(sop):
+        return did
+    system = Actor.system()
+    flags = case.sla_flags
+    stamp = now.isoformat()
+
+    run = case.current_run(sop)
+    key = run_key(case, sop)
+    if run is not None and key is not None:
+        timing = step_timing(sop, run, now)
+        claimed = run.claimed_at is not None
+        elapsed = timing.handling_seconds if claimed else timing.waiting_seconds
+        over = (elapsed or 0.0) - timing.mutu_baku_seconds
+        if over > 0 and f"breach:{key}" not in flags:
+            flags[f"breach:{key}"] = stamp
+            case.note(
+                system,
+                "sla_breach",
+                now,
+                step=run.step,
+                run=key,
+                seconds_over=round(over),
+                mutu_baku_seconds=timing.mutu_baku_seconds,
+                measured="handling" if claimed else "waiting",
+                claimed_by=run.claimed_by,
+            )
+            did["breaches"] += 1
+        if over >= cfg.grace.total_seconds() and over > 0 and f"escalated:{key}" not in flags:
+            to = cfg.escalation_role(timing.step.role)
+            flags[f"escalated:{key}"] = stamp
+            case.note(
+                system,
+                "sla_escalated",
+                now,
+                step=run.step,
+                run=key,
+                seconds_over=round(over),
+                grace_minutes=round(cfg.grace.total_seconds() / 60),
+                escalate_to=to,
+            )
+            did["escalations"] += 1
+
+    tl = timeline(sop, case, now)
+    if tl.lead_time_breached and "lead_time" not in flags:
+        flags["lead_time"] = stamp
+        case.note(
+            system,
+            "lead_time_breach",
+            now,
+            lead_time_seconds=round(tl.lead_time_seconds),
+            target_seconds=round(tl.lead_time_target_seconds),
+            seconds_over=round(tl.lead_time_seconds - tl.lead_time_target_seconds),
+        )
+        did["lead_time_breaches"] += 1
+
+    wait = cfg.resident_wait(case.state)
+    if wait is not None:
+        since = waiting_since(case)
+        waited = now - since
+        if waited >= wait.expire_after:
+            reason = wait.expiry_reason()
+            case.apply(
+                sop,
+                "expire",
+                system,
+                now,
+                reason=reason,
+                waited_seconds=round(waited.total_seconds()),
+            )
+            flags[EXPIRY_NOTICE] = "due"
+            did["expired"] += 1
+        elif waited >= wait.remind_after:
+            flag = f"reminder:{case.state}:{since.isoformat()}"
+            if flag not in flags:
+                flags[flag] = stamp
+                params = {}
+                if wait.name == "correction":
+                    params["reason"] = correction_summary(c, case)
+                outbox_task(
+                    case,
+                    "notify",
+                    {"case_id": case.id, "kind": wait.reminder_kind, "params": params},
+                    name=task_name("notify", case.id, "reminder", case.state, since.isoformat()),
+                )
+                case.note(
+                    system,
+                    "sla_reminder",
+                    now,
+                    kind=wait.reminder_kind,
+                    waited_seconds=round(waited.total_seconds()),
+                )
+                did["reminders"] += 1
+    return did
+
+
+# ---- the expiry notice ----------------------------------------------------------------------
+# Sent here rather than by a notify task: the notify task drops messages to closed cases, and
+# the case is closed (expired) before the resident is told, so a resident who submits at that
+# moment is never told that an open request was closed.
+
+
+def _notice_takeable(case: Case, now: datetime) -> bool:
+    flag = case.sla_flags.get(EXPIRY_NOTICE)
+    if flag == "due":
+        return True
+    if flag is not None and flag.startswith("sending@"):
+        return now - datetime.fromisoformat(flag.removeprefix("sending@")) >= NOTICE_LEASE
+    return False
+
+
+def _send_expiry_notice(c: Container, case_id: str, now: datetime) -> str | None:
+    """Tell the resident their case expired, once: the sweep that takes the lease sends it."""
+
+    def take(case: Case) -> bool:
+        if not _notice_takeable(case, now):
+            return False
+        case.sla_flags[EXPIRY_NOTICE] = f"sending@{now.isoformat()}"
+        return True
+
+    case, mine = mutate(c, case_id, take)
+    if not mine:
+        return None
+    message_id = f"out:{task_name('notify', case.id, 'expired')}"
+    if c.store.message_exists(message_id):
+        result = "sent"  # a sweep sent it and died before saying so
+    else:
+        try:
+            result = messaging.send(
+                c, case, "expired", {"reason": case.closed_reason or ""}, message_id
+            )
+        except TransientError:
+            log.warning("expiry notice not sent, will retry", extra={"case_id": case.id})
+            return None  # the lease runs out and a later sweep sends it
+        except PermanentError:
+            result = "refused"  # recorded on the case by send()
+
+    def record(case: Case) -> None:
+        case.sla_flags[EXPIRY_NOTICE] = f"{result}@{now.isoformat()}"
+
+    mutate(c, case_id, record)
+    return result

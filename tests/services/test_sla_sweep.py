@@ -1,0 +1,472 @@
+"""The SLA sweep: breaches and escalations once per step run, the lead-time target, and the
+resident who keeps a case waiting (one reminder, then expiry) — however often it runs."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sapa.adapters.clock import FixedClock
+from sapa.bootstrap import Container
+from sapa.domain.case import Case
+from sapa.services import guestbook, intake, sla_sweep
+from tests.services.conftest import FakeWhatsApp, Runner, greet, inbound
+from tests.services.test_pipeline import LOKET, act, submission, to_submitted, token_from
+
+HOUR = 3600
+DAY = 24 * HOUR
+ZERO = {"breaches": 0, "escalations": 0, "lead_time_breaches": 0, "reminders": 0, "expired": 0}
+
+
+@dataclass
+class TemplatingWhatsApp(FakeWhatsApp):
+    """The services' fake, plus templates (reminders go out long after the last message)."""
+
+    def send_template(
+        self, phone_number_id: str, to: str, name: str, language: str, params: list[str]
+    ) -> str:
+        self._maybe_fail()
+        self.sent.append(
+            {"type": "template", "from": phone_number_id, "to": to, "name": name, "params": params}
+        )
+        return f"wamid.OUT{len(self.sent)}"
+
+
+@pytest.fixture
+def wa(container: Container) -> TemplatingWhatsApp:
+    fake = TemplatingWhatsApp()
+    container.whatsapp = fake  # type: ignore[misc]
+    return fake
+
+
+def events(c: Container, case_id: str) -> Counter[str]:
+    return Counter(e.event for e in c.store.events(case_id))
+
+
+def detail(c: Container, case_id: str, event: str) -> list[dict[str, Any]]:
+    return [e.detail for e in c.store.events(case_id) if e.event == event]
+
+
+def counts(**over: int) -> dict[str, int]:
+    return {**ZERO, **over}
+
+
+def sweep(c: Container) -> dict[str, int]:
+    return sla_sweep.sweep(c)
+
+
+def with_sla_file(c: Container, tmp_path: Path, body: str) -> None:
+    path = tmp_path / "sla.toml"
+    path.write_text(body, "utf-8")
+    c.settings = c.settings.model_copy(update={"sla_file": path})  # type: ignore[misc]
+
+
+def link_sent(c: Container, runner: Runner, **kw: Any) -> str:
+    case_id = greet(c, **kw)
+    runner.drain()
+    assert c.store.get(case_id).state == "link_sent"
+    return case_id
+
+
+# ---- officers' steps --------------------------------------------------------------------------
+
+
+def test_a_breach_is_recorded_once_per_run(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    # GIVEN a submitted guest book whose check (mutu baku 1 minute) nobody has taken
+    case_id = to_submitted(c, runner, wa, clock)
+    clock.advance(59)
+    assert sweep(c) == ZERO
+    # WHEN the sweep runs three times after the minute is up
+    clock.advance(61)
+    assert sweep(c) == counts(breaches=1)
+    clock.advance(30)
+    assert sweep(c) == ZERO
+    assert sweep(c) == ZERO
+    # THEN one breach is recorded, with the step and how far past its mutu baku it was
+    assert events(c, case_id)["sla_breach"] == 1
+    (breach,) = detail(c, case_id, "sla_breach")
+    assert breach["step"] == "periksa" and breach["seconds_over"] == 60
+    assert breach["measured"] == "waiting" and breach["mutu_baku_seconds"] == 60
+    case = c.store.get(case_id)
+    assert f"breach:{breach['run']}" in case.sla_flags
+    # AND taking the step (its handling clock starts) does not breach the same run again
+    act(c, case_id, LOKET, "claim")
+    clock.advance(120)
+    assert sweep(c) == ZERO
+    # BUT the next run of the step (after a correction) is measured on its own
+    act(c, case_id, LOKET, "request_correction", reason="Foto KK buram")
+    runner.drain()
+    guestbook.submit(c, token_from(wa), submission())
+    runner.drain()
+    clock.advance(61)
+    assert sweep(c) == counts(breaches=1)
+    assert sweep(c) == ZERO
+    runs = [d["run"] for d in detail(c, case_id, "sla_breach")]
+    assert len(runs) == 2 and len(set(runs)) == 2
+
+
+def test_a_claimed_step_is_measured_by_its_handling_time(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = to_submitted(c, runner, wa, clock)
+    act(c, case_id, LOKET, "claim")
+    clock.advance(50)
+    act(c, case_id, LOKET, "check")  # the contact step: 10 minutes
+    act(c, case_id, LOKET, "claim")
+    clock.advance(600)
+    assert sweep(c) == ZERO
+    clock.advance(5)
+    assert sweep(c) == counts(breaches=1)
+    (breach,) = detail(c, case_id, "sla_breach")
+    assert breach["step"] == "hubungi" and breach["measured"] == "handling"
+    assert breach["seconds_over"] == 5 and breach["claimed_by"] == LOKET.email
+
+
+def test_escalation_comes_only_after_the_grace(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = to_submitted(c, runner, wa, clock)
+    # GIVEN a breached step (grace: 30 minutes past its mutu baku)
+    clock.advance(61)
+    assert sweep(c) == counts(breaches=1)
+    clock.advance(30 * 60 - 2)  # 30 minutes past the mutu baku, less one second
+    assert sweep(c) == ZERO
+    assert events(c, case_id)["sla_escalated"] == 0
+    # WHEN the grace is over
+    clock.advance(1)
+    assert sweep(c) == counts(escalations=1)
+    # THEN the head of division is named, once however often the sweep runs
+    clock.advance(600)
+    assert sweep(c) == ZERO
+    (esc,) = detail(c, case_id, "sla_escalated")
+    assert esc["escalate_to"] == "kabid" and esc["step"] == "periksa"
+    assert esc["seconds_over"] == 30 * 60 and esc["grace_minutes"] == 30
+
+
+def test_the_grace_and_whom_to_escalate_to_are_configurable(
+    container: Container,
+    runner: Runner,
+    wa: FakeWhatsApp,
+    clock: FixedClock,
+    tmp_path: Path,
+) -> None:
+    c = container
+    with_sla_file(
+        c,
+        tmp_path,
+        '[escalation]\ngrace_minutes = 0\nto_role = "kadis"\n'
+        '[residents.guestbook]\nstate = "link_sent"\nremind_after_hours = 1\n'
+        "expire_after_days = 2\n",
+    )
+    case_id = to_submitted(c, runner, wa, clock)
+    clock.advance(61)
+    assert sweep(c) == counts(breaches=1, escalations=1)
+    assert detail(c, case_id, "sla_escalated")[0]["escalate_to"] == "kadis"
+    # AND the resident's times come from the same file
+    other = link_sent(c, runner, wa_id="6281111111111", wamid="wamid.O")
+    clock.advance(HOUR)
+    assert sweep(c)["reminders"] == 1
+    clock.advance(2 * DAY)
+    assert sweep(c)["expired"] == 1
+    assert c.store.get(other).state == "expired"
+
+
+def test_a_case_past_the_lead_time_target_is_recorded_once(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = to_submitted(c, runner, wa, clock)
+    act(c, case_id, LOKET, "check")
+    act(c, case_id, LOKET, "contact")
+    runner.drain()
+    created = c.store.get(case_id).created_at
+    clock.advance(DAY - (clock.now() - created).total_seconds())  # exactly on the target
+    before = sweep(c)
+    assert before["lead_time_breaches"] == 0
+    clock.advance(1)
+    assert sweep(c)["lead_time_breaches"] == 1
+    assert sweep(c)["lead_time_breaches"] == 0
+    (lead,) = detail(c, case_id, "lead_time_breach")
+    assert lead["seconds_over"] == 1 and lead["target_seconds"] == DAY
+
+
+def test_closed_cases_are_left_alone(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = to_submitted(c, runner, wa, clock)
+    act(c, case_id, LOKET, "reject", reason="Bukan warga Gowa")
+    runner.drain()
+    before = events(c, case_id)
+    clock.advance(30 * DAY)
+    assert sweep(c) == ZERO
+    assert events(c, case_id) == before
+
+
+# ---- residents --------------------------------------------------------------------------------
+
+
+def test_a_resident_who_has_not_filled_the_guest_book_is_reminded_once(
+    container: Container, runner: Runner, wa: TemplatingWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = link_sent(c, runner)
+    sent = len(wa.sent)
+    clock.advance(24 * HOUR - 1)
+    assert sweep(c)["reminders"] == 0
+    # WHEN the sweep runs after 24 hours, and again, and again
+    clock.advance(1)
+    assert sweep(c)["reminders"] == 1
+    runner.drain()
+    for _ in range(3):
+        clock.advance(HOUR)
+        assert sweep(c)["reminders"] == 0
+        runner.drain()
+    # THEN one reminder went out: the template (outside the 24-hour window) with the link
+    case = c.store.get(case_id)
+    (reminder,) = wa.sent[sent:]
+    assert reminder["type"] == "template" and reminder["name"] == "sapa_pengingat_buku_tamu"
+    assert reminder["params"][0] == case.reg_no
+    assert reminder["params"][1].startswith(f"{c.settings.guestbook_base}/f/")
+    assert events(c, case_id)["sla_reminder"] == 1
+    assert case.state == "link_sent"
+
+
+def test_a_reminder_inside_the_window_is_free_text(
+    container: Container, runner: Runner, wa: TemplatingWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    link_sent(c, runner)
+    clock.advance(23 * HOUR)
+    intake.receive(c, [inbound("status", wamid="wamid.S", at=clock.now())], [])
+    runner.drain()
+    clock.advance(HOUR)
+    assert sweep(c)["reminders"] == 1
+    runner.drain()
+    assert wa.sent[-1]["type"] == "text"
+    assert "Buku Tamu" in wa.sent[-1]["body"] and "HALO" in wa.sent[-1]["body"]
+
+
+def test_a_resident_asked_for_corrections_is_reminded_with_the_items(
+    container: Container, runner: Runner, wa: TemplatingWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = to_submitted(c, runner, wa, clock)
+    act(c, case_id, LOKET, "request_correction", reason="Foto KK buram")
+    runner.drain()
+    # the resident answers the correction message, then goes quiet
+    clock.advance(HOUR)
+    intake.receive(c, [inbound("ok", wamid="wamid.OK", at=clock.now())], [])
+    runner.drain()
+    clock.advance(23 * HOUR)
+    assert sweep(c)["reminders"] == 1
+    runner.drain()
+    assert sweep(c)["reminders"] == 0
+    body = wa.sent[-1]["body"]
+    assert wa.sent[-1]["type"] == "text" and "Foto KK buram" in body and "perbaikan" in body
+    assert detail(c, case_id, "sla_reminder")[0]["kind"] == "reminder_correction"
+
+
+def test_a_guest_book_never_filled_expires_after_seven_days(
+    container: Container, runner: Runner, wa: TemplatingWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = link_sent(c, runner)
+    clock.advance(7 * DAY - 1)
+    assert sweep(c)["expired"] == 0
+    runner.drain()  # the reminder
+    sent = len(wa.sent)
+    # WHEN the seventh day is over
+    clock.advance(1)
+    assert sweep(c)["expired"] == 1
+    # THEN the case is expired by the system and the resident told how to start again, once
+    case = c.store.get(case_id)
+    assert case.state == "expired" and case.closed_at == clock.now()
+    (expire,) = [e for e in c.store.events(case_id) if e.event == "expire"]
+    assert expire.actor_id == "system" and expire.from_state == "link_sent"
+    assert case.closed_reason == "Buku Tamu tidak diisi dalam 7 hari"
+    (notice,) = wa.sent[sent:]
+    assert notice["type"] == "template" and notice["name"] == "sapa_permohonan_kedaluwarsa"
+    assert notice["params"] == [case.reg_no, "Buku Tamu tidak diisi dalam 7 hari"]
+    for _ in range(3):
+        clock.advance(HOUR)
+        assert sweep(c) == ZERO
+        runner.drain()
+    assert len(wa.sent) == sent + 1
+    outs = [m.body for m in c.store.messages(case_id) if m.direction == "out"]
+    assert sum("sapa_permohonan_kedaluwarsa" in body for body in outs) == 1
+    # AND a new greeting opens a new request
+    assert greet(c, wamid="wamid.AGAIN", at=clock.now()) != case_id
+
+
+def test_the_expiry_notice_inside_the_window_says_send_halo(
+    container: Container, runner: Runner, wa: TemplatingWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    link_sent(c, runner)
+    clock.advance(7 * DAY - HOUR)
+    intake.receive(c, [inbound("bantuan", wamid="wamid.H", at=clock.now())], [])
+    runner.drain()
+    clock.advance(HOUR)
+    assert sweep(c)["expired"] == 1
+    body = wa.sent[-1]["body"]
+    assert wa.sent[-1]["type"] == "text" and "HALO" in body and "ditutup" in body
+
+
+def test_a_correction_never_sent_expires_after_fourteen_days(
+    container: Container, runner: Runner, wa: TemplatingWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = to_submitted(c, runner, wa, clock)
+    act(c, case_id, LOKET, "request_correction", reason="Foto KK buram")
+    runner.drain()
+    clock.advance(8 * DAY)
+    assert sweep(c)["expired"] == 0  # the guest book's seven days do not apply here
+    clock.advance(6 * DAY)
+    assert sweep(c)["expired"] == 1
+    case = c.store.get(case_id)
+    assert case.state == "expired"
+    assert case.closed_reason == "perbaikan tidak dikirim dalam 14 hari"
+
+
+def test_a_resident_who_submits_after_the_reminder_is_not_expired(
+    container: Container, runner: Runner, wa: TemplatingWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = link_sent(c, runner)
+    token = token_from(wa)
+    clock.advance(25 * HOUR)
+    assert sweep(c)["reminders"] == 1
+    runner.drain()
+    # WHEN the resident fills the guest book after the reminder
+    guestbook.submit(c, token, submission())
+    runner.drain()
+    # THEN no sweep expires the case that moved on, nor reminds again
+    clock.advance(10 * DAY)
+    result = sweep(c)
+    assert result["expired"] == 0 and result["reminders"] == 0
+    assert c.store.get(case_id).state == "form_submitted"
+    assert "expired" not in [m["name"] for m in wa.sent if m["type"] == "template"]
+
+
+def test_a_resident_who_submits_while_the_sweep_runs_is_not_expired(
+    container: Container,
+    runner: Runner,
+    wa: TemplatingWhatsApp,
+    clock: FixedClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    c = container
+    case_id = link_sent(c, runner)
+    token = token_from(wa)
+    clock.advance(25 * HOUR)
+    sweep(c)
+    runner.drain()
+    clock.advance(6 * DAY)
+    # GIVEN a sweep that read the case while it still waited on the guest book ...
+    stale = c.store.get(case_id)
+    real = c.store.list_cases
+
+    def listed(**kw: Any) -> list[Case]:
+        if "expired" in (kw.get("states") or []):
+            return real(**kw)
+        return [stale]
+
+    monkeypatch.setattr(c.store, "list_cases", listed)
+    # ... and a resident who submits before the sweep writes
+    guestbook.submit(c, token, submission())
+    runner.drain()
+    sent = len(wa.sent)
+    # WHEN the sweep goes on: its write sees the submitted case and expires nothing
+    assert sweep(c)["expired"] == 0
+    case = c.store.get(case_id)
+    assert case.state == "form_submitted" and "expiry_notice" not in case.sla_flags
+    assert events(c, case_id)["expire"] == 0
+    assert len(wa.sent) == sent
+
+
+def test_an_expiry_notice_that_failed_is_sent_by_a_later_sweep(
+    container: Container, runner: Runner, wa: TemplatingWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = link_sent(c, runner)
+    clock.advance(7 * DAY)
+    wa.fail_next = 1  # WhatsApp is down while the case expires
+    assert sweep(c)["expired"] == 1
+    sent = len(wa.sent)
+    assert c.store.get(case_id).sla_flags["expiry_notice"].startswith("sending@")
+    clock.advance(60)
+    sweep(c)  # within the lease: the first sweep might still be at it
+    assert len(wa.sent) == sent
+    clock.advance(sla_sweep.NOTICE_LEASE.total_seconds())
+    sweep(c)
+    sweep(c)
+    (notice,) = wa.sent[sent:]
+    assert notice["name"] == "sapa_permohonan_kedaluwarsa"
+    assert c.store.get(case_id).sla_flags["expiry_notice"].startswith("sent_template@")
+
+
+# ---- two sweeps at once -----------------------------------------------------------------------
+
+
+def test_two_sweeps_at_once_do_each_thing_once(
+    container: Container, runner: Runner, wa: TemplatingWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    # GIVEN a guest book never filled (to expire), a step never taken (breached and past the
+    # grace), and a guest book a day and a half old (to remind), all past the lead-time target
+    abandoned = link_sent(c, runner, wa_id="6281000000001", wamid="wamid.A")
+    untaken = link_sent(c, runner, wa_id="6281000000002", wamid="wamid.B")
+    guestbook.submit(c, token_from(wa), submission())
+    runner.drain()
+    clock.advance(6 * DAY)
+    waiting = link_sent(c, runner, wa_id="6281000000003", wamid="wamid.C", at=clock.now())
+    clock.advance(DAY + 12 * HOUR)
+    sent = len(wa.sent)
+    # WHEN two sweeps run at the same moment
+    barrier = threading.Barrier(2)
+    results: list[dict[str, int]] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            results.append(sweep(c))
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    # THEN together they did each thing once
+    total = Counter[str]()
+    for r in results:
+        total.update(r)
+    assert dict(total) == counts(
+        breaches=1, escalations=1, lead_time_breaches=3, reminders=1, expired=1
+    )
+    runner.drain()
+    assert c.store.get(abandoned).state == "expired"
+    for case_id in (abandoned, untaken, waiting):
+        assert events(c, case_id)["lead_time_breach"] == 1
+    assert events(c, untaken)["sla_breach"] == 1
+    assert events(c, untaken)["sla_escalated"] == 1
+    assert events(c, waiting)["sla_reminder"] == 1
+    assert events(c, abandoned)["expire"] == 1
+    names = sorted(m["name"] for m in wa.sent[sent:])
+    assert names == ["sapa_pengingat_buku_tamu", "sapa_permohonan_kedaluwarsa"]
+    # AND a third sweep afterwards finds nothing left to do
+    assert sweep(c) == ZERO
