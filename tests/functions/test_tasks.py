@@ -15,9 +15,11 @@ from tests.functions.conftest import (
     WA_ID,
     FakeWhatsApp,
     Flow,
+    change,
     deliver_task,
     snapshot,
     tiny_png,
+    webhook_body,
 )
 
 TASK_KINDS = list(localserver.TASK_KINDS)
@@ -419,7 +421,11 @@ def test_precheck_records_a_complete_submission(
 
 
 def test_deliver_sends_the_signed_pdf_once_and_closes_the_case(
-    container: Container, flow: Flow, wa: FakeWhatsApp, run_task: Callable[..., Any]
+    container: Container,
+    flow: Flow,
+    wa: FakeWhatsApp,
+    run_task: Callable[..., Any],
+    post_webhook: Callable[..., Any],
 ) -> None:
     # GIVEN a signed case and its deliver task
     case = flow.sign(flow.to("approved"))
@@ -428,13 +434,25 @@ def test_deliver_sends_the_signed_pdf_once_and_closes_the_case(
     # WHEN the task is delivered twice
     first = deliver_task(run_task, task)
     second = deliver_task(run_task, task)
-    # THEN the resident got the signed PDF once and the case is delivered
+    # THEN the resident got the signed PDF once; the case waits for the phone's report
     assert first.status_code == second.status_code == 200
     assert len(wa.sent) == 1
     sent = wa.sent[0]
     assert sent.kind == "document"
     assert sent.data == container.blobs.get(case.signed.key)  # type: ignore[union-attr]
     assert sent.filename == f"{case.reg_no}.pdf"
+    assert container.store.get(case.id).state == "signed"
+    # WHEN WhatsApp reports it delivered to the resident's phone (twice, as Meta may)
+    [doc] = [m for m in container.store.messages(case.id) if m.type == "document"]
+    status = {
+        "id": str(doc.data["wamid"]),
+        "status": "delivered",
+        "timestamp": "1764400000",
+        "recipient_id": case.wa_id,
+    }
+    for _ in range(2):
+        assert post_webhook(webhook_body(change([], statuses=[status]))).status_code == 200
+    # THEN the case is delivered, once
     stored = container.store.get(case.id)
     assert stored.state == "delivered"
     assert [e.event for e in container.store.events(case.id)].count("deliver") == 1

@@ -47,6 +47,7 @@ class FakeWhatsApp:
                 "filename": filename,
                 "data": data,
                 "caption": caption,
+                "wamid": f"wamid.OUT{len(self.sent) + 1}",
             }
         )
         return f"wamid.OUT{len(self.sent)}"
@@ -74,6 +75,9 @@ class Runner:
     def __init__(self, c: Container) -> None:
         self.c = c
         self.done: list[Task] = []
+        wa = c.__dict__.get("whatsapp")
+        self.whatsapp: FakeWhatsApp | None = wa if isinstance(wa, FakeWhatsApp) else None
+        self.phone_reports_delivery = True
 
     @property
     def queue(self) -> RecordingQueue:
@@ -89,9 +93,26 @@ class Runner:
                 return ran
             for task in batch:
                 self.queue.tasks.remove(task)
+                before = len(self.whatsapp.sent) if self.whatsapp else 0
                 HANDLERS[task.kind](self.c, task.payload, task.name or "")
                 ran.append(task)
                 self.done.append(task)
+                if self.whatsapp is not None and self.phone_reports_delivery:
+                    self._report_delivered(self.whatsapp.sent[before:])
+
+    def _report_delivered(self, sent: list[dict[str, Any]]) -> None:
+        """Like Meta: documents that went out are reported delivered by the resident's phone."""
+        from datetime import UTC, datetime
+
+        from sapa.adapters.meta_webhook import StatusUpdate
+
+        statuses = [
+            StatusUpdate(m["wamid"], str(m["from"]), "delivered", datetime.now(UTC))
+            for m in sent
+            if m["type"] == "document"
+        ]
+        if statuses:
+            intake.receive(self.c, [], statuses)
 
 
 @pytest.fixture

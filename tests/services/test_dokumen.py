@@ -55,3 +55,58 @@ def test_a_revoked_document_is_not_sent_again(
     runner.drain()
     assert len(documents(wa)) == 1
     assert "dicabut" in str(wa.sent[-1]["body"])
+
+
+def test_the_case_is_delivered_only_when_the_phone_reports_the_document(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    from sapa.adapters.meta_webhook import StatusUpdate
+
+    c = container
+    runner.phone_reports_delivery = False  # this test plays Meta's statuses itself
+    case_id = to_submitted(c, runner, wa, clock)
+    for staff, action in [(LOKET, "check"), (LOKET, "contact"), (VERIF, "forward")]:
+        act(c, case_id, staff, action)
+    act(c, case_id, OPERATOR, "enter_siak", siak_ref="S", draft_pdf=simple_pdf("KK", ["1"]))
+    act(c, case_id, KABID, "approve")
+    act(c, case_id, KADIS, "sign")
+    runner.drain()
+    [doc] = documents(wa)
+    # WHEN the API accepted the document and WhatsApp says only "sent"
+    intake.receive(c, [], [StatusUpdate(str(doc["wamid"]), "demo-730608", "sent", clock.now())])
+    # THEN the case is signed, not yet delivered
+    assert c.store.get(case_id).state == "signed"
+    # AND a status for some other message changes nothing
+    intake.receive(c, [], [StatusUpdate("wamid.OTHER", "demo-730608", "read", clock.now())])
+    assert c.store.get(case_id).state == "signed"
+    # WHEN the phone reports it read (delivered may never come: statuses arrive out of order)
+    intake.receive(c, [], [StatusUpdate(str(doc["wamid"]), "demo-730608", "read", clock.now())])
+    intake.receive(
+        c, [], [StatusUpdate(str(doc["wamid"]), "demo-730608", "delivered", clock.now())]
+    )
+    # THEN the case is delivered, once
+    assert c.store.get(case_id).state == "delivered"
+    assert [e.event for e in c.store.events(case_id)].count("deliver") == 1
+
+
+def test_a_status_that_outruns_the_record_is_applied_by_the_sender(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    from sapa.adapters.meta_webhook import StatusUpdate
+
+    c = container
+    runner.phone_reports_delivery = False
+    case_id = to_submitted(c, runner, wa, clock)
+    for staff, action in [(LOKET, "check"), (LOKET, "contact"), (VERIF, "forward")]:
+        act(c, case_id, staff, action)
+    act(c, case_id, OPERATOR, "enter_siak", siak_ref="S", draft_pdf=simple_pdf("KK", ["1"]))
+    act(c, case_id, KABID, "approve")
+    act(c, case_id, KADIS, "sign")
+    runner.drain(kinds={"notify", "precheck", "siak_handoff", "esign_request"})
+    # GIVEN Meta's "delivered" for the next document arrives before SAPA recorded sending it
+    next_wamid = f"wamid.OUT{len(wa.sent) + 1}"
+    intake.receive(c, [], [StatusUpdate(next_wamid, "demo-730608", "delivered", clock.now())])
+    # WHEN the deliver task sends and records it
+    runner.drain()
+    # THEN the parked status is applied
+    assert c.store.get(case_id).state == "delivered"

@@ -211,6 +211,9 @@ def build_state(flow: Flow, key: str, wa_id: str) -> str:
         for task in flow.queue.take():
             if state == "delivered" and task.kind == "deliver":
                 signing.deliver(flow.c, task.payload, task.name or "")
+                # the resident's phone reports the document delivered (as Meta would)
+                [doc] = [m for m in flow.c.store.messages(case.id) if m.type == "document"]
+                signing.document_status(flow.c, case.id, str(doc.data["wamid"]), "delivered")
         case = flow.c.store.get(case.id)
     else:
         case = flow.to(state, wa_id=wa_id)

@@ -93,6 +93,16 @@ def receive(
     for s in statuses:
         result.statuses += 1
         case_id = c.store.set_message_status(s.wamid, s.status, s.at)
+        if s.status not in ("delivered", "read"):
+            pass
+        elif case_id is None:
+            # Meta can report a status before we recorded the message we sent: park it for
+            # the sender to apply (services.signing.deliver does for the signed document).
+            c.store.claim_key(f"early-status-{s.wamid}", value={"status": s.status})
+        else:
+            from sapa.services.signing import document_status
+
+            document_status(c, case_id, s.wamid, s.status)
         if case_id is not None and s.status == "failed":
             # Meta delivers duplicates: one note per message. Noted before the key is kept,
             # so a failure in between repeats the note rather than losing it.

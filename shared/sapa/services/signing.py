@@ -137,11 +137,13 @@ def _register_document(c: Container, case: Case, doc_id: str) -> None:
 
 def deliver(c: Container, payload: dict[str, Any], task_name_: str) -> str:
     """Send the signed PDF to the resident as a WhatsApp document, once per signed document
-    (however many tasks ask), and mark the case delivered.
+    (however many tasks ask). The case becomes delivered when WhatsApp reports the document
+    delivered (or read) to the resident's phone, not when the API accepts it
+    (see `document_status`).
 
     Outside the 24-hour window a document may not be sent: the "document ready" template goes
     out instead (once), and the resident's reply, which opens the window, queues this again.
-    Returns "delivered" or "awaiting_window"."""
+    Returns "sent", "already_sent", "awaiting_window" or "revoked"."""
     case = c.store.get(str(payload["case_id"]))
     if case.signed is None:
         raise PermanentError("nothing signed to deliver", case_id=case.id)
@@ -153,30 +155,65 @@ def deliver(c: Container, payload: dict[str, Any], task_name_: str) -> str:
         if case.document_status != "valid":
             send(c, case, "document_revoked", {}, message_id)
             return "revoked"
-    if not c.store.message_exists(message_id):
-        if not in_window(c, case):
-            ready_id = f"out:document-ready-{case.signed.sha256[:32]}"
-            if not c.store.message_exists(ready_id):
-                send(c, case, "document_ready", {}, ready_id)
-            return "awaiting_window"
-        caption = text("wa_delivered_caption", reg_no=case.reg_no)
-        wamid = c.whatsapp.send_document(
-            case.phone_number_id,
-            case.wa_id,
-            c.blobs.get(case.signed.key),
-            case.signed.filename or f"{case.reg_no}.pdf",
-            caption,
-        )
-        record_outbound(
-            c, case, message_id, "document", caption, {"wamid": wamid, "key": case.signed.key}
-        )
+    if c.store.message_exists(message_id):
+        return "already_sent"
+    if not in_window(c, case):
+        ready_id = f"out:document-ready-{case.signed.sha256[:32]}"
+        if not c.store.message_exists(ready_id):
+            send(c, case, "document_ready", {}, ready_id)
+        return "awaiting_window"
+    caption = text("wa_delivered_caption", reg_no=case.reg_no)
+    wamid = c.whatsapp.send_document(
+        case.phone_number_id,
+        case.wa_id,
+        c.blobs.get(case.signed.key),
+        case.signed.filename or f"{case.reg_no}.pdf",
+        caption,
+    )
+    record_outbound(
+        c, case, message_id, "document", caption, {"wamid": wamid, "key": case.signed.key}
+    )
+    # A status that raced ahead of the record above was parked by the webhook: apply it now.
+    early = c.store.get_key(f"early-status-{wamid}")
+    if early is not None:
+        document_status(c, case.id, wamid, str(early.get("status", "")))
+    return "sent"
 
-    def done(case: Case) -> None:
-        if "deliver" in case.allowed_events(c.sop, Actor.system(), c.clock.now()):
-            case.apply(c.sop, "deliver", Actor.system(), c.clock.now(), message=message_id)
 
-    mutate(c, case.id, done)
-    return "delivered"
+def document_status(c: Container, case_id: str, wamid: str, status: str) -> bool:
+    """WhatsApp's delivery status for a message of the case: when it is the signed document
+    and it reached the phone (delivered or read), the case is delivered. True if it was."""
+    if status not in ("delivered", "read"):
+        return False
+    case = c.store.get(case_id)
+    if case.signed is None or "deliver" not in case.allowed_events(
+        c.sop, Actor.system(), c.clock.now()
+    ):
+        return False
+    prefix = f"out:document-{case.signed.sha256[:32]}"
+    sent = [
+        m
+        for m in c.store.messages(case_id)
+        if m.id.startswith(prefix) and m.data.get("wamid") == wamid
+    ]
+    if not sent:
+        return False
+
+    def done(case: Case) -> bool:
+        if "deliver" not in case.allowed_events(c.sop, Actor.system(), c.clock.now()):
+            return False
+        case.apply(
+            c.sop,
+            "deliver",
+            Actor.system(),
+            c.clock.now(),
+            message=sent[0].id,
+            wamid=wamid,
+            status=status,
+        )
+        return True
+
+    return mutate(c, case_id, done)[1]
 
 
 @dataclass(frozen=True)
