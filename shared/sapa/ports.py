@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,6 +32,34 @@ class Message:
     actor_id: str = ""
     data: dict[str, Any] = field(default_factory=dict)
     status: str = ""  # outbound: the provider's latest status (sent, delivered, read, failed)
+
+    @property
+    def provider_id(self) -> str | None:
+        """The WhatsApp id statuses refer to: ours for inbound, the API's answer for outbound."""
+        wamid = self.data.get("wamid")
+        return str(wamid) if wamid else (self.id if self.direction == "in" else None)
+
+    def to_json(self) -> str:
+        """The stored form (the status lives beside it: it changes, the message does not)."""
+        return json.dumps(
+            {
+                "case_id": self.case_id,
+                "id": self.id,
+                "direction": self.direction,
+                "at": self.at.isoformat(),
+                "type": self.type,
+                "body": self.body,
+                "actor_id": self.actor_id,
+                "data": self.data,
+            }
+        )
+
+    @classmethod
+    def from_json(cls, doc: str, status: str = "") -> Message:
+        d = json.loads(doc)
+        d["at"] = datetime.fromisoformat(d["at"])
+        d["status"] = status or ""
+        return cls(**d)
 
 
 class CaseStore(Protocol):

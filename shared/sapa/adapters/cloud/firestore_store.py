@@ -291,21 +291,8 @@ class FirestoreCaseStore:
         from google.api_core import exceptions as gx
         from google.cloud import firestore
 
-        doc = json.dumps(
-            {
-                "case_id": message.case_id,
-                "id": message.id,
-                "direction": message.direction,
-                "at": message.at.isoformat(),
-                "type": message.type,
-                "body": message.body,
-                "actor_id": message.actor_id,
-                "data": message.data,
-            }
-        )
-        provider_id = message.data.get("wamid") or (
-            message.id if message.direction == "in" else None
-        )
+        doc = message.to_json()
+        provider_id = message.provider_id
         try:
             self._col("messages").document(_doc_id(message.id)).create(
                 {
@@ -329,10 +316,7 @@ class FirestoreCaseStore:
         query = self._message_query(case_id).order_by("at").order_by("added")
         out = []
         for snap in query.stream():
-            d = json.loads(snap.get("doc"))
-            d["at"] = datetime.fromisoformat(d["at"])
-            d["status"] = snap.get("status") or ""
-            out.append(Message(**d))
+            out.append(Message.from_json(snap.get("doc"), snap.get("status") or ""))
         return out
 
     @_backend_errors

@@ -208,22 +208,9 @@ class SqliteCaseStore:
     # ---- conversation, dedupe, counters -----------------------------------------------------
 
     def add_message(self, message: Message) -> bool:
-        doc = json.dumps(
-            {
-                "case_id": message.case_id,
-                "id": message.id,
-                "direction": message.direction,
-                "at": message.at.isoformat(),
-                "type": message.type,
-                "body": message.body,
-                "actor_id": message.actor_id,
-                "data": message.data,
-            }
-        )
+        doc = message.to_json()
         with self.db.write() as c:
-            provider_id = message.data.get("wamid") or (
-                message.id if message.direction == "in" else None
-            )
+            provider_id = message.provider_id
             cur = c.execute(
                 "INSERT OR IGNORE INTO messages (id, case_id, at, doc, provider_id, status)"
                 " VALUES (?, ?, ?, ?, ?, ?)",
@@ -241,10 +228,7 @@ class SqliteCaseStore:
         )
         out = []
         for r in rows:
-            d = json.loads(r["doc"])
-            d["at"] = datetime.fromisoformat(d["at"])
-            d["status"] = r["status"] or ""
-            out.append(Message(**d))
+            out.append(Message.from_json(r["doc"], r["status"] or ""))
         return out
 
     def redact_messages(self, case_id: str) -> int:
