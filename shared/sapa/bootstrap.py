@@ -101,7 +101,14 @@ class Container:
     def whatsapp(self) -> WhatsApp:
         from sapa.adapters.graph_whatsapp import GraphWhatsApp
 
-        return GraphWhatsApp(self.settings.wa_base, self.settings.secret("wa_token"))
+        hosts = self.settings.wa_media_hosts
+        if hosts is None and self.settings.wa_api_base:
+            hosts = [".fbsbx.com", ".facebook.com", ".whatsapp.net"]  # Meta's media CDN
+        return GraphWhatsApp(
+            self.settings.wa_base,
+            self.settings.secret("wa_token"),
+            media_hosts=tuple(hosts) if hosts else None,
+        )
 
     @cached_property
     def signer(self) -> Signer:

@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     wa_token: str | None = Field(default=None, repr=False)
     wa_app_secret: str | None = Field(default=None, repr=False)
     wa_verify_token: str | None = Field(default=None, repr=False)
+    # Hosts WhatsApp media may be downloaded from (a leading "." = any subdomain). Default: the
+    # API's own host, plus Meta's media CDN when WA_API_BASE points at Meta.
+    wa_media_hosts: list[str] | None = None
     # JSON object {phone_number_id: kecamatan code}; default: "demo-<code>" for every kecamatan.
     wa_phone_numbers: dict[str, str] | None = None
 

@@ -61,11 +61,15 @@ class GraphWhatsApp:
         *,
         timeout: float = 10.0,
         max_media_bytes: int = 100 * 1024 * 1024,
+        media_hosts: tuple[str, ...] | None = None,
     ) -> None:
         """Prepare a client for the Graph API at `base` authenticating with `token`.
 
         `timeout` applies to connecting and to each read; `max_media_bytes` bounds a
-        `fetch_media` download (WhatsApp's own limit for documents is 100 MB).
+        `fetch_media` download (WhatsApp's own limit for documents is 100 MB). `media_hosts`:
+        the only hosts a media URL (and each redirect) may point to, a leading "." meaning any
+        subdomain; None allows the API's own host only. The bearer token never goes anywhere
+        else (no server-side request to an address a payload chose).
         """
         if not token:
             raise ValueError("a WhatsApp access token is required")
@@ -76,6 +80,8 @@ class GraphWhatsApp:
         self._session.auth = _BearerAuth(token)
         self._session.max_redirects = 3
         self._session.headers["User-Agent"] = "sapa-whatsapp/1"
+        api_host = urlsplit(self._base).hostname or ""
+        self._media_hosts = tuple(media_hosts) if media_hosts else (api_host,)
 
     def __repr__(self) -> str:
         return f"GraphWhatsApp(base={self._base!r})"
@@ -209,8 +215,32 @@ class GraphWhatsApp:
             raise TransientError("Jawaban WhatsApp tidak dapat dibaca.")
         return answer
 
+    def _media_url_allowed(self, url: str) -> bool:
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if parts.scheme not in ("https", "http") or not host:
+            return False
+        if parts.scheme == "http" and host not in ("127.0.0.1", "localhost", "::1"):
+            return False  # plain http only to the local simulator
+        return any(
+            host == h.lstrip(".") or (h.startswith(".") and host.endswith(h))
+            for h in (m.lower() for m in self._media_hosts)
+        )
+
     def _download(self, url: str) -> tuple[bytes, str]:
-        response = self._request("GET", url, stream=True)
+        # Follow redirects by hand: each hop must stay on an allowed host.
+        for _hop in range(4):
+            if not self._media_url_allowed(url):
+                log.warning("whatsapp media url refused: host not allowed")
+                raise PermanentError("Alamat media WhatsApp tidak diizinkan.")
+            response = self._request("GET", url, stream=True, allow_redirects=False)
+            if response.is_redirect and response.headers.get("Location"):
+                url = requests.compat.urljoin(url, response.headers["Location"])
+                response.close()
+                continue
+            break
+        else:
+            raise PermanentError("Terlalu banyak pengalihan pada media WhatsApp.")
         with response:
             _raise_for_status(response)
             content_type = response.headers.get("Content-Type", "").split(";")[0].strip()
