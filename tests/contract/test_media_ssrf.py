@@ -28,8 +28,12 @@ class Graph:
 
         @app.get("/v21.0/<media_id>")
         def meta(media_id: str) -> Any:
-            return {"url": self.media_url, "mime_type": "image/png", "id": media_id,
-                    "messaging_product": "whatsapp"}
+            return {
+                "url": self.media_url,
+                "mime_type": "image/png",
+                "id": media_id,
+                "messaging_product": "whatsapp",
+            }
 
         @app.get("/files/<name>")
         def files(name: str) -> Any:
