@@ -1,7 +1,13 @@
-"""Every Cloud Function entry point of SAPA; deploy this one bundle with --entry-point=<name>."""
+"""Every Cloud Function entry point of SAPA; deploy this one bundle with --entry-point=<name>.
 
+Entry points are resolved lazily (PEP 562 module `__getattr__`): a function instance imports
+only its own module and what that uses, so the webhook's cold start does not pay for the
+signer, the image library or the templates of the staff pages."""
+
+import importlib
 import os
 import sys
+from typing import Any
 
 # In the repository the shared package lives beside this folder; in a deploy bundle it is
 # copied next to this file. Make both layouts importable without installing anything.
@@ -12,36 +18,37 @@ for _p in (_here, os.path.join(os.path.dirname(_here), "shared")):
 if _here not in sys.path:
     sys.path.insert(0, _here)
 
-from approval import approval_http as approval  # noqa: E402
-from command import command  # noqa: E402
-from deliver import deliver  # noqa: E402
-from esign_callback import esign_callback  # noqa: E402
-from esign_request import esign_request  # noqa: E402
-from guestbook import guestbook_http as guestbook  # noqa: E402
-from media_store import media_store  # noqa: E402
-from notify import notify  # noqa: E402
-from precheck import precheck  # noqa: E402
-from retention_sweep import retention_sweep  # noqa: E402
-from siak_handoff import siak_handoff  # noqa: E402
-from sla_sweep import sla_sweep  # noqa: E402
-from staff import staff_http as staff  # noqa: E402
-from verify import verify_http as verify  # noqa: E402
-from wa_webhook import wa_webhook  # noqa: E402
+# entry point name → (module, attribute)
+ENTRY_POINTS = {
+    "approval": ("approval", "approval_http"),
+    "command": ("command", "command"),
+    "deliver": ("deliver", "deliver"),
+    "esign_callback": ("esign_callback", "esign_callback"),
+    "esign_request": ("esign_request", "esign_request"),
+    "guestbook": ("guestbook", "guestbook_http"),
+    "media_store": ("media_store", "media_store"),
+    "notify": ("notify", "notify"),
+    "precheck": ("precheck", "precheck"),
+    "retention_sweep": ("retention_sweep", "retention_sweep"),
+    "siak_handoff": ("siak_handoff", "siak_handoff"),
+    "sla_sweep": ("sla_sweep", "sla_sweep"),
+    "staff": ("staff", "staff_http"),
+    "verify": ("verify", "verify_http"),
+    "wa_webhook": ("wa_webhook", "wa_webhook"),
+}
 
-__all__ = [
-    "approval",
-    "command",
-    "deliver",
-    "esign_callback",
-    "esign_request",
-    "guestbook",
-    "media_store",
-    "notify",
-    "precheck",
-    "retention_sweep",
-    "siak_handoff",
-    "sla_sweep",
-    "staff",
-    "verify",
-    "wa_webhook",
-]
+__all__ = sorted(ENTRY_POINTS)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attribute = ENTRY_POINTS[name]
+    except KeyError:
+        raise AttributeError(name) from None
+    function = getattr(importlib.import_module(module), attribute)
+    globals()[name] = function  # resolved once per process
+    return function
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *ENTRY_POINTS])
