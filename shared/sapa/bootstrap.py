@@ -82,6 +82,20 @@ class Container:
             from sapa.adapters.embedded.fs_blobs import FsBlobStore
 
             return FsBlobStore(self.settings.sapa_data_dir / "blobs")
+        if self.settings.blobs == "gcs":
+            from sapa.adapters.cloud.gcs_blobs import GcsBlobStore
+
+            return GcsBlobStore(
+                self.settings.secret("gcs_bucket"), project=self.settings.gcp_project
+            )
+        if self.settings.blobs == "s3":
+            from sapa.adapters.cloud.s3_blobs import S3BlobStore
+
+            return S3BlobStore(
+                self.settings.secret("s3_bucket"),
+                endpoint_url=self.settings.s3_endpoint_url,
+                region=self.settings.s3_region,
+            )
         raise NotImplementedError(f"BLOBS={self.settings.blobs} is not available yet")
 
     @cached_property

