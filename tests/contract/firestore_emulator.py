@@ -23,6 +23,8 @@ from unittest import mock
 
 import pytest
 
+from tests.contract.server_process import stop_process
+
 PROJECT = "sapa-contract"
 _JAR = Path("platform/cloud-firestore-emulator/cloud-firestore-emulator.jar")
 _MAIN = "com.google.cloud.datastore.emulator.firestore.CloudFirestore"
@@ -108,15 +110,7 @@ class FirestoreEmulator:
             return firestore.Client(project=project)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
+        stop_process(self.proc, self.log)
 
 
 @pytest.fixture(scope="session")

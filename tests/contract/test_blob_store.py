@@ -38,6 +38,7 @@ from sapa.adapters.cloud.s3_blobs import S3BlobStore
 from sapa.adapters.embedded.fs_blobs import FsBlobStore
 from sapa.domain.errors import Conflict, NotFound, PermanentError
 from sapa.ports import BlobRef, BlobStore
+from tests.contract.server_process import stop_process
 
 Reopen = Callable[[], BlobStore]
 Factory = Callable[[Path, pytest.FixtureRequest], tuple[BlobStore, Reopen]]
@@ -116,15 +117,7 @@ class FakeGcsServer:
         )
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.log.close()
-        Path(self.log.name).unlink(missing_ok=True)
+        stop_process(self.proc, self.log)
 
 
 @pytest.fixture(scope="session")

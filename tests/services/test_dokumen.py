@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from sapa.adapters.clock import FixedClock
 from sapa.bootstrap import Container
-from sapa.pdf import simple_pdf
 from sapa.services import intake
 from tests.services.conftest import FakeWhatsApp, Runner, inbound
-from tests.services.test_pipeline import KABID, KADIS, LOKET, OPERATOR, VERIF, act, to_submitted
+from tests.services.test_pipeline import (
+    KADIS,
+    act,
+    to_approved,
+)
 
 
 def delivered_case(c: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock) -> str:
-    case_id = to_submitted(c, runner, wa, clock)
-    for staff, action in [(LOKET, "check"), (LOKET, "contact"), (VERIF, "forward")]:
-        act(c, case_id, staff, action)
-    act(c, case_id, OPERATOR, "enter_siak", siak_ref="S", draft_pdf=simple_pdf("KK", ["1"]))
-    act(c, case_id, KABID, "approve")
+    case_id = to_approved(c, runner, wa, clock)
     act(c, case_id, KADIS, "sign")
     runner.drain()
     assert c.store.get(case_id).state == "delivered"
@@ -64,11 +63,7 @@ def test_the_case_is_delivered_only_when_the_phone_reports_the_document(
 
     c = container
     runner.phone_reports_delivery = False  # this test plays Meta's statuses itself
-    case_id = to_submitted(c, runner, wa, clock)
-    for staff, action in [(LOKET, "check"), (LOKET, "contact"), (VERIF, "forward")]:
-        act(c, case_id, staff, action)
-    act(c, case_id, OPERATOR, "enter_siak", siak_ref="S", draft_pdf=simple_pdf("KK", ["1"]))
-    act(c, case_id, KABID, "approve")
+    case_id = to_approved(c, runner, wa, clock)
     act(c, case_id, KADIS, "sign")
     runner.drain()
     [doc] = documents(wa)
@@ -96,11 +91,7 @@ def test_a_status_that_outruns_the_record_is_applied_by_the_sender(
 
     c = container
     runner.phone_reports_delivery = False
-    case_id = to_submitted(c, runner, wa, clock)
-    for staff, action in [(LOKET, "check"), (LOKET, "contact"), (VERIF, "forward")]:
-        act(c, case_id, staff, action)
-    act(c, case_id, OPERATOR, "enter_siak", siak_ref="S", draft_pdf=simple_pdf("KK", ["1"]))
-    act(c, case_id, KABID, "approve")
+    case_id = to_approved(c, runner, wa, clock)
     act(c, case_id, KADIS, "sign")
     runner.drain(kinds={"notify", "precheck", "siak_handoff", "esign_request"})
     # GIVEN Meta's "delivered" for the next document arrives before SAPA recorded sending it

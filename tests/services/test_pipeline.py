@@ -67,6 +67,16 @@ def to_submitted(c: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClo
     return case_id
 
 
+def to_approved(c: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock) -> str:
+    """A submitted case taken through steps 3–7 by the right officers (no timing)."""
+    case_id = to_submitted(c, runner, wa, clock)
+    for staff, action in [(LOKET, "check"), (LOKET, "contact"), (VERIF, "forward")]:
+        act(c, case_id, staff, action)
+    act(c, case_id, OPERATOR, "enter_siak", siak_ref="S", draft_pdf=simple_pdf("KK", ["1"]))
+    act(c, case_id, KABID, "approve")
+    return case_id
+
+
 def test_full_path_measures_every_step_against_its_mutu_baku(
     container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
 ) -> None:
@@ -277,11 +287,7 @@ def test_signing_retry_never_signs_twice(
     container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
 ) -> None:
     c = container
-    case_id = to_submitted(c, runner, wa, clock)
-    for staff, action in [(LOKET, "check"), (LOKET, "contact"), (VERIF, "forward")]:
-        act(c, case_id, staff, action)
-    act(c, case_id, OPERATOR, "enter_siak", siak_ref="S", draft_pdf=simple_pdf("A", ["1"]))
-    act(c, case_id, KABID, "approve")
+    case_id = to_approved(c, runner, wa, clock)
     runner.drain()
     act(c, case_id, KADIS, "sign")
     [task] = [t for t in c.queue.tasks if t.kind == "esign_request"]  # type: ignore[attr-defined]
@@ -334,11 +340,7 @@ def test_batal_after_signing_is_refused_politely(
     container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
 ) -> None:
     c = container
-    case_id = to_submitted(c, runner, wa, clock)
-    for staff, action in [(LOKET, "check"), (LOKET, "contact"), (VERIF, "forward")]:
-        act(c, case_id, staff, action)
-    act(c, case_id, OPERATOR, "enter_siak", siak_ref="S", draft_pdf=simple_pdf("A", ["1"]))
-    act(c, case_id, KABID, "approve")
+    case_id = to_approved(c, runner, wa, clock)
     act(c, case_id, KADIS, "sign")
     c.queue.tasks = [t for t in c.queue.tasks if t.kind != "deliver"]  # type: ignore[attr-defined]
     runner.drain(kinds={"esign_request"})

@@ -14,12 +14,17 @@ from sapa.adapters.bsre_signer import BsreSigner
 from sapa.adapters.clock import FixedClock
 from sapa.bootstrap import Container
 from sapa.domain.errors import IllegalTransition, PermanentError, ValidationFailed
-from sapa.pdf import simple_pdf, verify_signature
+from sapa.pdf import verify_signature
 from sapa.services import signing
 from sapa.services.sealed import SEAL_SECONDS
 from tests.contract.bsre_fake import PASSPHRASE, FakeBsre
 from tests.services.conftest import FakeWhatsApp, Runner
-from tests.services.test_pipeline import KABID, KADIS, LOKET, OPERATOR, VERIF, act, to_submitted
+from tests.services.test_pipeline import (
+    KADIS,
+    LOKET,
+    act,
+    to_approved,
+)
 
 
 @pytest.fixture
@@ -35,11 +40,7 @@ def bsre(container: Container) -> Iterator[FakeBsre]:
 
 
 def approved_case(c: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock) -> str:
-    case_id = to_submitted(c, runner, wa, clock)
-    for staff, action in [(LOKET, "check"), (LOKET, "contact"), (VERIF, "forward")]:
-        act(c, case_id, staff, action)
-    act(c, case_id, OPERATOR, "enter_siak", siak_ref="S", draft_pdf=simple_pdf("KK", ["1"]))
-    act(c, case_id, KABID, "approve")
+    case_id = to_approved(c, runner, wa, clock)
     runner.drain()
     return case_id
 

@@ -26,18 +26,11 @@ import hashlib
 from collections.abc import Iterator
 from typing import Any
 
-from sapa.adapters.embedded.fs_blobs import _KEY
+from sapa.adapters.blob_keys import check_key
 from sapa.domain.errors import Conflict, NotFound, PermanentError, TransientError
 from sapa.ports import BlobRef
 
 _DEFAULT_TYPE = "application/octet-stream"
-
-
-def check_key(key: str) -> str:
-    """The key, if the filesystem store would accept it; `PermanentError` otherwise."""
-    if not _KEY.fullmatch(key) or ".." in key.split("/"):
-        raise PermanentError("invalid blob key", key=key)
-    return key
 
 
 def _transient_types() -> tuple[type[BaseException], ...]:

@@ -28,7 +28,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from sapa.adapters.embedded.fs_blobs import _KEY
+from sapa.adapters.blob_keys import check_key
 from sapa.domain.errors import Conflict, NotFound, PermanentError, TransientError
 from sapa.ports import BlobRef
 
@@ -45,13 +45,6 @@ _THROTTLED = {
     "InternalError",
 }
 _CONDITIONAL_ATTEMPTS = 5  # AWS answers 409 to a conditional write racing another one: retry
-
-
-def check_key(key: str) -> str:
-    """The key, if the filesystem store would accept it; `PermanentError` otherwise."""
-    if not _KEY.fullmatch(key) or ".." in key.split("/"):
-        raise PermanentError("invalid blob key", key=key)
-    return key
 
 
 def _error(exc: BaseException) -> tuple[str, int]:

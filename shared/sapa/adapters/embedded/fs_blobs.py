@@ -5,14 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import tempfile
 from pathlib import Path
 
-from sapa.domain.errors import Conflict, NotFound, PermanentError
+from sapa.adapters.blob_keys import check_key
+from sapa.domain.errors import Conflict, NotFound
 from sapa.ports import BlobRef
-
-_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]*(/[A-Za-z0-9][A-Za-z0-9._\-]*)*$")
 
 
 class FsBlobStore:
@@ -23,10 +21,7 @@ class FsBlobStore:
         self.root.mkdir(parents=True, exist_ok=True)
 
     def _path(self, key: str) -> Path:
-        # fullmatch: `$` in match() would also accept a key ending in a newline
-        if not _KEY.fullmatch(key) or ".." in key.split("/"):
-            raise PermanentError("invalid blob key", key=key)
-        return self.root / key
+        return self.root / check_key(key)
 
     def put(self, key: str, data: bytes, content_type: str) -> BlobRef:
         path = self._path(key)
