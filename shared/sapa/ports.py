@@ -102,9 +102,11 @@ class CaseStore(Protocol):
         *,
         states: Iterable[str] | None = None,
         kecamatan: str | None = None,
+        updated_since: datetime | None = None,
         limit: int = 200,
     ) -> list[Case]:
-        """Cases, oldest update first, filtered by state and kecamatan."""
+        """Cases, oldest update first, filtered by state, kecamatan and last update at or after
+        `updated_since` (reports and estimates read the recent past with it)."""
         ...
 
     def with_outbox(self, limit: int = 500) -> list[Case]:

@@ -440,6 +440,24 @@ def test_list_cases_filters_by_state_and_kecamatan_ordered_by_updated_at(
     assert snapshot(listed[c3.id]) == snapshot(store.get(c3.id))
 
 
+def test_list_cases_updated_since_keeps_recent_updates_in_any_offset(store: CaseStore) -> None:
+    # GIVEN cases last updated at T0, T0+1 h (written in WITA) and T0+2 h
+    old = new_case(at=T0)
+    edge = new_case(at=(T0 + timedelta(hours=1)).astimezone(WITA))
+    recent = new_case(at=T0 + timedelta(hours=2), kecamatan=OTHER_KEC)
+    for c in (recent, old, edge):
+        store.create(c)
+
+    # THEN updated_since is inclusive, compares instants, and combines with the other filters
+    since = (T0 + timedelta(hours=1)).astimezone(UTC)
+    assert [c.id for c in store.list_cases(updated_since=since)] == [edge.id, recent.id]
+    assert [c.id for c in store.list_cases(updated_since=since, kecamatan=KEC)] == [edge.id]
+    assert [
+        c.id for c in store.list_cases(updated_since=since, states=["greeted"], limit=1)
+    ] == [edge.id]
+    assert store.list_cases(updated_since=T0 + timedelta(days=1)) == []
+
+
 def test_list_cases_orders_by_instant_not_by_offset_text(store: CaseStore) -> None:
     # GIVEN a case updated at 04:00 UTC written in WITA (12:00+08:00) and one at 05:00 UTC
     early = new_case(at=datetime(2026, 11, 29, 12, 0, tzinfo=WITA))

@@ -249,11 +249,17 @@ class FirestoreCaseStore:
         *,
         states: Iterable[str] | None = None,
         kecamatan: str | None = None,
+        updated_since: datetime | None = None,
         limit: int = 200,
     ) -> list[Case]:
         base = self._col("cases")
         if kecamatan:
             base = base.where(filter=_eq("kecamatan", kecamatan))
+        if updated_since is not None:
+            from google.cloud.firestore_v1.base_query import FieldFilter
+
+            since = updated_since.astimezone(UTC)
+            base = base.where(filter=FieldFilter("updated_at", ">=", since))
         if states is None:
             return [_load(s) for s in base.order_by("updated_at").limit(limit).stream()]
         wanted = sorted(set(states))

@@ -170,6 +170,7 @@ class SqliteCaseStore:
         *,
         states: Iterable[str] | None = None,
         kecamatan: str | None = None,
+        updated_since: datetime | None = None,
         limit: int = 200,
     ) -> list[Case]:
         sql = "SELECT doc, version FROM cases WHERE 1 = 1"
@@ -181,6 +182,9 @@ class SqliteCaseStore:
         if kecamatan:
             sql += " AND kecamatan = ?"
             args.append(kecamatan)
+        if updated_since is not None:
+            sql += " AND updated_at >= ?"
+            args.append(_ts(updated_since))
         sql += " ORDER BY updated_at LIMIT ?"
         args.append(limit)
         return [self._load(r) for r in self.db.conn().execute(sql, args).fetchall()]
