@@ -452,9 +452,9 @@ def test_list_cases_updated_since_keeps_recent_updates_in_any_offset(store: Case
     since = (T0 + timedelta(hours=1)).astimezone(UTC)
     assert [c.id for c in store.list_cases(updated_since=since)] == [edge.id, recent.id]
     assert [c.id for c in store.list_cases(updated_since=since, kecamatan=KEC)] == [edge.id]
-    assert [
-        c.id for c in store.list_cases(updated_since=since, states=["greeted"], limit=1)
-    ] == [edge.id]
+    assert [c.id for c in store.list_cases(updated_since=since, states=["greeted"], limit=1)] == [
+        edge.id
+    ]
     assert store.list_cases(updated_since=T0 + timedelta(days=1)) == []
 
 
