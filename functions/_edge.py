@@ -6,6 +6,7 @@ import functools
 import hmac
 import json
 import logging
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -102,9 +103,27 @@ def read_json(request: flask.Request) -> Any:
     return value
 
 
-def _authorize_task(c: Container, request: flask.Request) -> None:
+def _authorize_task(c: Container, request: flask.Request, function: str | None = None) -> None:
+    """Only the queue (or the scheduler) may call a task or job function. In the cloud
+    (TASK_SERVICE_ACCOUNT set): a Google-signed OIDC token of that account whose audience is this
+    function's own URL; `function` names it (default: FUNCTION_TARGET, which Cloud Functions sets
+    to the entry point). Locally: the bearer TASK_TOKEN."""
     header = request.headers.get("Authorization", "")
     token = header[len("Bearer ") :] if header.startswith("Bearer ") else ""
+    account = c.settings.task_service_account
+    if account:
+        from sapa.adapters.cloud.cloud_tasks import verify_task_token
+
+        name = function or os.environ.get("FUNCTION_TARGET", "")
+        if not name:
+            raise Unauthorized("task endpoint does not know its own name (FUNCTION_TARGET)")
+        verify_task_token(
+            token,
+            audience=c.settings.task_url(name),
+            service_account=account,
+            certs_url=c.settings.task_oidc_certs_url,
+        )
+        return
     # bytes: compare_digest raises TypeError on a str with non-ASCII characters (a 500)
     expected = c.settings.secret("task_token").encode()
     if not token or not hmac.compare_digest(token.encode(), expected):
@@ -139,9 +158,10 @@ def _task_wrapper(fn: TaskHandler, give_up: GiveUp | None) -> Handler:
         name = request.headers.get("X-CloudTasks-TaskName", "")
         retry = request.headers.get("X-CloudTasks-TaskRetryCount", "0")
         try:
-            _authorize_task(c, request)
-        except Unauthorized as exc:
-            return json_response(error_body(exc), 401)
+            _authorize_task(c, request, fn.__name__)
+        except (Unauthorized, Forbidden, TransientError) as exc:
+            log.warning("task refused: %s", exc.message, extra={"kind": fn.__name__})
+            return json_response(error_body(exc), status_for(exc))
         payload: Any = None
         try:
             if not name:

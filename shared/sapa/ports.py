@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -60,6 +62,40 @@ class Message:
         d["at"] = datetime.fromisoformat(d["at"])
         d["status"] = status or ""
         return cls(**d)
+
+
+@dataclass(frozen=True)
+class AccessRecord:
+    """One read of personal data by an officer: UU 27/2022's record of processing covers who
+    saw a resident's data, not only who changed it. Never holds the data itself."""
+
+    at: datetime
+    actor_id: str  # the officer's e-mail (on the command line: the admin named with --by)
+    role: str  # the roles the officer held, comma-separated
+    case_id: str
+    reg_no: str
+    what: str  # case | document:<n> | handoff | subject_search | subject_export | ...
+    client: str = ""  # a keyed hash of the client's address, or "" (never the address)
+
+
+def subject_terms(case: Case) -> set[str]:
+    """What identifies the case's resident, as index terms: the NIK they gave and their
+    WhatsApp numbers (the one they wrote from and the one in the form). Masked values (after
+    anonymisation) are no terms: an anonymised case is found by nobody's NIK."""
+    terms = set()
+    nik = str(case.form.get("nik") or "")
+    if nik.isdigit():
+        terms.add(f"nik:{nik}")
+    for wa in (case.wa_id, str(case.form.get("wa_number") or "")):
+        if wa.isdigit():
+            terms.add(f"wa:{wa}")
+    return terms
+
+
+def subject_hash(key: bytes, term: str) -> str:
+    """The index form of a term: HMAC-SHA256 under the store's index key, so an index (or a
+    copy of it) does not give NIKs or numbers away by hashing all 10^16 candidates."""
+    return hmac.new(key, term.encode(), hashlib.sha256).hexdigest()
 
 
 class CaseStore(Protocol):
@@ -155,6 +191,33 @@ class CaseStore(Protocol):
 
     def last_inbound(self, kecamatan: str, wa_id: str) -> datetime | None: ...
 
+    def log_access(self, record: AccessRecord) -> None:
+        """Append one access record. The log is append-only: nothing may change or remove a
+        record. Raises `TransientError` when it cannot be written: a read whose record cannot
+        be kept must not happen (callers record first, then read)."""
+        ...
+
+    def accesses(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        case_id: str | None = None,
+        actor_id: str | None = None,
+        limit: int = 1000,
+    ) -> list[AccessRecord]:
+        """Access records with `since` <= at < `until`, oldest first, optionally of one case
+        or one officer."""
+        ...
+
+    def cases_of_subject(
+        self, *, nik: str | None = None, wa_id: str | None = None, limit: int = 500
+    ) -> list[Case]:
+        """Cases whose resident has this NIK or this WhatsApp number (see `subject_terms`),
+        oldest first. The store indexes keyed hashes of the terms (`subject_hash`), never the
+        values themselves; the index follows every save (a corrected NIK, an anonymisation)."""
+        ...
+
 
 @dataclass(frozen=True)
 class BlobRef:
@@ -180,6 +243,21 @@ class BlobStore(Protocol):
 
     def delete(self, key: str) -> bool:
         """Remove the object (retention); True if it existed. Only the retention job calls it."""
+        ...
+
+    def signed_url(
+        self,
+        key: str,
+        *,
+        ttl_seconds: int,
+        filename: str | None = None,
+        content_type: str | None = None,
+    ) -> str | None:
+        """A short-lived URL from which a browser may GET the object directly (bytes that need
+        not pass through a function), answered as an attachment named `filename` (when given)
+        with `content_type` (when given). None when the store has no such URLs (the
+        filesystem): serve the bytes through the function instead. Does not check that the
+        object exists (signing may still call a signing service, such as IAM's)."""
         ...
 
 

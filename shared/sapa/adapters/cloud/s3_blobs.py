@@ -16,6 +16,9 @@ implements the condition. `delete` (retention only) is likewise head + delete.
 Keys follow the filesystem store's rule (no `..`, no absolute or backslash keys, no empty
 segments): an invalid key raises `PermanentError` before any request is made.
 
+`signed_url` gives a presigned GET URL (SigV4, short TTL, `response-content-disposition`): signing
+is local, with the client's credentials.
+
 Importing this module does not import boto3: it is loaded when the store is built. Backend
 errors (5xx, throttling, connection failures, timeouts) become `TransientError`.
 """
@@ -29,6 +32,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sapa.adapters.blob_keys import check_key
+from sapa.adapters.cloud.gcs_blobs import attachment_disposition, check_ttl
 from sapa.domain.errors import Conflict, NotFound, PermanentError, TransientError
 from sapa.ports import BlobRef
 
@@ -69,9 +73,14 @@ class S3BlobStore:
             raise PermanentError("no S3 bucket configured")
         if client is None:
             import boto3
+            from botocore.config import Config
 
             client = boto3.session.Session().client(
-                "s3", endpoint_url=endpoint_url or None, region_name=region or None
+                "s3",
+                endpoint_url=endpoint_url or None,
+                region_name=region or None,
+                # SigV4 everywhere, presigned URLs included (botocore may presign with SigV2)
+                config=Config(signature_version="s3v4"),
             )
         self.client = client
         self.bucket = bucket
@@ -178,3 +187,25 @@ class S3BlobStore:
                 return False
             self.client.delete_object(Bucket=self.bucket, Key=key)
         return True
+
+    def signed_url(
+        self,
+        key: str,
+        *,
+        ttl_seconds: int,
+        filename: str | None = None,
+        content_type: str | None = None,
+    ) -> str | None:
+        """A presigned GET URL valid for `ttl_seconds`."""
+        check_key(key)
+        check_ttl(ttl_seconds)
+        params: dict[str, str] = {"Bucket": self.bucket, "Key": key}
+        if filename:
+            params["ResponseContentDisposition"] = attachment_disposition(filename)
+        if content_type:
+            params["ResponseContentType"] = content_type
+        with self._backend("signed_url", key):
+            url = self.client.generate_presigned_url(
+                "get_object", Params=params, ExpiresIn=ttl_seconds, HttpMethod="GET"
+            )
+        return str(url)

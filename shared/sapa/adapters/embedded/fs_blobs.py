@@ -71,6 +71,18 @@ class FsBlobStore:
         path.unlink(missing_ok=True)
         return True
 
+    def signed_url(
+        self,
+        key: str,
+        *,
+        ttl_seconds: int,
+        filename: str | None = None,
+        content_type: str | None = None,
+    ) -> str | None:
+        """None: files on this machine have no URL of their own; the function serves them."""
+        check_key(key)
+        return None
+
     def ref(self, key: str) -> BlobRef:
         path = self._path(key)
         if not path.is_file():
