@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run test demo bench lint format lock clean
+.PHONY: venv run test demo bench lint format lock clean bundle
 
 venv: $(STAMP)
 
@@ -23,6 +23,12 @@ run: venv
 ## The whole test suite (what CI runs)
 test: venv
 	$(BIN)/python -m pytest
+
+## The deploy bundle every Cloud Function runs from: dist/sapa-functions.zip (deterministic).
+## Ship the office's staff file with it: `make bundle STAFF_FILE=path/to/staff.toml`, and the
+## internal CA of the BSrE service if it has one: `BSRE_CA=path/to/ca.pem`.
+bundle: venv
+	$(BIN)/python scripts/bundle.py $(if $(STAFF_FILE),--staff-file $(STAFF_FILE)) $(if $(BSRE_CA),--bsre-ca $(BSRE_CA))
 
 ## One request through all eight SOP steps over HTTP (uses a running `make run`, or starts one)
 demo: venv
