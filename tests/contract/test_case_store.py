@@ -875,3 +875,162 @@ def test_firestore_backend_errors_become_transient(error: str) -> None:
         store.create(new_case())
     with pytest.raises(TransientError):
         store.next_sequence("s")
+
+
+# ---- personal data: the access log and the data-subject index (UU 27/2022) ----------------
+
+
+def access(case: Case, at: datetime, *, actor: str = "loket@sapa.test", what: str = "case") -> Any:
+    from sapa.ports import AccessRecord
+
+    return AccessRecord(
+        at=at,
+        actor_id=actor,
+        role="loket",
+        case_id=case.id,
+        reg_no=case.reg_no,
+        what=what,
+        client="c0ffee",
+    )
+
+
+def test_access_log_keeps_every_record_and_filters_by_window_case_and_officer(
+    store: CaseStore,
+) -> None:
+    # GIVEN reads of two cases by two officers, one written with Gowa's offset
+    a, b = new_case(), new_case()
+    records = [
+        access(a, T0, what="case"),
+        access(a, T0 + timedelta(minutes=1), what="document:0"),
+        access(b, (T0 + timedelta(minutes=2)).astimezone(WITA), actor="admin@sapa.test"),
+        access(a, T0 + timedelta(minutes=3), actor="admin@sapa.test", what="handoff"),
+    ]
+    for r in records:
+        store.log_access(r)
+    end = T0 + timedelta(hours=1)
+    # THEN the whole window returns them all, oldest first, every field intact
+    got = store.accesses(T0, end)
+    assert [(r.case_id, r.what, r.actor_id) for r in got] == [
+        (r.case_id, r.what, r.actor_id) for r in records
+    ]
+    assert got[0] == records[0]
+    assert all(aware(r.at) for r in got)
+    assert got[2].at == records[2].at  # the same instant, whatever offset it was written in
+    # AND the window is [since, until): a record exactly at `until` is left out
+    assert [r.what for r in store.accesses(T0 + timedelta(minutes=1), records[3].at)] == [
+        "document:0",
+        "case",
+    ]
+    # AND filters by case, by officer, both, and the limit work
+    assert [r.what for r in store.accesses(T0, end, case_id=a.id)] == [
+        "case",
+        "document:0",
+        "handoff",
+    ]
+    assert [r.case_id for r in store.accesses(T0, end, actor_id="admin@sapa.test")] == [
+        b.id,
+        a.id,
+    ]
+    assert [r.what for r in store.accesses(T0, end, case_id=a.id, actor_id="admin@sapa.test")] == [
+        "handoff"
+    ]
+    assert len(store.accesses(T0, end, limit=2)) == 2
+    assert store.accesses(T0 - timedelta(days=1), T0) == []
+
+
+def test_sqlite_access_log_rejects_update_and_delete(store: CaseStore) -> None:
+    db = sqlite_db_of(store)
+    store.log_access(access(new_case(), T0))
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        db.conn().execute("UPDATE accesses SET actor_id = 'someone-else'")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        db.conn().execute("DELETE FROM accesses")
+    assert [r.actor_id for r in store.accesses(T0, T0 + timedelta(1))] == ["loket@sapa.test"]
+
+
+NIK_A = "7306081508900001"
+NIK_B = "7306084507950002"
+
+
+def resident_case(nik: str | None, wa_id: str, *, form_wa: str | None = None, at: datetime = T0):  # type: ignore[no-untyped-def]
+    case = new_case(wa_id=wa_id, at=at)
+    if nik:
+        case.form["nik"] = nik
+    if form_wa:
+        case.form["wa_number"] = form_wa
+    return case
+
+
+def test_cases_of_subject_finds_a_residents_cases_by_nik_or_whatsapp_number(
+    store: CaseStore, reopen: Reopen
+) -> None:
+    # GIVEN one resident's two cases (one before the guest book: no NIK yet), another's case
+    # that names a second WhatsApp number in its form, and a stranger's
+    first = resident_case(NIK_A, "6281111111111", at=T0)
+    second = resident_case(None, "6281111111111", at=T0 + timedelta(hours=1))
+    second.kecamatan = OTHER_KEC
+    other = resident_case(
+        NIK_B, "6282222222222", form_wa="6283333333333", at=T0 + timedelta(hours=2)
+    )
+    stranger = resident_case("7306080101010003", "6284444444444")
+    for case in (second, first, other, stranger):
+        store.create(case)
+    # THEN the NIK finds the case that holds it; the number finds both of its cases, oldest
+    # first; the form's number counts; both at once give the union; unknowns give nothing
+    assert [k.id for k in store.cases_of_subject(nik=NIK_A)] == [first.id]
+    assert [k.id for k in store.cases_of_subject(wa_id="6281111111111")] == [first.id, second.id]
+    assert [k.id for k in store.cases_of_subject(wa_id="6283333333333")] == [other.id]
+    both = store.cases_of_subject(nik=NIK_B, wa_id="6281111111111")
+    assert [k.id for k in both] == [first.id, second.id, other.id]
+    assert store.cases_of_subject(nik="7306080000000000") == []
+    assert store.cases_of_subject() == []
+    assert store.cases_of_subject(wa_id="6281111111111", limit=1)[0].id == first.id
+    # AND a reopened store (a restart) still finds them: the index key is kept
+    again = reopen()
+    assert [k.id for k in again.cases_of_subject(nik=NIK_A)] == [first.id]
+    loaded = again.cases_of_subject(nik=NIK_A)[0]
+    assert snapshot(loaded) == snapshot(store.get(first.id))
+
+
+def test_cases_of_subject_follows_a_correction_and_an_anonymisation(store: CaseStore) -> None:
+    case = resident_case(NIK_A, "6281111111111")
+    store.create(case)
+    # WHEN the NIK is corrected
+    case.form["nik"] = NIK_B
+    store.save(case)
+    # THEN the old NIK finds nothing, the new one finds the case
+    assert store.cases_of_subject(nik=NIK_A) == []
+    assert [k.id for k in store.cases_of_subject(nik=NIK_B)] == [case.id]
+    # WHEN the case is anonymised (masked values)
+    case.form["nik"] = "7306********0002"
+    case.wa_id = "6281*******111"
+    store.save(case)
+    # THEN neither the NIK nor the number finds it any more
+    assert store.cases_of_subject(nik=NIK_B) == []
+    assert store.cases_of_subject(wa_id="6281111111111") == []
+
+
+def _raw_subject_index(store: CaseStore, case_id: str) -> list[str]:
+    """What the backend keeps in the subject index of one case (backend-specific read)."""
+    db = getattr(store, "db", None)
+    if isinstance(db, SqliteDb):
+        rows = db.conn().execute("SELECT hash FROM subjects WHERE case_id = ?", (case_id,))
+        return [r[0] for r in rows]
+    if isinstance(store, FirestoreCaseStore):
+        return list(store._case_ref(case_id).get().get("subjects"))
+    pytest.skip(f"no raw view of {type(store).__name__}'s subject index")
+
+
+def test_the_subject_index_holds_keyed_hashes_never_the_nik_or_number(store: CaseStore) -> None:
+    import hashlib
+
+    case = resident_case(NIK_A, "6281111111111")
+    store.create(case)
+    raw = _raw_subject_index(store, case.id)
+    assert len(raw) == 2
+    plain = {"nik:" + NIK_A, "wa:6281111111111", NIK_A, "6281111111111"}
+    unkeyed = {hashlib.sha256(p.encode()).hexdigest() for p in plain}
+    for value in raw:
+        assert all(p not in value for p in plain)
+        assert value not in unkeyed  # keyed: a plain hash of the term is not it
+        assert len(value) == 64

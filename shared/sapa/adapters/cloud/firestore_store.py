@@ -22,6 +22,22 @@ Layout (every collection name takes the optional `prefix`):
   the scopes are per kecamatan per day (registration numbers), far below that, so a sharded
   counter is not needed. A commit retried after an unknown outcome can leave a gap, never a
   duplicate.
+- `access_log/{auto id}`: who read which case's personal data (`AccessRecord`), each record
+  written with `create()` and never touched again by SAPA. Firestore cannot refuse an update or
+  a delete the way SQLite's triggers do: security rules bind only the client SDKs, never the
+  server libraries, and IAM grants per database, not per collection (the functions need
+  update and delete on cases). What stands in for the triggers is IAM around it: no person
+  holds a write role on the database (only the functions' service account, `datastore.user`),
+  and Cloud Audit Logs' Data Access logs (`infra/audit.tf`) record every write and delete of a
+  document with the caller's identity, so a changed or removed record is itself on record. A
+  stricter deployment moves the log to a database of its own where that account holds a custom
+  role with only `datastore.entities.create`/`get`/`list` (this adapter would then take a second
+  client for the log).
+- `cases.subjects`: keyed hashes (HMAC-SHA256, `subject_hash`) of the case's NIK and WhatsApp
+  numbers, queried with `array_contains`; the key is `meta/subject_index.key`, created once
+  (create-if-absent) and kept beside the data (whoever reads it reads the case documents too;
+  it keeps an index copied alone, or left behind by anonymisation, from naming anyone). Cases
+  saved before this field existed get it on their next save (`sapa subject-reindex`).
 
 Writes to one case are optimistic: `save` reads the case, checks `version`, then commits the
 case, its new events and any lock change as one batch preconditioned on the case document's
@@ -32,7 +48,8 @@ fast instead of waiting for lock timeouts (the emulator's locks are pessimistic)
 Document ids are percent-encoded (`/` is not allowed in an id). Composite indexes the queries
 need in production (the emulator needs none): cases (kecamatan, wa_id, updated_at DESC),
 cases (state, kecamatan, updated_at), cases (state, updated_at), cases (kecamatan, updated_at),
-cases (has_outbox, updated_at), messages (case_id, at, added).
+cases (has_outbox, updated_at), messages (case_id, at, added), access_log (case_id, at),
+access_log (actor_id, at), access_log (case_id, actor_id, at).
 
 Importing this module does not import google.cloud: the client library is loaded on first use.
 Backend errors (aborted, deadline exceeded, unavailable, resource exhausted) become
@@ -41,8 +58,10 @@ Backend errors (aborted, deadline exceeded, unavailable, resource exhausted) bec
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
+import secrets
 import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -58,7 +77,7 @@ from sapa.domain.errors import (
     TransientError,
 )
 from sapa.domain.texts import text
-from sapa.ports import Message
+from sapa.ports import AccessRecord, Message, subject_hash, subject_terms
 
 REDACTED = "[dihapus sesuai jadwal retensi]"
 
@@ -123,6 +142,7 @@ class FirestoreCaseStore:
         self.terminal = frozenset(terminal_states or _TERMINAL)
         self._client = client
         self._lock = threading.Lock()
+        self._subject_key: bytes | None = None
 
     # ---- plumbing ---------------------------------------------------------------------------
 
@@ -426,6 +446,82 @@ class FirestoreCaseStore:
             return None
         return _EPOCH + timedelta(microseconds=int(snap.get("last_inbound_us")))
 
+    # ---- personal data: access log, data subjects -------------------------------------------
+
+    @_backend_errors
+    def log_access(self, record: AccessRecord) -> None:
+        self._col("access_log").document().create(
+            {
+                "at": record.at.astimezone(UTC),
+                "actor_id": record.actor_id,
+                "role": record.role,
+                "case_id": record.case_id,
+                "reg_no": record.reg_no,
+                "what": record.what,
+                "client": record.client,
+            }
+        )
+
+    @_backend_errors
+    def accesses(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        case_id: str | None = None,
+        actor_id: str | None = None,
+        limit: int = 1000,
+    ) -> list[AccessRecord]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self._col("access_log")
+        if case_id is not None:
+            query = query.where(filter=_eq("case_id", case_id))
+        if actor_id is not None:
+            query = query.where(filter=_eq("actor_id", actor_id))
+        query = query.where(filter=FieldFilter("at", ">=", since.astimezone(UTC)))
+        query = query.where(filter=FieldFilter("at", "<", until.astimezone(UTC)))
+        return [
+            AccessRecord(
+                at=s.get("at"),
+                actor_id=s.get("actor_id"),
+                role=s.get("role"),
+                case_id=s.get("case_id"),
+                reg_no=s.get("reg_no"),
+                what=s.get("what"),
+                client=s.get("client"),
+            )
+            for s in query.order_by("at").limit(limit).stream()
+        ]
+
+    @_backend_errors
+    def cases_of_subject(
+        self, *, nik: str | None = None, wa_id: str | None = None, limit: int = 500
+    ) -> list[Case]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        terms = ([f"nik:{nik}"] if nik else []) + ([f"wa:{wa_id}"] if wa_id else [])
+        found: dict[str, Case] = {}
+        for term in terms:
+            wanted = subject_hash(self._index_key(), term)
+            query = self._col("cases").where(
+                filter=FieldFilter("subjects", "array_contains", wanted)
+            )
+            for snap in query.limit(limit).stream():
+                found[snap.id] = _load(snap)
+        return sorted(found.values(), key=lambda k: (k.created_at, k.id))[:limit]
+
+    def _index_key(self) -> bytes:
+        """The subject-index key, created by the first store that needs it."""
+        from google.api_core import exceptions as gx
+
+        if self._subject_key is None:
+            ref = self._col("meta").document("subject_index")
+            with contextlib.suppress(gx.AlreadyExists):  # another instance was first
+                ref.create({"key": secrets.token_hex(32)})
+            self._subject_key = bytes.fromhex(ref.get().get("key"))
+        return self._subject_key
+
     # ---- internals --------------------------------------------------------------------------
 
     def _is_open(self, case: Case) -> bool:
@@ -442,6 +538,7 @@ class FirestoreCaseStore:
             "is_open": self._is_open(case),
             "has_outbox": bool(case.outbox),
             "updated_at": case.updated_at.astimezone(UTC),
+            "subjects": sorted(subject_hash(self._index_key(), t) for t in subject_terms(case)),
         }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -13,7 +14,7 @@ from sapa.adapters.embedded.sqlite_db import SqliteDb
 from sapa.domain.case import AuditEvent, Case
 from sapa.domain.errors import AlreadyExists, ConcurrentUpdate, NotFound
 from sapa.domain.texts import text
-from sapa.ports import Message
+from sapa.ports import AccessRecord, Message, subject_hash, subject_terms
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cases (
@@ -62,6 +63,33 @@ CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
     BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS events_no_delete BEFORE DELETE ON events
     BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
+-- who read personal data (UU 27/2022): append-only like the audit events
+CREATE TABLE IF NOT EXISTS accesses (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    actor_id TEXT NOT NULL,
+    role TEXT NOT NULL,
+    case_id TEXT NOT NULL,
+    reg_no TEXT NOT NULL,
+    what TEXT NOT NULL,
+    client TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS accesses_at ON accesses (at);
+CREATE INDEX IF NOT EXISTS accesses_case ON accesses (case_id, at);
+CREATE INDEX IF NOT EXISTS accesses_actor ON accesses (actor_id, at);
+CREATE TRIGGER IF NOT EXISTS accesses_no_update BEFORE UPDATE ON accesses
+    BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS accesses_no_delete BEFORE DELETE ON accesses
+    BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
+-- keyed hashes (HMAC-SHA256) of each case's NIK and WhatsApp numbers: finds a resident's
+-- cases (data-subject requests) without an index of NIKs in clear
+CREATE TABLE IF NOT EXISTS subjects (
+    hash TEXT NOT NULL,
+    case_id TEXT NOT NULL,
+    PRIMARY KEY (hash, case_id)
+);
+CREATE INDEX IF NOT EXISTS subjects_case ON subjects (case_id);
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 REDACTED = "[dihapus sesuai jadwal retensi]"
@@ -94,6 +122,20 @@ class SqliteCaseStore:
                 "CREATE INDEX IF NOT EXISTS messages_provider ON messages (provider_id)"
                 " WHERE provider_id IS NOT NULL"
             )
+            # The subject-index key: made once per database, kept beside the data it indexes
+            # (whoever reads this file reads the NIKs in the case documents anyway; the key
+            # keeps a copied index, or one left behind by anonymisation, from naming anyone).
+            c.execute(
+                "INSERT OR IGNORE INTO meta (name, value) VALUES ('subject_key', ?)",
+                (secrets.token_hex(32),),
+            )
+            key = c.execute("SELECT value FROM meta WHERE name = 'subject_key'").fetchone()
+            self._subject_key = bytes.fromhex(key["value"])
+            indexed = c.execute("SELECT 1 FROM meta WHERE name = 'subjects_indexed'").fetchone()
+            if indexed is None:  # cases saved before the index existed
+                for row in c.execute("SELECT doc, version FROM cases").fetchall():
+                    self._index_subjects(c, self._load(row))
+                c.execute("INSERT INTO meta (name, value) VALUES ('subjects_indexed', '1')")
 
     # ---- cases ------------------------------------------------------------------------------
 
@@ -106,6 +148,7 @@ class SqliteCaseStore:
                     self._row(case),
                 )
                 self._append_events(c, case.new_events)
+                self._index_subjects(c, case)
         except sqlite3.IntegrityError as exc:
             raise AlreadyExists("case exists", case_id=case.id, error=str(exc)) from exc
         case.version = 1
@@ -139,6 +182,7 @@ class SqliteCaseStore:
             if cur.rowcount != 1:
                 raise ConcurrentUpdate("case changed meanwhile", case_id=case.id)
             self._append_events(c, case.new_events)
+            self._index_subjects(c, case)
         case.version += 1
         case.new_events.clear()
 
@@ -313,6 +357,82 @@ class SqliteCaseStore:
             .fetchone()
         )
         return datetime.fromisoformat(row[0]) if row else None
+
+    # ---- personal data: access log, data subjects -------------------------------------------
+
+    def log_access(self, record: AccessRecord) -> None:
+        with self.db.write() as c:
+            c.execute(
+                "INSERT INTO accesses (at, actor_id, role, case_id, reg_no, what, client)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    _ts(record.at),
+                    record.actor_id,
+                    record.role,
+                    record.case_id,
+                    record.reg_no,
+                    record.what,
+                    record.client,
+                ),
+            )
+
+    def accesses(
+        self,
+        since: datetime,
+        until: datetime,
+        *,
+        case_id: str | None = None,
+        actor_id: str | None = None,
+        limit: int = 1000,
+    ) -> list[AccessRecord]:
+        sql = "SELECT * FROM accesses WHERE at >= ? AND at < ?"
+        args: list[Any] = [_ts(since), _ts(until)]
+        if case_id is not None:
+            sql += " AND case_id = ?"
+            args.append(case_id)
+        if actor_id is not None:
+            sql += " AND actor_id = ?"
+            args.append(actor_id)
+        sql += " ORDER BY at, seq LIMIT ?"
+        args.append(limit)
+        return [
+            AccessRecord(
+                at=datetime.fromisoformat(r["at"]),
+                actor_id=r["actor_id"],
+                role=r["role"],
+                case_id=r["case_id"],
+                reg_no=r["reg_no"],
+                what=r["what"],
+                client=r["client"],
+            )
+            for r in self.db.conn().execute(sql, args).fetchall()
+        ]
+
+    def cases_of_subject(
+        self, *, nik: str | None = None, wa_id: str | None = None, limit: int = 500
+    ) -> list[Case]:
+        terms = ([f"nik:{nik}"] if nik else []) + ([f"wa:{wa_id}"] if wa_id else [])
+        if not terms:
+            return []
+        hashes = [subject_hash(self._subject_key, t) for t in terms]
+        rows = (
+            self.db.conn()
+            .execute(
+                "SELECT doc, version FROM cases WHERE id IN"
+                " (SELECT case_id FROM subjects WHERE hash IN (?, ?))",
+                (hashes[0], hashes[-1]),  # one term or two
+            )
+            .fetchall()
+        )
+        found = sorted((self._load(r) for r in rows), key=lambda k: (k.created_at, k.id))
+        return found[:limit]
+
+    def _index_subjects(self, c: sqlite3.Connection, case: Case) -> None:
+        c.execute("DELETE FROM subjects WHERE case_id = ?", (case.id,))
+        c.executemany(
+            "INSERT OR IGNORE INTO subjects (hash, case_id) VALUES (?, ?)",
+            [(subject_hash(self._subject_key, t), case.id) for t in subject_terms(case)],
+        )
 
     # ---- internals --------------------------------------------------------------------------
 

@@ -1,0 +1,146 @@
+"""The admin's personal-data pages of the staff workspace: data-subject requests (search, export,
+correction, erasure) and the breach report. Admin role only; every POST carries the CSRF token;
+a NIK or number travels only in POST bodies, never in a URL."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import flask
+from werkzeug.routing import Rule
+
+import _staff_auth as auth
+from _edge import json_response
+from _render import page, secure
+from sapa.bootstrap import Container
+from sapa.domain.errors import Forbidden, NotFound
+from sapa.domain.texts import FIELD_LABELS, STATE_LABELS
+from sapa.ports import StaffMember
+from sapa.ratelimit import client_address
+from sapa.services import access, subject
+
+RULES = [
+    Rule("/admin", endpoint="admin_home"),
+    Rule("/admin/subject", endpoint="admin_subject", methods=["GET", "POST"]),
+    Rule("/admin/subject/export.zip", endpoint="admin_export", methods=["POST"]),
+    Rule("/admin/cases/<case_id>/correct", endpoint="admin_correct", methods=["POST"]),
+    Rule("/admin/cases/<case_id>/erase", endpoint="admin_erase", methods=["POST"]),
+    Rule("/admin/breach", endpoint="admin_breach"),
+    Rule("/admin/breach.csv", endpoint="admin_breach_csv"),
+]
+
+
+def _json(request: flask.Request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def client(request: flask.Request) -> str:
+    return client_address(request.headers.get("X-Forwarded-For", ""), request.remote_addr)
+
+
+def dispatch(
+    c: Container,
+    request: flask.Request,
+    staff: StaffMember,
+    csrf: str,
+    base: str,
+    endpoint: str,
+    args: dict[str, Any],
+) -> Any:
+    """One admin endpoint. Non-admins get 403 with the reason, before anything is read."""
+    if "admin" not in staff.roles:
+        raise Forbidden(subject.ADMIN_ONLY)
+    if request.method == "POST":
+        auth.check_csrf(c, request, staff)
+    ctx = {"staff": staff, "csrf": csrf, "base": base}
+    if endpoint == "admin_home":
+        return flask.redirect(f"{base}/admin/subject", 303)
+    if endpoint == "admin_subject":
+        return _subject(c, request, staff, ctx)
+    if endpoint == "admin_export":
+        who = subject.parse_subject(request.form.get("nik", ""), request.form.get("wa", ""))
+        done = subject.export(c, staff, who, client=client(request))
+        resp = secure(flask.Response(done.data, mimetype="application/zip"))
+        resp.headers["Content-Disposition"] = f'attachment; filename="{done.filename}"'
+        return resp
+    if endpoint == "admin_correct":
+        form = request.form
+        case = subject.correct(
+            c,
+            staff,
+            args["case_id"],
+            form.get("field", ""),
+            form.get("value", ""),
+            form.get("reason", ""),
+        )
+        return _done(request, base, case.id)
+    if endpoint == "admin_erase":
+        case = subject.erase(c, staff, args["case_id"], request.form.get("reason", ""))
+        return _done(request, base, case.id)
+    if endpoint in ("admin_breach", "admin_breach_csv"):
+        return _breach(c, request, endpoint, ctx)
+    raise NotFound("Halaman tidak ada.")
+
+
+def _done(request: flask.Request, base: str, case_id: str) -> Any:
+    if _json(request):
+        return json_response({"ok": True, "case_id": case_id})
+    return flask.redirect(f"{base}/cases/{case_id}", 303)
+
+
+def _subject(c: Container, request: flask.Request, staff: StaffMember, ctx: dict[str, Any]) -> Any:
+    if request.method == "GET":
+        return page("staff_admin_subject.html", query=None, rows=[], **ctx, **_labels())
+    nik, wa = request.form.get("nik", ""), request.form.get("wa", "")
+    who = subject.parse_subject(nik, wa)
+    cases = subject.find(c, staff, who, client=client(request))
+    rows = [
+        {
+            "id": k.id,
+            "reg_no": k.reg_no,
+            "state": k.state,
+            "state_label": STATE_LABELS.get(k.state, k.state),
+            "kecamatan": c.region.kecamatan_by_code(k.kecamatan).name,
+            "service": c.catalogue.get(k.service).name if k.service else "-",
+            "created_at": k.created_at.isoformat(),
+            "open": k.is_open(c.sop),
+            "signed": k.signed is not None and "signed" not in k.retention,
+            "anonymised": "personal_data" in k.retention,
+            "fields": [f for f in subject.CORRECTABLE if k.form.get(f)],
+        }
+        for k in cases
+    ]
+    if _json(request):
+        return json_response({"subject": who.masked, "cases": rows})
+    query = {"kind": who.kind, "value": who.value, "masked": who.masked, "label": who.label}
+    return page("staff_admin_subject.html", query=query, rows=rows, **ctx, **_labels())
+
+
+def _labels() -> dict[str, Any]:
+    return {"fields": FIELD_LABELS}
+
+
+def _breach(c: Container, request: flask.Request, endpoint: str, ctx: dict[str, Any]) -> Any:
+    zone = ZoneInfo(c.region.timezone)
+    raw_since, raw_until = request.args.get("since", ""), request.args.get("until", "")
+    if not raw_since and not raw_until and endpoint == "admin_breach":
+        now = c.clock.now().astimezone(zone)
+        default = {"since": (now - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"), "until": ""}
+        return page("staff_admin_breach.html", rows=None, form=default, **ctx)
+    since = access.parse_time(raw_since, zone)
+    until = access.parse_time(raw_until, zone) if raw_until else access.until_now(c)
+    rows = access.breach_report(c, since, until)
+    if endpoint == "admin_breach_csv":
+        stamp = f"{since.astimezone(zone):%Y%m%d%H%M}-{until.astimezone(zone):%Y%m%d%H%M}"
+        resp = secure(flask.Response(access.report_csv(rows), mimetype="text/csv"))
+        resp.headers["Content-Disposition"] = f'attachment; filename="laporan-akses-{stamp}.csv"'
+        return resp
+    if _json(request):
+        return json_response(
+            {"rows": [dict(zip(access.CSV_HEADER, r.csv_row(), strict=True)) for r in rows]}
+        )
+    form = {"since": raw_since, "until": raw_until}
+    cases = len({r.case_id for r in rows})
+    return page("staff_admin_breach.html", rows=rows, form=form, cases=cases, **ctx)
