@@ -45,8 +45,8 @@ BSRE_CA_NAME = "bsre-ca.pem"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest time a zip entry can carry
 _SKIP_DIRS = {"__pycache__"}
 _SKIP_SUFFIXES = {".pyc", ".pyo"}
-# functions/requirements.txt is the hand-kept list for deploying the folder by hand; the bundle
-# writes its own, pinned one in its place.
+# The bundle writes its own pinned requirements.txt; a stray hand-kept one in functions/ would
+# be replaced, never shipped.
 _REPLACED = {"requirements.txt"}
 
 
