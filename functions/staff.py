@@ -12,6 +12,8 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.exceptions import NotFound as RouteNotFound
 from werkzeug.routing import Map, Rule
 
+import _admin
+import _dashboard
 import _staff_auth as auth
 from _edge import error_body, http_function, json_response, status_for
 from _render import page, secure
@@ -20,7 +22,7 @@ from sapa.domain.case import Actor, Case
 from sapa.domain.errors import Forbidden, NotFound, SapaError, Unauthorized
 from sapa.domain.texts import ACTION_LABELS, FIELD_LABELS, ROLE_LABELS, STATE_LABELS, text
 from sapa.ports import StaffMember
-from sapa.services import views, workflow
+from sapa.services import access, views, workflow
 from sapa.services.workflow import ActionInput
 
 _routes = Map(
@@ -29,6 +31,11 @@ _routes = Map(
         Rule("/login", endpoint="login", methods=["GET", "POST"]),
         Rule("/logout", endpoint="logout", methods=["POST"]),
         Rule("/worklist", endpoint="worklist"),
+        Rule("/dashboard", endpoint="dashboard"),
+        Rule("/dashboard.csv", endpoint="dashboard_csv"),
+        Rule("/dashboard.xlsx", endpoint="dashboard_xlsx"),
+        Rule("/reports/monthly.pdf", endpoint="report_monthly"),
+        *_admin.RULES,
         Rule("/cases/<case_id>", endpoint="case"),
         Rule("/cases/<case_id>/documents/<int:n>", endpoint="document"),
         Rule("/cases/<case_id>/handoff", endpoint="handoff"),
@@ -89,6 +96,10 @@ def _dispatch(c: Container, request: flask.Request, endpoint: str, args: dict[st
         return resp
     if endpoint == "worklist":
         return _worklist(c, request, staff, csrf, base)
+    if endpoint in _dashboard.ENDPOINTS:
+        return _dashboard.handle(c, request, staff, endpoint, base)
+    if endpoint.startswith("admin_"):
+        return _admin.dispatch(c, request, staff, csrf, base, endpoint, args)
     if endpoint == "action":
         auth.check_csrf(c, request, staff)
         # Who may not see a case may not act on it either (replies included): 403 first.
@@ -102,12 +113,14 @@ def _dispatch(c: Container, request: flask.Request, endpoint: str, args: dict[st
     case = c.store.get(args["case_id"])
     _may_see(c, staff, case.kecamatan)
     if endpoint == "case":
+        access.record(c, staff, case, "case", client=_admin.client(request))
         return _case_page(c, request, staff, csrf, base, case)
     if endpoint == "document":
         docs = case.documents + [d for d in (case.draft, case.signed) if d is not None]
         if not 0 <= args["n"] < len(docs):
             raise NotFound("Dokumen tidak ada.")
         doc = docs[args["n"]]
+        access.record(c, staff, case, f"document:{args['n']}", client=_admin.client(request))
         resp = secure(flask.Response(c.blobs.get(doc.key), mimetype=doc.content_type))
         resp.headers["Content-Disposition"] = "inline"
         # shown inside the case page's viewer (same origin only), never run as a page itself
@@ -119,6 +132,15 @@ def _dispatch(c: Container, request: flask.Request, endpoint: str, args: dict[st
             raise Forbidden(text("forbidden_role"))
         if case.handoff is None:
             raise NotFound("Paket serah terima belum siap.")
+        access.record(c, staff, case, "handoff", client=_admin.client(request))
+        url = c.blobs.signed_url(
+            case.handoff.key,
+            ttl_seconds=300,  # long enough to start the download, too short to pass around
+            filename=case.handoff.filename,
+            content_type="application/zip",
+        )
+        if url:  # straight from the bucket: the zip need not pass through this function
+            return secure(flask.redirect(url, 303))
         resp = secure(flask.Response(c.blobs.get(case.handoff.key), mimetype="application/zip"))
         resp.headers["Content-Disposition"] = f'attachment; filename="{case.handoff.filename}"'
         return resp

@@ -1,0 +1,235 @@
+"""Staff workspace: the SOP-compliance dashboard, its CSV/XLSX downloads and the monthly PDF
+(for the head of division, the head of office and admins)."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+from datetime import date, timedelta
+from typing import Any
+from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
+
+import flask
+from markupsafe import Markup
+
+from _edge import json_response
+from _render import page, secure
+from sapa.bootstrap import Container
+from sapa.domain.errors import Forbidden, PermanentError, ValidationFailed
+from sapa.domain.texts import ROLE_LABELS
+from sapa.ports import StaffMember
+from sapa.services import dashboard as dash
+
+ROLES = ("admin", "kabid", "kadis")
+ENDPOINTS = ("dashboard", "dashboard_csv", "dashboard_xlsx", "report_monthly")
+FORBIDDEN = "Dasbor dan laporan kepatuhan SOP hanya untuk Kepala Bidang, Kepala Dinas, dan Admin."
+BAD_TABLE = "Tabel tidak dikenal. Pilih salah satu: {names}."
+# Excel with Indonesian regional settings reads ';' as the list separator and ',' as the
+# decimal mark; the BOM tells it the file is UTF-8.
+CSV_SEPARATOR = ";"
+ZONE_NAMES = {"Asia/Makassar": "WITA", "Asia/Jakarta": "WIB", "Asia/Jayapura": "WIT"}
+
+
+def may_see(staff: StaffMember) -> bool:
+    return bool(set(ROLES) & set(staff.roles))
+
+
+def handle(
+    c: Container, request: flask.Request, staff: StaffMember, endpoint: str, base: str
+) -> Any:
+    if not may_see(staff):
+        raise Forbidden(FORBIDDEN)
+    today = c.clock.now().astimezone(ZoneInfo(c.region.timezone)).date()
+    if endpoint == "report_monthly":
+        return _monthly_pdf(c, request, today)
+    try:
+        filters = dash.parse_filters(
+            request.args, today=today, region=c.region, catalogue=c.catalogue
+        )
+    except ValidationFailed as exc:
+        if endpoint != "dashboard" or _wants_json(request):
+            raise PermanentError(exc.message, fields=exc.fields) from None
+        return _page(c, request, staff, base, None, exc.fields, 400)
+    table = request.args.get("table", "")
+    if endpoint == "dashboard_csv" and table not in dash.TABLE_NAMES:
+        raise PermanentError(BAD_TABLE.format(names=", ".join(dash.TABLE_NAMES)))
+    d = dash.load(c, filters)
+    if endpoint == "dashboard_csv":
+        return _csv(d, table)
+    if endpoint == "dashboard_xlsx":
+        return _xlsx(d, c)
+    if _wants_json(request):
+        body = dataclasses.asdict(d)
+        body["tables"] = {k: dataclasses.asdict(t) for k, t in dash.tables(d).items()}
+        return json_response(body)
+    return _page(c, request, staff, base, d, {}, 200)
+
+
+def _wants_json(request: flask.Request) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _page(
+    c: Container,
+    request: flask.Request,
+    staff: StaffMember,
+    base: str,
+    d: dash.Dashboard | None,
+    errors: dict[str, str],
+    status: int,
+) -> flask.Response:
+    values = {k: request.args.get(k, "") for k in ("from", "to", "kecamatan", "service")}
+    tables: dict[str, Any] = {}
+    charts: dict[str, Markup] = {}
+    query = ""
+    if d is not None:
+        values = {**values, **d.filters.query()}
+        query = urlencode(d.filters.query())
+        for name, t in dash.tables(d).items():
+            tables[name] = {
+                "title": t.title,
+                # the page shows durations as "1 m 05 d", the downloads as seconds
+                "headers": [col.header.replace(" (detik)", "") for col in t.columns],
+                "kinds": [col.kind for col in t.columns],
+                "rows": [
+                    [dash.fmt_cell(col.kind, v) for col, v in zip(t.columns, row, strict=True)]
+                    for row in t.rows
+                ],
+            }
+        # the SVG is built from our own numbers with every text escaped
+        charts = {name: Markup(render(d)) for name, render in dash.CHARTS.items()}  # noqa: S704
+    return page(
+        "staff_dashboard.html",
+        status,
+        staff=staff,
+        base=base,
+        roles=ROLE_LABELS,
+        d=d,
+        errors=errors,
+        values=values,
+        tables=tables,
+        charts=charts,
+        query=query,
+        zone=ZONE_NAMES.get(c.region.timezone, c.region.timezone),
+        month=(d.filters.start if d else c.clock.now()).strftime("%Y-%m"),
+        kecamatan_list=c.region.kecamatan,
+        services=c.catalogue.services,
+        fmt_share=dash.fmt_share,
+        fmt_cell=dash.fmt_cell,
+        local_time=lambda when: when.astimezone(ZoneInfo(c.region.timezone)).strftime(
+            "%d-%m-%Y %H:%M"
+        ),
+    )
+
+
+def _filename(d: dash.Dashboard, suffix: str) -> str:
+    f = d.filters
+    parts = ["sapa-dasbor", f.start.isoformat(), f.end.isoformat()]
+    parts += [p for p in (f.kecamatan, f.service) if p]
+    return "_".join(parts) + suffix
+
+
+def _attachment(data: bytes, mimetype: str, filename: str) -> flask.Response:
+    resp = secure(flask.Response(data, mimetype=mimetype))
+    resp.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return resp
+
+
+DECIMALS = {"seconds": 1, "ratio": 3, "share": 4}
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def plain_text(value: str) -> str:
+    """Text a spreadsheet will not run as a formula (a name from the staff file, say)."""
+    return "'" + value if len(value) > 1 and value.startswith(FORMULA_START) else value
+
+
+def csv_cell(kind: str, value: Any) -> str:
+    """Numbers as Indonesian Excel reads them (decimal comma); empty where there is no sample."""
+    if value is None:
+        return ""
+    if kind == "int":
+        return str(int(value))
+    if kind in DECIMALS:
+        return f"{float(value):.{DECIMALS[kind]}f}".replace(".", ",")
+    return plain_text(str(value))
+
+
+def _csv(d: dash.Dashboard, name: str) -> flask.Response:
+    t = dash.tables(d)[name]
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=CSV_SEPARATOR, lineterminator="\r\n")
+    writer.writerow([col.header for col in t.columns])
+    for row in t.rows:
+        writer.writerow([csv_cell(col.kind, v) for col, v in zip(t.columns, row, strict=True)])
+    data = "\ufeff" + out.getvalue()
+    return _attachment(
+        data.encode("utf-8"), "text/csv; charset=utf-8", _filename(d, f"_{name}.csv")
+    )
+
+
+def _xlsx(d: dash.Dashboard, c: Container) -> flask.Response:
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    info = wb.active
+    info.title = "Info"
+    f = d.filters
+    info.append(["Dasbor kepatuhan SOP", c.region.office])
+    info.append(["Periode", f"{f.start.isoformat()} s.d. {f.end.isoformat()}"])
+    info.append(["Kecamatan", f.kecamatan or "semua"])
+    info.append(["Layanan", f.service or "semua"])
+    info.append(["Dibuat", d.generated_at.astimezone(ZoneInfo(c.region.timezone)).isoformat()])
+    info.append(["Permohonan", d.cases])
+    info.append(["Kepatuhan langkah petugas", d.compliance])
+    info["B7"].number_format = "0.0%"
+    info["A1"].font = Font(bold=True)
+    info.column_dimensions["A"].width = 28
+    info.column_dimensions["B"].width = 60
+    formats = {"int": "0", "seconds": "0.0", "share": "0.0%", "ratio": "0.00"}
+    for name, t in dash.tables(d).items():
+        ws = wb.create_sheet(title=name)
+        ws.append([col.header for col in t.columns])
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        for r, row in enumerate(t.rows, start=2):
+            for i, value in enumerate(row, start=1):
+                cell = ws.cell(row=r, column=i, value=value)
+                if cell.data_type == "f":  # openpyxl reads "=…" as a formula: keep it text
+                    cell.data_type = "s"
+        for i, col in enumerate(t.columns, start=1):
+            letter = ws.cell(row=1, column=i).column_letter
+            ws.column_dimensions[letter].width = max(12, min(len(col.header) + 2, 40))
+            if col.kind in formats:
+                for (cell,) in ws.iter_rows(min_row=2, min_col=i, max_col=i):
+                    cell.number_format = formats[col.kind]
+        ws.freeze_panes = "A2"
+    out = io.BytesIO()
+    wb.save(out)
+    return _attachment(
+        out.getvalue(),
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        _filename(d, ".xlsx"),
+    )
+
+
+def _monthly_pdf(c: Container, request: flask.Request, today: date) -> flask.Response:
+    raw = request.args.get("month", "")
+    if not raw:  # the last full month
+        raw = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+    try:
+        filters = dash.month_filters(raw, today=today)
+    except ValidationFailed as exc:
+        raise PermanentError(exc.message, fields=exc.fields) from None
+    from sapa.services.report_pdf import monthly_report
+
+    d = dash.load(c, filters)
+    pdf = monthly_report(d, office=c.region.office, region=c.region, sop=c.sop)
+    resp = _attachment(pdf, "application/pdf", f"sapa-laporan-bulanan-{filters.start:%Y-%m}.pdf")
+    resp.headers["Content-Disposition"] = resp.headers["Content-Disposition"].replace(
+        "attachment", "inline"
+    )
+    return resp

@@ -1,0 +1,249 @@
+"""The monthly SOP-compliance report for the head of office, as an A4 PDF (fpdf2): aggregates
+only, never a resident's or an officer's name."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Sequence
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sapa.domain.reference import Region
+from sapa.domain.sla import format_duration
+from sapa.domain.sop import Sop
+from sapa.domain.texts import ROLE_LABELS
+from sapa.services.dashboard import (
+    Dashboard,
+    fmt_cell,
+    fmt_share,
+    kecamatan_chart,
+    steps_chart,
+    weeks_chart,
+)
+
+MONTHS = (
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+)
+# The PDF's standard fonts speak Latin-1: the few other characters our texts use are mapped.
+_A11Y = re.compile(r"<(title|desc)\b[^>]*>.*?</\1>", re.S)
+_LATIN1 = str.maketrans({"…": "...", "—": "-", "–": "-", "≤": "<=", "→": "->", "’": "'"})
+
+
+def latin1(s: str) -> str:
+    return s.translate(_LATIN1).encode("latin-1", "replace").decode("latin-1")
+
+
+def _month_name(d: Dashboard) -> str:
+    start = d.filters.start
+    return f"{MONTHS[start.month - 1]} {start.year}"
+
+
+def monthly_report(d: Dashboard, *, office: str, region: Region, sop: Sop) -> bytes:
+    """The report of the dashboard `d` (one month, all kecamatan and services) as PDF bytes."""
+    from fpdf import FPDF
+
+    zone = ZoneInfo(region.timezone)
+    generated = d.generated_at.astimezone(zone)
+
+    class Report(FPDF):
+        def footer(self) -> None:
+            self.set_y(-14)
+            self.set_font("helvetica", "", 8)
+            self.set_text_color(90, 100, 112)
+            self.cell(
+                0,
+                6,
+                latin1(
+                    f"SAPA - dibuat {generated:%d-%m-%Y %H:%M} {_zone_name(region.timezone)}"
+                    f" - halaman {self.page_no()}/{{nb}}"
+                ),
+                align="C",
+            )
+
+    pdf = Report(orientation="P", unit="mm", format="A4")
+    pdf.set_title(latin1(f"Laporan kepatuhan SOP {_month_name(d)}"))
+    pdf.set_author(latin1(office))
+    pdf.set_creator("SAPA")
+    pdf.set_creation_date(d.generated_at)
+    pdf.set_auto_page_break(True, margin=18)
+    pdf.set_margins(15, 15, 15)
+    pdf.add_page()
+
+    def heading(text: str, size: int = 12) -> None:
+        pdf.set_font("helvetica", "B", size)
+        pdf.set_text_color(11, 93, 59)
+        pdf.multi_cell(0, size * 0.5, latin1(text), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(27, 27, 27)
+        pdf.ln(1)
+
+    def para(text: str, size: int = 10) -> None:
+        pdf.set_font("helvetica", "", size)
+        pdf.multi_cell(0, 5, latin1(text), new_x="LMARGIN", new_y="NEXT")
+
+    heading(office, 14)
+    heading(f"Laporan Bulanan Kepatuhan SOP - {_month_name(d)}", 12)
+    para(
+        f"SOP: {sop.title}. Periode: {d.filters.start:%d-%m-%Y} s.d. {d.filters.end:%d-%m-%Y} "
+        f"(permohonan yang dibuka dalam periode ini, seluruh kecamatan dan layanan)."
+    )
+    pdf.ln(2)
+    heading("Ringkasan")
+    summary = [
+        ("Permohonan masuk", fmt_cell("int", d.cases)),
+        ("Selesai terkirim ke pemohon", fmt_cell("int", d.delivered)),
+        ("Masih terbuka", fmt_cell("int", d.open)),
+        (
+            "Ditolak / dibatalkan / kedaluwarsa",
+            f"{d.rejected} / {d.cancelled} / {d.expired}",
+        ),
+        (
+            "Kepatuhan langkah petugas terhadap mutu baku",
+            f"{fmt_share(d.compliance)} (n={d.officer_runs})",
+        ),
+        ("Median waktu selesai (menyapa s.d. terkirim)", format_duration(d.median_lead_time)),
+        (
+            f"Selesai dalam target kantor ({format_duration(d.lead_time_target_seconds)})",
+            f"{fmt_share(d.lead_time_compliance)} (n={d.delivered})",
+        ),
+    ]
+    _table(pdf, ("Ukuran", "Nilai"), summary, (110, 70), first_left=2)
+    if d.truncated:
+        para("Catatan: jumlah permohonan melebihi batas baca; angka hanya sebagian.")
+    pdf.ln(3)
+
+    heading("Kepatuhan per langkah SOP")
+    step_rows = [
+        (
+            str(s.number),
+            s.kegiatan,
+            ROLE_LABELS.get(s.role, s.role),
+            format_duration(s.mutu_baku_seconds),
+            fmt_cell("int", s.handled),
+            format_duration(s.median_handling),
+            format_duration(s.p90_handling),
+            fmt_share(s.compliance),
+        )
+        for s in d.steps
+    ]
+    _table(
+        pdf,
+        ("No", "Kegiatan", "Pelaksana", "Mutu baku", "n", "Median", "P90", "Patuh"),
+        step_rows,
+        (8, 52, 30, 17, 13, 20, 20, 20),
+        first_left=3,
+        size=8,
+    )
+    para(
+        "Waktu penanganan: sejak petugas mengambil langkah sampai selesai. Median dan "
+        "persentil 90 (peringkat terdekat); n = jumlah langkah yang ditangani.",
+        8,
+    )
+    pdf.ln(2)
+    _chart(pdf, steps_chart(d))
+
+    pdf.add_page()
+    heading("Per kecamatan")
+    kec_rows = [
+        (
+            g.name,
+            fmt_cell("int", g.volume),
+            fmt_cell("int", g.delivered),
+            format_duration(g.median_lead_time),
+            fmt_cell("int", g.backlog),
+            fmt_share(g.compliance),
+        )
+        for g in d.kecamatan
+    ]
+    _table(
+        pdf,
+        ("Kecamatan", "Permohonan", "Terkirim", "Median selesai", "Terbuka", "Patuh"),
+        kec_rows,
+        (45, 25, 25, 35, 20, 30),
+        first_left=1,
+        size=8,
+    )
+    pdf.ln(2)
+    _chart(pdf, kecamatan_chart(d))
+    pdf.add_page()
+    heading("Tren mingguan")
+    week_rows = [
+        (
+            w.week,
+            f"{w.monday:%d-%m-%Y}",
+            fmt_cell("int", w.volume),
+            fmt_cell("int", w.officer_runs),
+            fmt_share(w.compliance),
+            format_duration(w.median_lead_time),
+        )
+        for w in d.weeks
+    ]
+    _table(
+        pdf,
+        ("Minggu", "Mulai", "Permohonan", "Langkah petugas", "Patuh", "Median selesai"),
+        week_rows,
+        (25, 25, 25, 35, 25, 45),
+        first_left=2,
+        size=8,
+    )
+    pdf.ln(2)
+    _chart(pdf, weeks_chart(d))
+    out = pdf.output()
+    return bytes(out)
+
+
+def _zone_name(tz: str) -> str:
+    return {"Asia/Makassar": "WITA", "Asia/Jakarta": "WIB", "Asia/Jayapura": "WIT"}.get(tz, tz)
+
+
+def _table(
+    pdf: Any,
+    headers: tuple[str, ...],
+    rows: Sequence[Sequence[str]],
+    widths: tuple[int, ...],
+    *,
+    first_left: int = 1,
+    size: int = 9,
+) -> None:
+    """A bordered table; the first `first_left` columns left-aligned, numbers right-aligned."""
+    pdf.set_font("helvetica", "", size)
+    align = tuple("LEFT" if i < first_left else "RIGHT" for i in range(len(headers)))
+    with pdf.table(
+        col_widths=widths,
+        width=sum(widths),
+        align="LEFT",
+        text_align=align,
+        line_height=size * 0.55,
+        headings_style=_bold(),
+    ) as table:
+        head = table.row()
+        for h in headers:
+            head.cell(latin1(h))
+        for row in rows:
+            r = table.row()
+            for value in row:
+                r.cell(latin1(value))
+
+
+def _bold() -> Any:
+    from fpdf.fonts import FontFace
+
+    return FontFace(emphasis="BOLD", fill_color=(223, 243, 228))
+
+
+def _chart(pdf: Any, svg: str, width: float = 180) -> None:
+    """An inline-SVG chart drawn as vectors (fpdf2 reads SVG)."""
+    # titles and descriptions serve screen readers on the page; the PDF has the tables
+    plain = _A11Y.sub("", svg)
+    pdf.image(io.BytesIO(latin1(plain).encode("utf-8")), w=width)
