@@ -10,6 +10,7 @@ from sapa.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from sapa.domain.reference import Catalogue, Desa, Region, WaTemplate
+    from sapa.domain.sla import SlaClocks
     from sapa.domain.sop import Sop
     from sapa.ports import BlobStore, CaseStore, Clock, Signer, StaffDirectory, TaskQueue, WhatsApp
 
@@ -50,6 +51,13 @@ class Container:
         from sapa.domain.reference import load_templates
 
         return load_templates(self.settings.templates_file)
+
+    @property
+    def sla_clocks(self) -> SlaClocks:
+        """Working hours, holidays and each step's clock (sla.toml; read once per file)."""
+        from sapa.domain.sla import load_sla_clocks
+
+        return load_sla_clocks(str(self.settings.sla_file) if self.settings.sla_file else None)
 
     @cached_property
     def phone_numbers(self) -> dict[str, str]:
@@ -108,6 +116,20 @@ class Container:
                 max_attempts=self.settings.task_max_attempts,
                 min_backoff=self.settings.task_min_backoff_seconds,
                 max_backoff=self.settings.task_max_backoff_seconds,
+            )
+        if self.settings.queue == "cloudtasks":
+            from sapa.adapters.cloud.cloud_tasks import CloudTasksQueue
+
+            s = self.settings
+            return CloudTasksQueue(
+                project=s.secret("gcp_project"),
+                location=s.tasks_location,
+                prefix=s.tasks_queue_prefix,
+                url_for=s.task_url,
+                service_account=s.task_service_account,
+                # only against the emulator (settings demand the service account otherwise)
+                bearer_token=None if s.task_service_account else s.secret("task_token"),
+                emulator_host=s.tasks_emulator_host,
             )
         raise NotImplementedError(f"QUEUE={self.settings.queue} is not available yet")
 

@@ -15,7 +15,7 @@ import re
 import shutil
 import zipfile
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -310,25 +310,38 @@ def test_two_counter_officers_race_for_a_case_and_the_admin_reassigns_it(
 
 
 class ShiftedClock:
-    """The system clock moved by `offset` (the stack's cases get older on purpose)."""
+    """The system clock moved by `base` (to a time the office is open: the worklist's clocks
+    run on working hours) and by `offset` (the stack's cases get older on purpose)."""
 
-    def __init__(self) -> None:
+    def __init__(self, base: timedelta = timedelta(0)) -> None:
+        self.base = base
         self.offset = timedelta(0)
 
     def now(self) -> datetime:
-        return datetime.now(UTC) + self.offset
+        return datetime.now(UTC) + self.base + self.offset
+
+
+def back_to_office_hours(stack: LocalStack) -> timedelta:
+    """How far back 10:00 of the office's last working day is (today's, if already past)."""
+    cal = stack.c.sla_clocks.calendar
+    assert cal is not None
+    now = datetime.now(UTC)
+    day = now.astimezone(cal.zone).date()
+    while not (cal.open_on(day) and datetime.combine(day, time(10), cal.zone) <= now):
+        day -= timedelta(days=1)
+    return datetime.combine(day, time(10), cal.zone) - now
 
 
 def test_the_worklist_shows_green_amber_and_red_clocks(
     stack: LocalStack, officer_page: Callable[..., Any], tmp_path: Path
 ) -> None:
     base = stack.base_url
-    clock = ShiftedClock()
+    clock = ShiftedClock(back_to_office_hours(stack))
     stack.c.clock = clock  # type: ignore[misc]
     made: dict[str, str] = {}
     try:
-        # GIVEN Somba Opu cases submitted 25 hours ago (past the office's 24-hour target),
-        # 5 minutes ago (past the 1-minute check) and just now
+        # GIVEN, at 10:00 on a working day, Somba Opu cases submitted 25 hours ago (past the
+        # office's 24-hour target), 5 minutes ago (past the 1-minute check) and just now
         for colour, age in (
             ("red", timedelta(hours=25)),
             ("amber", timedelta(minutes=5)),
@@ -357,7 +370,9 @@ def test_the_worklist_shows_green_amber_and_red_clocks(
         clock_cell = row(reg_no).locator("span.clock")
         want = "green" if colour == "taken" else colour
         assert clock_cell.get_attribute("class") == f"clock {want}", (colour, reg_no)
-    assert row(made["red"]).locator("span.clock").inner_text().startswith("25 j")
+    # the working hours of the step first, its 25 hours beside them
+    assert row(made["red"]).locator("span.clock").inner_text().endswith(" kerja")
+    assert row(made["red"]).locator(".hint").inner_text().startswith("25 j")
     assert LOKET in row(made["taken"]).inner_text()
     links = page.locator("tbody tr td:first-child a").all_inner_texts()
     assert links.index(made["red"]) < links.index(made["amber"]) < links.index(made["green"])

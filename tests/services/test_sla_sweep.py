@@ -6,17 +6,19 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from sapa.adapters.clock import FixedClock
 from sapa.bootstrap import Container
 from sapa.domain.case import Case
-from sapa.services import guestbook, intake, sla_sweep
+from sapa.services import guestbook, intake, sla_sweep, views
 from tests.services.conftest import FakeWhatsApp, Runner, greet, inbound
-from tests.services.test_pipeline import LOKET, act, submission, to_submitted, token_from
+from tests.services.test_pipeline import LOKET, act, submission, token_from
 
 HOUR = 3600
 DAY = 24 * HOUR
@@ -35,6 +37,16 @@ class TemplatingWhatsApp(FakeWhatsApp):
             {"type": "template", "from": phone_number_id, "to": to, "name": name, "params": params}
         )
         return f"wamid.OUT{len(self.sent)}"
+
+
+# Monday 30 November 2026, 09:00 WITA: the office is open (officers' steps run on working
+# hours; the tests on nights, weekends and holidays set their own times).
+MONDAY_9 = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(MONDAY_9)
 
 
 @pytest.fixture
@@ -67,9 +79,19 @@ def with_sla_file(c: Container, tmp_path: Path, body: str) -> None:
 
 
 def link_sent(c: Container, runner: Runner, **kw: Any) -> str:
+    kw.setdefault("at", c.clock.now())  # the resident writes now: the 24-hour window is open
     case_id = greet(c, **kw)
     runner.drain()
     assert c.store.get(case_id).state == "link_sent"
+    return case_id
+
+
+def to_submitted(c: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock) -> str:
+    """A case greeted now whose guest book comes in two minutes later (the check waits)."""
+    case_id = link_sent(c, runner)
+    clock.advance(120)
+    guestbook.submit(c, token_from(wa), submission())
+    runner.drain()
     return case_id
 
 
@@ -470,3 +492,195 @@ def test_two_sweeps_at_once_do_each_thing_once(
     assert names == ["sapa_pengingat_buku_tamu", "sapa_permohonan_kedaluwarsa"]
     # AND a third sweep afterwards finds nothing left to do
     assert sweep(c) == ZERO
+
+
+# ---- working hours, weekends and holidays -----------------------------------------------------
+
+WITA = ZoneInfo("Asia/Makassar")
+
+
+def set_clock(clock: FixedClock, at: datetime) -> None:
+    assert at >= clock.now(), "the clock only moves forward"
+    clock.advance((at - clock.now()).total_seconds())
+
+
+def wita(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=WITA)
+
+
+def test_a_step_taken_late_on_friday_is_not_breached_over_the_weekend(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    # GIVEN the counter officer takes the contact step (10 minutes) at 16:25 on a Friday;
+    # the office closes at 16:30
+    set_clock(clock, wita(2026, 12, 4, 16, 23))
+    case_id = to_submitted(c, runner, wa, clock)
+    act(c, case_id, LOKET, "check")
+    act(c, case_id, LOKET, "claim")
+    assert clock.now() == wita(2026, 12, 4, 16, 25)
+    # WHEN the sweep runs after closing, all weekend, and early on Monday
+    for at in (
+        wita(2026, 12, 4, 16, 40),
+        wita(2026, 12, 5, 12, 0),
+        wita(2026, 12, 6, 23, 0),
+        wita(2026, 12, 7, 8, 5),  # 5 minutes on Friday + 5 on Monday: exactly the mutu baku
+    ):
+        set_clock(clock, at)
+        result = sweep(c)
+        # THEN no step breach (the lead time, on raw time, passes its 24 hours on Saturday)
+        assert result["breaches"] == 0 and result["escalations"] == 0, at
+    assert events(c, case_id)["sla_breach"] == 0
+    assert events(c, case_id)["lead_time_breach"] == 1
+    # WHEN one more working second passes, THEN it is breached, once
+    set_clock(clock, wita(2026, 12, 7, 8, 5, 1))
+    assert sweep(c) == counts(breaches=1)
+    assert sweep(c) == ZERO
+    (breach,) = detail(c, case_id, "sla_breach")
+    assert breach["seconds_over"] == 1 and breach["clock"] == "working"
+    assert breach["measured"] == "handling"
+    # AND the grace is counted on the same clock: 30 working minutes past the mutu baku
+    set_clock(clock, wita(2026, 12, 7, 8, 34, 59))
+    assert sweep(c) == ZERO
+    set_clock(clock, wita(2026, 12, 7, 8, 35))
+    assert sweep(c) == counts(escalations=1)
+    assert sweep(c) == ZERO
+    (esc,) = detail(c, case_id, "sla_escalated")
+    assert esc["seconds_over"] == 30 * 60 and esc["clock"] == "working"
+
+
+def test_a_step_waiting_over_christmas_counts_only_the_open_hours(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    # GIVEN a guest book submitted at 15:59:30 on Wednesday 23 December 2026: the check
+    # (1 minute) waits; Thursday 24th is cuti bersama, Friday 25th Christmas, then a weekend
+    set_clock(clock, wita(2026, 12, 23, 15, 57, 30))
+    case_id = to_submitted(c, runner, wa, clock)
+    assert clock.now() == wita(2026, 12, 23, 15, 59, 30)
+    # WHEN the sweep runs through the holidays and the weekend
+    for at in (
+        wita(2026, 12, 24, 10, 0),
+        wita(2026, 12, 25, 10, 0),
+        wita(2026, 12, 27, 10, 0),
+        wita(2026, 12, 28, 8, 0, 30),  # 30 s on Wednesday + 30 s on Monday
+    ):
+        set_clock(clock, at)
+        # THEN nothing is breached
+        assert sweep(c)["breaches"] == 0, at
+    # UNTIL the office has been open a minute since the guest book came in
+    set_clock(clock, wita(2026, 12, 28, 8, 0, 31))
+    assert sweep(c)["breaches"] == 1
+    (breach,) = detail(c, case_id, "sla_breach")
+    assert breach["step"] == "periksa" and breach["seconds_over"] == 1
+    assert breach["measured"] == "waiting" and breach["clock"] == "working"
+
+
+def test_the_lunch_break_does_not_count(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    # GIVEN a contact step (10 minutes) taken at 11:55 on a Tuesday (break 12:00–13:00)
+    set_clock(clock, wita(2026, 12, 1, 11, 53))
+    case_id = to_submitted(c, runner, wa, clock)
+    act(c, case_id, LOKET, "check")
+    act(c, case_id, LOKET, "claim")
+    # THEN at 13:05 it has used exactly its 10 minutes, and one second later it is breached
+    set_clock(clock, wita(2026, 12, 1, 13, 5))
+    assert sweep(c)["breaches"] == 0
+    set_clock(clock, wita(2026, 12, 1, 13, 5, 1))
+    assert sweep(c)["breaches"] == 1
+    assert detail(c, case_id, "sla_breach")[0]["seconds_over"] == 1
+
+
+def test_a_step_configured_on_raw_time_breaches_over_the_weekend(
+    container: Container,
+    runner: Runner,
+    wa: FakeWhatsApp,
+    clock: FixedClock,
+    tmp_path: Path,
+) -> None:
+    c = container
+    # GIVEN the office measures the check on raw time (a step's entry beats its role's)
+    body = "".join(
+        [
+            '[escalation]\ngrace_minutes = 30\nto_role = "kabid"\n',
+            '[working_hours]\ntimezone = "Asia/Makassar"\n',
+            'monday = ["08:00-16:00"]\nfriday = ["08:00-16:30"]\n',
+            '[clocks]\ndefault = "raw"\n[clocks.roles]\nloket = "working"\n',
+            '[clocks.steps]\nperiksa = "raw"\n',
+        ]
+    )
+    with_sla_file(c, tmp_path, body)
+    set_clock(clock, wita(2026, 12, 4, 16, 20))
+    case_id = to_submitted(c, runner, wa, clock)
+    # WHEN the sweep runs on Saturday
+    set_clock(clock, wita(2026, 12, 5, 9, 0))
+    # THEN the check is breached and escalated, on raw time
+    assert sweep(c) == counts(breaches=1, escalations=1)
+    (breach,) = detail(c, case_id, "sla_breach")
+    assert breach["clock"] == "raw"
+    # AND a clock the SOP does not know is refused
+    (tmp_path / "other").mkdir()
+    with_sla_file(c, tmp_path / "other", body.replace("periksa =", "no_such_step ="))
+    with pytest.raises(ValueError, match="no_such_step"):
+        sweep(c)
+
+
+def test_without_working_hours_every_step_is_on_raw_time(
+    container: Container,
+    runner: Runner,
+    wa: FakeWhatsApp,
+    clock: FixedClock,
+    tmp_path: Path,
+) -> None:
+    c = container
+    with_sla_file(c, tmp_path, '[escalation]\ngrace_minutes = 30\nto_role = "kabid"\n')
+    set_clock(clock, wita(2026, 12, 5, 22, 0))  # a Saturday night
+    to_submitted(c, runner, wa, clock)
+    clock.advance(61)
+    assert sweep(c) == counts(breaches=1)
+
+
+def test_a_resident_is_reminded_on_raw_time_over_the_weekend(
+    container: Container, runner: Runner, wa: TemplatingWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    # GIVEN a guest-book link sent on Friday evening
+    set_clock(clock, wita(2026, 12, 4, 19, 0))
+    case_id = link_sent(c, runner)
+    # WHEN 24 hours pass (a Saturday, the office closed)
+    set_clock(clock, wita(2026, 12, 5, 19, 0))
+    # THEN the resident is reminded: residents' waits are wall-clock time
+    assert sweep(c) == counts(reminders=1)
+    assert sweep(c) == ZERO
+    assert events(c, case_id)["sla_reminder"] == 1
+
+
+def test_staff_see_the_working_hours_first_and_the_wall_clock_beside_them(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    # GIVEN a guest book that came in at 15:00 on Friday 4 December 2026, its check not taken
+    set_clock(clock, wita(2026, 12, 4, 14, 58))
+    case_id = to_submitted(c, runner, wa, clock)
+    # WHEN the counter officer looks on Monday at 09:10
+    set_clock(clock, wita(2026, 12, 7, 9, 10))
+    case = c.store.get(case_id)
+    row = views.sla_clock(c, case)
+    # THEN the worklist clock is 2 h 40 min of working hours (Friday 15:00–16:30, Monday
+    # 08:00–09:10) beside 66 h 10 min of wall-clock time, amber past the check's minute
+    assert (row["elapsed_main"], row["elapsed_total"]) == ("2 j 40 m kerja", "66 j 10 m total")
+    assert row["elapsed"] == "2 j 40 m kerja · 66 j 10 m total"
+    assert row["working_elapsed_seconds"] == (90 + 70) * 60 and row["clock"] == "working"
+    assert row["color"] == "red"  # 66 hours of wall-clock time: past the office's 24-hour target
+    # AND the case timeline shows the same for the waiting check
+    tl = views.case_timeline(c, case)
+    check = tl["steps"][-1]
+    assert check["key"] == "periksa" and check["clock"] == "working"
+    assert check["waiting"] == "2 j 40 m kerja · 66 j 10 m total"
+    assert check["working_waiting_seconds"] == (90 + 70) * 60
+    assert tl["working_lead_time_seconds"] == (90 + 70 + 2) * 60  # greeted at 14:58
+    assert tl["lead_time"] == "66 j 12 m 00 d"

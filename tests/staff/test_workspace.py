@@ -138,7 +138,9 @@ def test_the_worklist_filters_by_kecamatan_and_service(flow: Flow, login: Login)
 def test_the_sla_clock_turns_amber_past_the_mutu_baku_and_red_past_the_lead_time_target(
     flow: Flow, clock: FixedClock, login: Login
 ) -> None:
-    # GIVEN a case that has just been submitted (the counter's check, "periksa", is waiting)
+    # GIVEN a case that has just been submitted (the counter's check, "periksa", is waiting),
+    # at 09:00 on a Monday: the check's clock runs on the office's working hours
+    clock.advance(24 * 3600)  # from Sunday 09:00 WITA
     greeted_at = clock.now()
     case = flow.to("form_submitted")
     officer = login(LOKET)
@@ -160,9 +162,11 @@ def test_the_sla_clock_turns_amber_past_the_mutu_baku_and_red_past_the_lead_time
     assert colour() == "amber"
     clock.advance(1)
     assert colour() == "red"
-    # AND the HTML worklist shows it in red
+    # AND the HTML worklist shows it in red: the 7 working hours of its 24 (Monday 09:00–12:00
+    # and 13:00–16:00, Tuesday 08:00–09:00), and the 24 hours beside them
     html = officer.get("/worklist", json=False).get_data(as_text=True)
-    assert re.search(r'<span class="clock red"[^>]*>\s*24 j 00 m', html), html
+    assert re.search(r'<span class="clock red"[^>]*>\s*7 j 00 m kerja</span>', html), html
+    assert re.search(r'<span class="hint">\s*24 j 00 m total</span>', html), html
 
 
 # ---- claims --------------------------------------------------------------------------------------

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from sapa.domain.case import Actor, Case, StepRun
-from sapa.domain.sla import StepTiming, format_duration, step_timing, timeline
+from sapa.domain.sla import (
+    StepTiming,
+    format_duration,
+    format_on_clock,
+    load_sla_clocks,
+    step_timing,
+    timeline,
+)
 from sapa.domain.sop import Sop
 
 T = datetime(2026, 1, 5, 1, 0, 0, tzinfo=UTC)  # 09:00 WITA
@@ -238,6 +247,127 @@ def test_given_a_redone_step_then_both_runs_appear_in_ready_order(
         0,
     )
     assert (second.done, second.waiting_seconds) == (False, 100)
+
+
+# ---- working hours ------------------------------------------------------------------------------
+
+CLOCKS = load_sla_clocks()  # the bundled calendar: Mon–Thu 08–12, 13–16; Fri 08–11:30, 13–16:30
+
+
+def w(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=ZoneInfo("Asia/Makassar"))
+
+
+def test_given_clocks_then_an_officer_step_carries_both_durations_and_is_measured_on_working_hours(
+    sop: Sop,
+) -> None:
+    # GIVEN the contact step (10 minutes) ready at 15:50 on Friday 4 December 2026, taken at
+    # 16:25 and done at 08:10 on Monday
+    run = StepRun(
+        step="hubungi",
+        ready_at=w(2026, 12, 4, 15, 50),
+        claimed_at=w(2026, 12, 4, 16, 25),
+        claimed_by="loket-1",
+        done_at=w(2026, 12, 7, 8, 10),
+        done_by="loket-1",
+    )
+    timing = step_timing(sop, run, now=w(2026, 12, 8, 12), clocks=CLOCKS)
+    # THEN raw and working figures are both there
+    assert (timing.waiting_seconds, timing.working_waiting_seconds) == (35 * 60, 35 * 60)
+    raw_handling = (w(2026, 12, 7, 8, 10) - w(2026, 12, 4, 16, 25)).total_seconds()
+    assert timing.handling_seconds == raw_handling
+    assert timing.working_handling_seconds == 15 * 60  # 5 min on Friday, 10 on Monday
+    assert timing.elapsed_seconds == 35 * 60 + raw_handling
+    assert timing.working_elapsed_seconds == 50 * 60
+    # AND the mutu baku is compared with the working-hours handling time
+    assert timing.clock == "working"
+    assert timing.sla_handling_seconds == 15 * 60 and timing.sla_waiting_seconds == 35 * 60
+    assert timing.breached and timing.ratio == 1.5
+    # WHEN it had been done at 08:05 on Monday instead, THEN it was exactly on standard
+    on_time = run.model_copy(update={"done_at": w(2026, 12, 7, 8, 5)})
+    assert not step_timing(sop, on_time, now=w(2026, 12, 8, 12), clocks=CLOCKS).breached
+    # AND without clocks the same run is measured on raw time, as before
+    raw = step_timing(sop, on_time, now=w(2026, 12, 8, 12))
+    assert raw.clock == "raw" and raw.working_handling_seconds is None and raw.breached
+
+
+def test_given_a_step_spanning_several_days_and_a_holiday_then_only_open_hours_count(
+    sop: Sop,
+) -> None:
+    # GIVEN SIAK entry (10 minutes) taken at 15:00 on Wednesday 23 December 2026 and still
+    # open on Monday the 28th at 09:00 (Thursday cuti bersama, Friday Christmas, a weekend)
+    run = StepRun(
+        step="input_siak",
+        ready_at=w(2026, 12, 23, 14),
+        claimed_at=w(2026, 12, 23, 15),
+        claimed_by="operator_siak-1",
+    )
+    timing = step_timing(sop, run, now=w(2026, 12, 28, 9), clocks=CLOCKS)
+    # THEN it has used two working hours of its raw 4 days and 18 hours
+    assert timing.working_handling_seconds == 2 * 3600
+    assert timing.handling_seconds == (4 * 24 + 18) * 3600
+    assert timing.working_waiting_seconds == 3600 and not timing.done
+    assert timing.breached
+
+
+def test_given_a_run_the_system_did_then_it_is_on_raw_time(sop: Sop) -> None:
+    # The automatic guest-book link (a counter officer's step) sent at 22:00 on a Saturday
+    run = StepRun(
+        step="kirim_tautan",
+        ready_at=w(2026, 12, 5, 22),
+        done_at=w(2026, 12, 5, 22, 0, 2),
+        done_by="system",
+    )
+    timing = step_timing(sop, run, now=w(2026, 12, 7, 9), clocks=CLOCKS)
+    assert timing.clock == "raw" and timing.sla_waiting_seconds == 2
+    assert timing.working_waiting_seconds == 0
+    # while an officer's run of the same step is on working hours
+    by_hand = run.model_copy(update={"done_by": "loket-1"})
+    assert step_timing(sop, by_hand, now=w(2026, 12, 7, 9), clocks=CLOCKS).clock == "working"
+
+
+def test_given_clocks_then_the_timeline_has_the_working_lead_time(sop: Sop) -> None:
+    # GIVEN a case greeted at 15:00 on Friday 4 December 2026 and still open on Monday 09:00
+    case = Case.open(
+        sop,
+        case_id="c-2",
+        reg_no="GWA-2",
+        kecamatan="730608",
+        phone_number_id="demo-730608",
+        wa_id="6281234567890",
+        applicant_name="Andi Baso",
+        at=w(2026, 12, 4, 15),
+    )
+    case.apply(sop, "send_link", Actor.system(), w(2026, 12, 4, 15, 0, 1))
+    case.apply(sop, "submit_form", PEMOHON, w(2026, 12, 5, 10))  # on Saturday
+    tl = timeline(sop, case, now=w(2026, 12, 7, 9), clocks=CLOCKS)
+    # THEN the lead time is there on both clocks; the office's target is on raw time
+    assert tl.lead_time_seconds == (2 * 24 + 18) * 3600
+    assert tl.working_lead_time_seconds == 2.5 * 3600  # 15:00–16:30 Friday, 08–09 Monday
+    assert tl.lead_time_clock == "raw" and tl.lead_time_breached
+    # AND the check waiting since Saturday has used the Monday hour only
+    check = tl.steps[-1]
+    assert check.step.key == "periksa" and check.working_waiting_seconds == 3600
+    assert check.waiting_seconds == (23 + 24) * 3600
+    # AND with the target on working hours it is not breached
+    working_target = dataclasses.replace(CLOCKS, lead_time="working")
+    tl = timeline(sop, case, now=w(2026, 12, 7, 9), clocks=working_target)
+    assert tl.sla_lead_time_seconds == 2.5 * 3600 and not tl.lead_time_breached
+
+
+@pytest.mark.parametrize(
+    ("raw", "working", "clock", "shown"),
+    [
+        (65_400, 7800, "working", "2 j 10 m kerja · 18 j 10 m total"),
+        (600, 300, "working", "5 m 00 d kerja · 10 m 00 d total"),
+        (65_400, 7800, "raw", "18 j 10 m"),
+        (65_400, None, "working", "18 j 10 m"),
+        (1200, 1200.2, "working", "20 m 00 d"),  # the same figure is shown once
+        (None, None, "working", "-"),
+    ],
+)
+def test_format_on_clock(raw: float | None, working: float | None, clock: str, shown: str) -> None:
+    assert format_on_clock(raw, working, clock) == shown
 
 
 # ---- format_duration ----------------------------------------------------------------------------

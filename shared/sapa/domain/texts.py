@@ -48,6 +48,9 @@ ID: dict[str, str] = {
     "correction_needed": "Mohon perbaiki bagian yang diminta petugas.",
     "siak_ref_required": "Nomor referensi SIAK wajib diisi.",
     "draft_required": "Konsep dokumen dari SIAK (PDF) wajib diunggah.",
+    "rate_limited": (
+        "Terlalu banyak permintaan dari alamat Anda. Silakan coba lagi dalam {seconds} detik."
+    ),
     # messages to the resident on WhatsApp
     "wa_guestbook_link": (
         "Selamat datang di layanan WhatsApp Disdukcapil Kabupaten Gowa, Kecamatan {kecamatan}.\n"
@@ -92,6 +95,11 @@ ID: dict[str, str] = {
         "Maaf, berkas yang Anda kirim tidak dapat kami ambil. Silakan kirim ulang berkas tersebut."
     ),
     "wa_rejected": "Mohon maaf, permohonan {reg_no} tidak dapat diproses: {reason}",
+    "wa_rate_limited": (
+        "Terlalu banyak pesan dalam waktu singkat. Pesan Anda tetap kami simpan dan akan "
+        "dibaca petugas; balasan otomatis kami hentikan sebentar. Silakan coba lagi sebentar "
+        "lagi."
+    ),
     # the SLA sweep's messages to a resident the case waits on (reminders) or who never answered
     "wa_reminder_guestbook": (
         "Pengingat: Buku Tamu untuk permohonan {reg_no} belum Anda isi. Silakan isi melalui "
@@ -109,6 +117,29 @@ ID: dict[str, str] = {
     ),
     "expired_reason_guestbook": "Buku Tamu tidak diisi dalam {days} hari",
     "expired_reason_correction": "perbaikan tidak dikirim dalam {days} hari",
+    # the answer to STATUS (services/estimate.py)
+    "wa_status_office": (
+        "Permohonan {reg_no}: {state}.\n"
+        "Sedang ditangani: {holder}, langkah {number} dari {total} ({kegiatan})."
+    ),
+    "wa_status_eta": "Perkiraan selesai: {when}.",
+    "wa_status_eta_basis_data": (
+        "Perkiraan ini dihitung dari lama pelayanan {days} hari terakhir dan hari serta jam "
+        "kerja kantor; dapat berubah."
+    ),
+    "wa_status_eta_basis_sop": (
+        "Perkiraan ini dihitung dari waktu baku SOP dan hari serta jam kerja kantor; dapat berubah."
+    ),
+    "wa_status_resident": "Permohonan {reg_no}: {state}.\nSedang ditangani: Anda (pemohon). {todo}",
+    "wa_status_todo_guestbook": (
+        "Silakan isi Buku Tamu melalui tautan yang kami kirim; balas HALO untuk menerima "
+        "tautannya lagi."
+    ),
+    "wa_status_todo_correction": (
+        "Silakan kirim perbaikan melalui tautan Buku Tamu Anda; balas HALO untuk menerima "
+        "tautannya lagi."
+    ),
+    "wa_status_closed": "Permohonan {reg_no}: {state}.",
     "wa_help": (
         "Layanan WhatsApp Disdukcapil Kabupaten Gowa.\n"
         "Ketik STATUS untuk melihat posisi permohonan, BATAL untuk membatalkan, "

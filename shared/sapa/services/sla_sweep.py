@@ -18,8 +18,11 @@ What it measures:
   entered that state: one reminder per wait, then "expire" (as the system) and the expiry
   notice.
 
-Durations are raw clock time (`Clock.now()`): working hours, weekends and holidays are not
-taken into account yet, so a step left overnight is a breach and is escalated.
+Each officer's step is measured on its own clock (sla.toml `[clocks]`): on the office's
+working hours by default, so a step taken at 15:55 on a Friday uses nothing over the weekend or
+a public holiday, and its breach and escalation come once the office has been open long enough;
+breach and grace are both counted on that clock. The residents' reminders and expiry run on raw
+clock time (a resident can fill the guest book on a Sunday).
 """
 
 from __future__ import annotations
@@ -121,6 +124,12 @@ def config_for(c: Container) -> SlaConfig:
     for wait in cfg.residents:
         if not any(t.event == "expire" for t in c.sop.events_from(wait.state)):
             raise ValueError(f"sla: the SOP cannot expire a case in state {wait.state!r}")
+    clocks = c.sla_clocks
+    unknown = sorted(set(clocks.roles) - c.sop.roles) + sorted(
+        set(clocks.steps) - {s.key for s in c.sop.steps}
+    )
+    if unknown:
+        raise ValueError(f"sla: [clocks] names what the SOP does not know: {unknown}")
     return cfg
 
 
@@ -173,15 +182,16 @@ def _check(c: Container, cfg: SlaConfig, case: Case, now: datetime) -> Counter[s
     if not case.is_open(sop):
         return did
     system = Actor.system()
+    clocks = c.sla_clocks
     flags = case.sla_flags
     stamp = now.isoformat()
 
     run = case.current_run(sop)
     key = run_key(case, sop)
     if run is not None and key is not None:
-        timing = step_timing(sop, run, now)
+        timing = step_timing(sop, run, now, clocks)
         claimed = run.claimed_at is not None
-        elapsed = timing.handling_seconds if claimed else timing.waiting_seconds
+        elapsed = timing.sla_handling_seconds if claimed else timing.sla_waiting_seconds
         over = (elapsed or 0.0) - timing.mutu_baku_seconds
         if over > 0 and f"breach:{key}" not in flags:
             flags[f"breach:{key}"] = stamp
@@ -194,6 +204,7 @@ def _check(c: Container, cfg: SlaConfig, case: Case, now: datetime) -> Counter[s
                 seconds_over=round(over),
                 mutu_baku_seconds=timing.mutu_baku_seconds,
                 measured="handling" if claimed else "waiting",
+                clock=timing.clock,
                 claimed_by=run.claimed_by,
             )
             did["breaches"] += 1
@@ -208,20 +219,22 @@ def _check(c: Container, cfg: SlaConfig, case: Case, now: datetime) -> Counter[s
                 run=key,
                 seconds_over=round(over),
                 grace_minutes=round(cfg.grace.total_seconds() / 60),
+                clock=timing.clock,
                 escalate_to=to,
             )
             did["escalations"] += 1
 
-    tl = timeline(sop, case, now)
+    tl = timeline(sop, case, now, clocks)
     if tl.lead_time_breached and "lead_time" not in flags:
         flags["lead_time"] = stamp
         case.note(
             system,
             "lead_time_breach",
             now,
-            lead_time_seconds=round(tl.lead_time_seconds),
+            lead_time_seconds=round(tl.sla_lead_time_seconds),
             target_seconds=round(tl.lead_time_target_seconds),
-            seconds_over=round(tl.lead_time_seconds - tl.lead_time_target_seconds),
+            seconds_over=round(tl.sla_lead_time_seconds - tl.lead_time_target_seconds),
+            clock=tl.lead_time_clock,
         )
         did["lead_time_breaches"] += 1
 

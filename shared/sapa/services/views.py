@@ -7,7 +7,7 @@ from typing import Any
 
 from sapa.bootstrap import Container
 from sapa.domain.case import Case
-from sapa.domain.sla import format_duration, timeline
+from sapa.domain.sla import clock_parts, format_duration, format_on_clock, timeline
 from sapa.domain.texts import ROLE_LABELS, STATE_LABELS
 from sapa.domain.values import mask_nik, mask_phone
 from sapa.ports import StaffMember
@@ -26,8 +26,9 @@ def who(actor_id: str | None) -> str | None:
 
 def case_timeline(c: Container, case: Case) -> dict[str, Any]:
     """Each step run: who did it, handling time against its mutu baku, waiting time; and the
-    lead time of the whole case against the office's target."""
-    tl = timeline(c.sop, case, c.clock.now())
+    lead time of the whole case against the office's target. Durations are shown on the
+    step's clock: on working hours "2 j 10 m kerja · 18 j 10 m total"."""
+    tl = timeline(c.sop, case, c.clock.now(), c.sla_clocks)
     return {
         "case_id": case.id,
         "reg_no": case.reg_no,
@@ -50,14 +51,22 @@ def case_timeline(c: Container, case: Case) -> dict[str, Any]:
                 "handling_seconds": s.handling_seconds,
                 "mutu_baku_seconds": s.mutu_baku_seconds,
                 "breached": s.breached,
-                "waiting": format_duration(s.waiting_seconds),
-                "handling": format_duration(s.handling_seconds),
+                "clock": s.clock,
+                "working_waiting_seconds": s.working_waiting_seconds,
+                "working_handling_seconds": s.working_handling_seconds,
+                "waiting": format_on_clock(s.waiting_seconds, s.working_waiting_seconds, s.clock),
+                "handling": format_on_clock(
+                    s.handling_seconds, s.working_handling_seconds, s.clock
+                ),
                 "mutu_baku": format_duration(s.mutu_baku_seconds),
             }
             for s in tl.steps
         ],
         "lead_time_seconds": tl.lead_time_seconds,
         "lead_time": format_duration(tl.lead_time_seconds),
+        "working_lead_time_seconds": tl.working_lead_time_seconds,
+        "working_lead_time": format_duration(tl.working_lead_time_seconds),
+        "lead_time_clock": tl.lead_time_clock,
         "lead_time_target_seconds": tl.lead_time_target_seconds,
         "standard_total_seconds": tl.standard_total_seconds,
         "finished": tl.finished,
@@ -125,24 +134,32 @@ def case_summary(c: Container, case: Case, *, show_nik: bool = False) -> dict[st
 
 def sla_clock(c: Container, case: Case) -> dict[str, Any]:
     """The waiting step's clock for a worklist row: green within its mutu baku, amber past it,
-    red once the whole case is past the office's lead-time target."""
+    red once the whole case is past the office's lead-time target; each measured on its clock
+    (sla.toml [clocks]: an officer's step on working hours)."""
     now = c.clock.now()
     run = case.current_run(c.sop)
     step = case.waiting_step(c.sop)
     if run is None or step is None:
         return {"color": "none", "elapsed": "-", "elapsed_seconds": None}
+    clocks = c.sla_clocks
+    clock = clocks.clock_of(step, run)
     elapsed = (now - run.ready_at).total_seconds()
+    working = clocks.working(run.ready_at, now)
     lead = (now - case.created_at).total_seconds()
-    if lead > c.sop.lead_time_target_seconds:
+    if clocks.measure(case.created_at, now, clocks.lead_time) > c.sop.lead_time_target_seconds:
         color = "red"
-    elif elapsed > step.mutu_baku_seconds:
+    elif clocks.measure(run.ready_at, now, clock) > step.mutu_baku_seconds:
         color = "amber"
     else:
         color = "green"
     return {
         "color": color,
-        "elapsed": format_duration(elapsed),
+        "elapsed": format_on_clock(elapsed, working, clock),
+        "elapsed_main": clock_parts(elapsed, working, clock)[0],
+        "elapsed_total": clock_parts(elapsed, working, clock)[1],
         "elapsed_seconds": elapsed,
+        "working_elapsed_seconds": working,
+        "clock": clock,
         "mutu_baku": format_duration(step.mutu_baku_seconds),
         "lead_time": format_duration(lead),
         "claimed_by": run.claimed_by,
