@@ -37,6 +37,9 @@ class Row:
     cmp: Cmp | None = None
     kind: Literal["perf", "check"] = "perf"
     benchmark: str = ""
+    # True: the target bounds the value itself (in `unit`), not the ratio (an absolute budget,
+    # such as 250 ms of CPU per case); the floor and the ratio are still reported beside it.
+    absolute: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,13 +53,26 @@ def vs_floor(
     *,
     target: float | None = None,
     cmp: Cmp = "<=",
+    absolute: bool = False,
 ) -> Row:
-    """A performance figure next to its floor; ratio = value / floor."""
+    """A performance figure next to its floor; ratio = value / floor. The target bounds the
+    ratio, or with `absolute` the value itself."""
     ratio = value / floor if floor else None
     ok: bool | None = None
-    if target is not None and ratio is not None:
-        ok = ratio <= target if cmp == "<=" else ratio >= target
-    return Row(name, value, unit, floor, ratio, target, ok, cmp if target is not None else None)
+    judged = value if absolute else ratio
+    if target is not None and judged is not None:
+        ok = judged <= target if cmp == "<=" else judged >= target
+    return Row(
+        name,
+        value,
+        unit,
+        floor,
+        ratio,
+        target,
+        ok,
+        cmp if target is not None else None,
+        absolute=absolute,
+    )
 
 
 def check(name: str, value: float, unit: str = "count", *, target: float = 0) -> Row:

@@ -27,7 +27,14 @@ from bench.harness import REGISTRY, Context, Row
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DIR = ROOT / "var" / "bench"
 # Modules whose import registers benchmarks; add new ones here.
-BENCHMARK_MODULES = ("bench.webhook",)
+BENCHMARK_MODULES = (
+    "bench.webhook",
+    "bench.coldstart",
+    "bench.per_case",
+    "bench.memory",
+    "bench.queue",
+    "bench.regency_day",
+)
 
 
 def load_benchmarks() -> None:
@@ -115,6 +122,8 @@ def _target(row: Row) -> str:
         return ""
     if row.cmp == "==":
         return f"= {_num(row.target)}"
+    if row.absolute:
+        return f"{'≤' if row.cmp == '<=' else '≥'} {_num(row.target)} {row.unit}"
     return f"{'≤' if row.cmp == '<=' else '≥'} {row.target:g}×"
 
 

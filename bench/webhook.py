@@ -349,6 +349,18 @@ def measure_load(ctx: Context, client: ClientProcess, p: Params, tmp: Path) -> l
         vs_floor("ack latency p99, 1 sender", one["sut"].ms(99), one["floor"].ms(99), "ms"),
     ]
     for conc, sides in results.items():
+        if conc == 1:
+            continue
+        for pct in (50, 99):
+            rows.append(
+                vs_floor(
+                    f"ack latency p{pct}, {conc} senders",
+                    sides["sut"].ms(pct),
+                    sides["floor"].ms(pct),
+                    "ms",
+                )
+            )
+    for conc, sides in results.items():
         label = "sender" if conc == 1 else "senders"
         rows.append(
             vs_floor(

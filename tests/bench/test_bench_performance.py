@@ -1,0 +1,127 @@
+"""The performance benchmarks (cold start, machine time per case, memory, task queue, a regency
+day) in --quick mode: each runs, produces every figure next to a floor, and loses nothing.
+
+Speed is never asserted here (`make bench` reports it); only the rows' shape and the counts that
+must be zero.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bench import instances
+from bench import regency_day as day
+from bench import run as bench_run
+
+
+def _quick(name: str) -> dict[str, Any]:
+    report = bench_run.run([name], quick=True, verbose=False)
+    entry = report["benchmarks"][name]
+    assert "error" not in entry, entry.get("traceback")
+    assert entry["rows"] and entry["notes"]
+    for row in entry["rows"]:
+        if row["kind"] == "perf":
+            assert row["floor"] and row["floor"] > 0, row  # every figure next to its floor
+            assert row["ratio"] == pytest.approx(row["value"] / row["floor"])
+        else:
+            assert row["ok"] is True, row  # nothing lost, duplicated, stuck or refused
+    assert bench_run.format_table(report)
+    return entry
+
+
+def _names(entry: dict[str, Any]) -> set[str]:
+    return {r["name"] for r in entry["rows"]}
+
+
+@pytest.mark.e2e
+def test_cold_start_of_the_webhook_and_what_it_imports() -> None:
+    entry = _quick("coldstart")
+    assert {"cold start wa_webhook", "wa_webhook loads signer/image/storage clients"} <= _names(
+        entry
+    )
+    cold = entry["details"]["coldstart"]
+    assert cold["wa_webhook"]["statuses"] == [200]
+    assert cold["wa_webhook"]["importtime_total_ms"] > 0 and cold["wa_webhook"]["importtime_top_ms"]
+    assert cold["wa_webhook_forbidden_loaded"] == []
+
+
+@pytest.mark.e2e
+def test_machine_time_per_case_has_an_absolute_budget() -> None:
+    entry = _quick("case")
+    row = next(r for r in entry["rows"] if r["name"] == "server CPU per case, p50")
+    assert row["absolute"] is True and row["target"] == 250 and row["unit"] == "ms"
+    per_case = entry["details"]["per_case"]
+    assert per_case["requests_per_case"] > 20
+    assert {"wa_webhook", "guestbook", "staff", "task:esign_request"} <= set(
+        per_case["cpu_ms_p50_by_function"]
+    )
+
+
+@pytest.mark.e2e
+def test_peak_memory_of_instances() -> None:
+    entry = _quick("memory")
+    assert {"peak RSS wa_webhook", "peak RSS guestbook"} <= _names(entry)
+    mem = entry["details"]["memory"]
+    assert mem["floor_mib"] > 0
+    assert all("→ 200" in r for r in mem["requests"]["guestbook"])
+
+
+@pytest.mark.e2e
+def test_task_queue_delivers_everything_once() -> None:
+    entry = _quick("queue")
+    assert "tasks delivered per second (burst)" in _names(entry)
+    assert entry["details"]["queue"]["left_in_queue"] == 0
+
+
+@pytest.mark.e2e
+def test_regency_day_loses_duplicates_and_strands_nothing() -> None:
+    entry = _quick("regency_day")
+    assert {
+        "lost (messages + steps)",
+        "duplicated (cases + sends)",
+        "stuck (cases + tasks)",
+    } <= _names(entry)
+    details = entry["details"]["regency_day"]
+    assert details["sent_requests"] >= details["planned_requests"] * 0.9
+
+
+def test_the_day_schedule_fits_the_office_hours_and_the_sop_order() -> None:
+    kecamatan = [f"7306{n:02d}" for n in range(1, 19)]
+    scripts = day.day_schedule(1500, kecamatan)
+    assert 1500 <= sum(s.requests() for s in scripts) < 1550
+    assert len({s.kecamatan for s in scripts}) == 18
+    assert day.day_schedule(1500, kecamatan)[5].events == scripts[5].events  # seeded
+    for s in scripts:
+        times = [t for t, _ in s.events]
+        assert times == sorted(times) and all(0 <= t < day.DAY_SECONDS for t in times)
+        steps = [a for _, a in s.events if a in day.NEEDS]
+        assert steps == list(day.NEEDS)[: len(steps)]  # officers follow the SOP's order
+        if "sign" in steps:  # nobody writes after signing (a new case would be legitimate)
+            sign = next(t for t, a in s.events if a == "sign")
+            assert all(t < sign for t, a in s.events if a in ("chat", "status"))
+        if steps:
+            assert [a for _, a in s.events].index("submit") < [a for _, a in s.events].index(
+                steps[0]
+            )
+
+
+def test_importtime_parsing_counts_nested_client_imports_once() -> None:
+    text = "\n".join(
+        [
+            "import time: self [us] | cumulative | imported package",
+            "import time:       100 |        100 |     cryptography.x",
+            "import time:       200 |        300 |   cryptography",
+            "import time:       400 |        700 | pyhanko",
+            "import time:        50 |         50 | sqlite3",
+            "import time:      1050 |       1050 | flask",
+        ]
+    )
+    rows = instances.parse_importtime(text)
+    assert [r[0] for r in rows] == ["cryptography.x", "cryptography", "pyhanko", "sqlite3", "flask"]
+    assert instances.package_ms(rows, ("pyhanko", "cryptography")) == pytest.approx(0.7)
+    assert instances.package_ms(rows, ("sqlite3",)) == pytest.approx(0.05)
+    summary = instances.importtime_summary(rows)
+    assert summary["total_ms"] == pytest.approx(1.8)
+    assert list(summary["top_ms"]) == ["flask", "pyhanko", "sqlite3"]
