@@ -12,6 +12,7 @@ from sapa.bootstrap import Container, container
 from sapa.domain.case import Case
 from sapa.domain.errors import ValidationFailed
 from sapa.domain.texts import FIELD_LABELS, text
+from sapa.ratelimit import client_address, shared_limiter
 from sapa.services import guestbook
 from sapa.services.guestbook import LinkInvalid, Submission, Upload
 
@@ -84,10 +85,29 @@ def _gone(request: flask.Request, exc: LinkInvalid) -> flask.Response:
     return page("message.html", 410, title="Tautan tidak berlaku", message=exc.message)
 
 
+def _too_many(c: Container, request: flask.Request, parts: list[str]) -> flask.Response | None:
+    """Per client address, every request counts (a wrong token too): 429 with Retry-After."""
+    address = client_address(request.headers.get("X-Forwarded-For", ""), request.remote_addr)
+    limiter = shared_limiter(c.store, "guestbook", c.settings.guestbook_rate_per_minute)
+    verdict = limiter.hit(address, c.clock.now())
+    if verdict.allowed:
+        return None
+    message = text("rate_limited", seconds=verdict.retry_after)
+    if _wants_json(request) or parts[2:3] in (["draft"], ["doc"]):
+        resp = json_response({"error": "rate_limited", "message": message}, 429)
+    else:
+        resp = page("message.html", 429, title="Terlalu banyak permintaan", message=message)
+    resp.headers["Retry-After"] = str(verdict.retry_after)
+    return resp
+
+
 @http_function
 def guestbook_http(request: flask.Request) -> Any:
     c = container()
     parts = [p for p in request.path.split("/") if p]
+    refused = _too_many(c, request, parts)
+    if refused is not None:
+        return refused
     if len(parts) < 2 or parts[0] != "f" or len(parts) > 4:
         return page(
             "message.html", 404, title="Halaman tidak ditemukan", message=text("link_invalid")

@@ -18,6 +18,12 @@ for _p in (_here, os.path.join(os.path.dirname(_here), "shared")):
 if _here not in sys.path:
     sys.path.insert(0, _here)
 
+if os.environ.get("K_SERVICE"):  # on Cloud Functions / Cloud Run: JSON logs, NIK and phones
+    # masked (without this, Python's last-resort handler prints warnings raw to stderr)
+    from sapa import log as _log
+
+    _log.setup(os.environ.get("LOG_LEVEL", "INFO"))
+
 # entry point name → (module, attribute)
 ENTRY_POINTS = {
     "approval": ("approval", "approval_http"),

@@ -11,25 +11,17 @@ from _edge import http_function, json_response
 from _render import page
 from sapa.bootstrap import container
 from sapa.domain.errors import NotFound
-from sapa.ratelimit import RateLimiter
+from sapa.domain.texts import text
+from sapa.ratelimit import client_address, shared_limiter
 from sapa.services import signing
 
 MAX_PDF = 20 * 1024 * 1024
-_limiter: RateLimiter | None = None
+_limiter = None  # the limit is counted in the CaseStore (shared by every instance)
 
 
 def client_ip(request: flask.Request) -> str:
-    """The client as the platform's front end saw it: the LAST X-Forwarded-For entry (earlier
-    ones are whatever the client sent); locally the socket's peer."""
-    forwarded = [h.strip() for h in request.headers.get("X-Forwarded-For", "").split(",")]
-    return forwarded[-1] if forwarded[-1] else (request.remote_addr or "-")
-
-
-def limiter(per_minute: int) -> RateLimiter:
-    global _limiter
-    if _limiter is None or _limiter.limit != per_minute:
-        _limiter = RateLimiter(per_minute, 60.0)
-    return _limiter
+    """The client as the platform's front end saw it (see sapa.ratelimit.client_address)."""
+    return client_address(request.headers.get("X-Forwarded-For", ""), request.remote_addr)
 
 
 @http_function
@@ -40,16 +32,16 @@ def verify_http(request: flask.Request) -> Any:
         return page(
             "message.html", 404, title="Tidak ditemukan", message="Dokumen tidak ditemukan."
         )
-    rl = limiter(c.settings.verify_rate_per_minute)
-    ip = client_ip(request)
-    if not rl.allow(ip):
-        resp = page(
-            "message.html",
-            429,
-            title="Terlalu banyak permintaan",
-            message="Terlalu banyak pemeriksaan dari alamat Anda. Coba lagi sebentar lagi.",
-        )
-        resp.headers["Retry-After"] = str(rl.retry_after(ip))
+    verdict = shared_limiter(c.store, "verify", c.settings.verify_rate_per_minute).hit(
+        client_ip(request), c.clock.now()
+    )
+    if not verdict.allowed:
+        message = text("rate_limited", seconds=verdict.retry_after)
+        if "application/json" in request.headers.get("Accept", ""):
+            resp = json_response({"error": "rate_limited", "message": message}, 429)
+        else:
+            resp = page("message.html", 429, title="Terlalu banyak permintaan", message=message)
+        resp.headers["Retry-After"] = str(verdict.retry_after)
         return resp
     presented = None
     if request.method == "POST":

@@ -17,6 +17,9 @@ from sapa.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Fails the run when a log record would leak a NIK, a phone number or a secret.
+pytest_plugins = ["tests.log_guard", "pytester"]
+
 
 class RecordingQueue:
     """A TaskQueue that keeps tasks in memory (named dedupe included) for service tests that

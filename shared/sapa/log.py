@@ -9,9 +9,10 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-# A 16-digit NIK/KK; an Indonesian phone in 62… or 08… form (8–13 more digits).
+# A 16-digit NIK/KK; an Indonesian phone in 62… or 08… form (8–13 more digits after 62, the
+# range values.normalize_phone accepts: 0812345678 is a phone too).
 _NIK = re.compile(r"(?<!\d)(\d{4})\d{8}(\d{4})(?!\d)")
-_PHONE = re.compile(r"(?<!\d)(62|0)(8\d)\d{5,10}(\d{3})(?!\d)")
+_PHONE = re.compile(r"(?<!\d)(62|0)(8\d)\d{3,10}(\d{3})(?!\d)")
 _SECRET_KEYS = re.compile(r"(passphrase|token|secret|password|authorization)", re.I)
 _EXTRA_FIELDS = ("case_id", "step", "wamid", "task", "kind", "status", "attempt")
 

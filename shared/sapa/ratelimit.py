@@ -1,18 +1,139 @@
-"""A small in-process rate limiter (sliding window per key) for public endpoints.
+"""Rate limits for what the public can reach: WhatsApp senders, the guest book, the QR page.
 
-Per instance: in the cloud each function instance counts on its own, so this bounds what one
-instance serves to one client; an edge limit (Cloud Armor) belongs in front of it as well."""
+Two limiters:
+
+- `SharedLimiter`: a fixed window counted on the CaseStore's atomic `next_sequence(scope)`, so
+  every function instance (and every thread of the local server) counts against the same
+  number. The scope is `rl:<prefix>:<sha256(key)[:16]>:<window index>`: no phone number or
+  address is written to the store, and a new window is a new counter (nothing to reset).
+  Once an instance has seen a key go over its limit it remembers that until the window ends,
+  so a flood costs at most `limit + 1` counter writes per instance and window, not one each.
+  A fixed window lets a client through at most twice the limit across a window boundary;
+  that is the price of one atomic increment per hit (no read-modify-write, no transaction).
+  Counters of past windows are dead rows: see docs/reliability.md for their clean-up.
+- `RateLimiter`: a sliding window in this process's memory only (for tests and tools; an
+  edge limit such as Cloud Armor belongs in front of the cloud functions as well).
+"""
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol, cast
+
+from sapa.domain.errors import TransientError
+
+log = logging.getLogger(__name__)
+
+
+class Counter(Protocol):
+    """The part of the CaseStore a shared limiter needs: an atomic per-scope counter."""
+
+    def next_sequence(self, scope: str) -> int: ...
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    count: int  # hits in this window so far (an estimate above the limit)
+    window: int  # index of the fixed window (epoch seconds // window length)
+    retry_after: int  # seconds until the window ends
+    first_refusal: bool = False  # exactly one hit per key and window gets this: the notice
+
+
+class SharedLimiter:
+    """At most `limit` hits per key in each fixed window of `window_seconds`, for all instances.
+
+    If the store cannot count (an outage), the hit is allowed and a warning logged: a limiter
+    must not turn a store hiccup into refusing residents."""
+
+    def __init__(
+        self,
+        store: Counter,
+        prefix: str,
+        limit: int,
+        window_seconds: int = 60,
+        *,
+        max_memo: int = 10_000,
+    ) -> None:
+        if limit < 1 or window_seconds < 1:
+            raise ValueError("limit and window_seconds must be at least 1")
+        self.store = store
+        self.prefix = prefix
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self.max_memo = max_memo
+        self._over: dict[str, int] = {}  # key digest → window in which it went over the limit
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def digest(key: str) -> str:
+        return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+    def scope(self, key: str, window: int) -> str:
+        return f"rl:{self.prefix}:{self.digest(key)}:{window}"
+
+    def hit(self, key: str, now: datetime) -> Verdict:
+        """Count one hit of `key` at `now` and say whether it may go ahead."""
+        seconds = int(now.timestamp())
+        window = seconds // self.window_seconds
+        retry_after = max(1, (window + 1) * self.window_seconds - seconds)
+        digest = self.digest(key)
+        with self._lock:
+            if self._over.get(digest) == window:
+                return Verdict(False, self.limit + 1, window, retry_after)
+        try:
+            count = self.store.next_sequence(self.scope(key, window))
+        except TransientError:
+            log.warning("rate limit counter unavailable; request allowed", extra={"kind": "rl"})
+            return Verdict(True, 0, window, 0)
+        if count <= self.limit:
+            return Verdict(True, count, window, retry_after)
+        with self._lock:
+            if len(self._over) >= self.max_memo:
+                for k in [k for k, w in self._over.items() if w != window]:
+                    del self._over[k]
+                if len(self._over) >= self.max_memo:
+                    self._over.clear()
+            self._over[digest] = window
+        return Verdict(False, count, window, retry_after, first_refusal=count == self.limit + 1)
+
+
+_shared: weakref.WeakKeyDictionary[object, dict[tuple[str, int, int], SharedLimiter]] = (
+    weakref.WeakKeyDictionary()
+)
+_shared_lock = threading.Lock()
+
+
+def shared_limiter(
+    store: Counter, prefix: str, limit: int, window_seconds: int = 60
+) -> SharedLimiter:
+    """The limiter of `prefix` on `store` (one per store, so its memory of keys over the limit
+    never outlives the store it counted in)."""
+    with _shared_lock:
+        try:
+            per_store = _shared.setdefault(store, {})
+        except TypeError:  # a store that cannot be weakly referenced: no memory across calls
+            return SharedLimiter(store, prefix, limit, window_seconds)
+        key = (prefix, limit, window_seconds)
+        if key not in per_store:
+            # a weak proxy: a strong reference from the value would keep the key (the store and
+            # its open database) alive for ever
+            proxy = cast(Counter, weakref.proxy(store))
+            per_store[key] = SharedLimiter(proxy, prefix, limit, window_seconds)
+        return per_store[key]
 
 
 class RateLimiter:
-    """At most `limit` hits per `window` seconds per key; memory bounded by `max_keys`."""
+    """At most `limit` hits per `window` seconds per key in this process; memory bounded by
+    `max_keys`."""
 
     def __init__(
         self,
@@ -57,3 +178,10 @@ class RateLimiter:
             del self._hits[k]
         while len(self._hits) >= self.max_keys:
             self._hits.pop(next(iter(self._hits)))
+
+
+def client_address(forwarded_for: str, remote_addr: str | None) -> str:
+    """The client as the platform's front end saw it: the LAST X-Forwarded-For entry (earlier
+    ones are whatever the client sent); without the header, the socket's peer."""
+    last = forwarded_for.split(",")[-1].strip()
+    return last or remote_addr or "-"
