@@ -60,10 +60,16 @@ def _reencode(data: bytes, ctype: str, field: str) -> bytes:
                 raise ValidationFailed(big, {field: big})
             probe.verify()  # structure check before the full decode
         with Image.open(BytesIO(data)) as opened:
+            # Memory: a 12 MP photo is 36 MB per decoded copy, and a function instance has
+            # 256 MiB. JPEGs of more than twice MAX_SIDE decode at a reduced scale (draft);
+            # the image is scaled down in place before it is turned, so at most one full-size
+            # copy ever exists.
+            opened.draft(None, (MAX_SIDE, MAX_SIDE))
             opened.load()
-            img: Image.Image = ImageOps.exif_transpose(opened)
+            img: Image.Image = opened
             if max(img.size) > MAX_SIDE:
-                img.thumbnail((MAX_SIDE, MAX_SIDE))
+                img.thumbnail((MAX_SIDE, MAX_SIDE))  # the box is square: orientation-free
+            ImageOps.exif_transpose(img, in_place=True)
             out = BytesIO()
             if ctype == "image/jpeg":
                 if img.mode not in ("RGB", "L"):
