@@ -153,6 +153,7 @@ def build_app(c: Container, source: Path | None = None) -> Dispatcher:
             phone_numbers=c.phone_numbers,
             kecamatan_names={k.code: k.name for k in c.region.kecamatan},
             public_base=base,
+            redeliver=True,  # like Meta: an unacknowledged webhook is posted again
         )
     return Dispatcher(root_app(c), mounts, simulator)
 
@@ -231,6 +232,11 @@ class LocalStack:
 
         queue = self.c.queue
         assert isinstance(queue, SqliteTaskQueue)
+        # This process is the data directory's one worker: leases still held were held by a
+        # predecessor that died (a crash, a kill) and would delay those tasks by a minute.
+        released = queue.release_leases()
+        if released:
+            logger.info("released %d task leases left by a stopped server", released)
         self.worker = TaskWorker(
             queue,
             self.c.settings.task_base,
@@ -244,6 +250,12 @@ class LocalStack:
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
+        if self.app.passthrough is not None:  # the simulator's status and redelivery threads
+            from sapa.adapters.embedded.wa_simulator import EXTENSION
+
+            sim = getattr(self.app.passthrough, "extensions", {}).get(EXTENSION)
+            if sim is not None:
+                sim.close()
         # Our own keep-alive clients (the WhatsApp adapter calling the simulator) hold server
         # channels open; close them so the server loop ends now rather than at a timeout.
         wa = self.c.__dict__.get("whatsapp")

@@ -287,19 +287,37 @@ class MediaContent:
 class WhatsApp(Protocol):
     """Outbound side of the WhatsApp Cloud API (Graph API compatible)."""
 
-    def send_text(self, phone_number_id: str, to: str, body: str) -> str:
+    def send_text(
+        self, phone_number_id: str, to: str, body: str, *, reference: str | None = None
+    ) -> str:
         """Send a free-form text; returns the wamid. Raises TransientError on 5xx/429/timeout,
-        PermanentError on a rejected request."""
+        PermanentError on a rejected request. `reference` (every send method) travels with
+        the message and comes back in its status webhooks (Meta's `biz_opaque_callback_data`,
+        at most 512 characters): it finds a message whose sender died before recording it."""
         ...
 
     def send_document(
-        self, phone_number_id: str, to: str, data: bytes, filename: str, caption: str
+        self,
+        phone_number_id: str,
+        to: str,
+        data: bytes,
+        filename: str,
+        caption: str,
+        *,
+        reference: str | None = None,
     ) -> str:
         """Upload `data` as media from that number and send it as a document; returns wamid."""
         ...
 
     def send_template(
-        self, phone_number_id: str, to: str, name: str, language: str, params: list[str]
+        self,
+        phone_number_id: str,
+        to: str,
+        name: str,
+        language: str,
+        params: list[str],
+        *,
+        reference: str | None = None,
     ) -> str:
         """Send an approved template (the only kind allowed outside the 24-hour window) with
         `params` as the body's {{1}}, {{2}}, ...; returns the wamid."""

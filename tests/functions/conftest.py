@@ -98,20 +98,36 @@ class FakeWhatsApp:
         if self.down:
             raise TransientError("WhatsApp API unavailable (fake)")
 
-    def send_text(self, phone_number_id: str, to: str, body: str) -> str:
+    def send_text(
+        self, phone_number_id: str, to: str, body: str, *, reference: str | None = None
+    ) -> str:
         self._check()
         self.sent.append(Sent("text", phone_number_id, to, body))
         return f"wamid.out.{len(self.sent)}"
 
     def send_document(
-        self, phone_number_id: str, to: str, data: bytes, filename: str, caption: str
+        self,
+        phone_number_id: str,
+        to: str,
+        data: bytes,
+        filename: str,
+        caption: str,
+        *,
+        reference: str | None = None,
     ) -> str:
         self._check()
         self.sent.append(Sent("document", phone_number_id, to, caption, data, filename))
         return f"wamid.out.{len(self.sent)}"
 
     def send_template(
-        self, phone_number_id: str, to: str, name: str, language: str, params: list[str]
+        self,
+        phone_number_id: str,
+        to: str,
+        name: str,
+        language: str,
+        params: list[str],
+        *,
+        reference: str | None = None,
     ) -> str:
         self._check()
         self.sent.append(

@@ -30,13 +30,22 @@ class FakeWhatsApp:
             self.fail_next -= 1
             raise TransientError("WhatsApp API 503")
 
-    def send_text(self, phone_number_id: str, to: str, body: str) -> str:
+    def send_text(
+        self, phone_number_id: str, to: str, body: str, *, reference: str | None = None
+    ) -> str:
         self._maybe_fail()
         self.sent.append({"type": "text", "from": phone_number_id, "to": to, "body": body})
         return f"wamid.OUT{len(self.sent)}"
 
     def send_document(
-        self, phone_number_id: str, to: str, data: bytes, filename: str, caption: str
+        self,
+        phone_number_id: str,
+        to: str,
+        data: bytes,
+        filename: str,
+        caption: str,
+        *,
+        reference: str | None = None,
     ) -> str:
         self._maybe_fail()
         self.sent.append(

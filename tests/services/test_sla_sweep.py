@@ -30,7 +30,14 @@ class TemplatingWhatsApp(FakeWhatsApp):
     """The services' fake, plus templates (reminders go out long after the last message)."""
 
     def send_template(
-        self, phone_number_id: str, to: str, name: str, language: str, params: list[str]
+        self,
+        phone_number_id: str,
+        to: str,
+        name: str,
+        language: str,
+        params: list[str],
+        *,
+        reference: str | None = None,
     ) -> str:
         self._maybe_fail()
         self.sent.append(

@@ -15,6 +15,7 @@ from urllib.parse import quote, urlsplit
 import requests
 
 from sapa.domain.errors import PermanentError, TransientError
+from sapa.log import mask
 from sapa.ports import MediaContent
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,9 @@ class GraphWhatsApp:
 
     # --- the port -------------------------------------------------------------------------
 
-    def send_text(self, phone_number_id: str, to: str, body: str) -> str:
+    def send_text(
+        self, phone_number_id: str, to: str, body: str, *, reference: str | None = None
+    ) -> str:
         """Send a free-form text from `phone_number_id` to `to`; returns the wamid."""
         return self._send(
             phone_number_id,
@@ -103,10 +106,18 @@ class GraphWhatsApp:
                 "type": "text",
                 "text": {"body": body},
             },
+            reference,
         )
 
     def send_document(
-        self, phone_number_id: str, to: str, data: bytes, filename: str, caption: str
+        self,
+        phone_number_id: str,
+        to: str,
+        data: bytes,
+        filename: str,
+        caption: str,
+        *,
+        reference: str | None = None,
     ) -> str:
         """Upload `data` as media of `phone_number_id`, then send it as a document; returns
         the wamid. A retry after a failure uploads again (media ids are cheap)."""
@@ -124,10 +135,18 @@ class GraphWhatsApp:
                 "type": "document",
                 "document": document,
             },
+            reference,
         )
 
     def send_template(
-        self, phone_number_id: str, to: str, name: str, language: str, params: list[str]
+        self,
+        phone_number_id: str,
+        to: str,
+        name: str,
+        language: str,
+        params: list[str],
+        *,
+        reference: str | None = None,
     ) -> str:
         """Send the approved template `name` in `language` with body parameters `params`."""
         template: dict[str, Any] = {"name": name, "language": {"code": language}}
@@ -144,6 +163,7 @@ class GraphWhatsApp:
                 "type": "template",
                 "template": template,
             },
+            reference,
         )
 
     def fetch_media(self, media_id: str) -> MediaContent:
@@ -160,16 +180,18 @@ class GraphWhatsApp:
         digest = hashlib.sha256(data).digest()
         expected = meta.get("sha256")
         if isinstance(expected, str) and expected and not _sha256_matches(expected, digest):
-            log.warning("whatsapp media sha256 mismatch media_id=%s", media_id)
+            log.warning("whatsapp media sha256 mismatch size=%d", len(data))
             raise TransientError("Media dari WhatsApp rusak saat diunduh (sha256 tidak cocok).")
         size = meta.get("file_size")
         if isinstance(size, int) and size != len(data):
-            log.warning("whatsapp media size mismatch media_id=%s", media_id)
+            log.warning("whatsapp media size mismatch size=%d expected=%s", len(data), size)
             raise TransientError("Media dari WhatsApp tidak lengkap saat diunduh.")
         mime_type = meta.get("mime_type")
         if not isinstance(mime_type, str) or not mime_type:
             mime_type = content_type or "application/octet-stream"
-        log.info("whatsapp media fetched media_id=%s size=%d", media_id, len(data))
+        # not the media id: 16 digits like a NIK (masked by the formatter anyway) and, with the
+        # token, a key to the resident's document for days; the content's digest identifies it
+        log.info("whatsapp media fetched size=%d sha256=%s", len(data), digest.hex()[:16])
         return MediaContent(data=data, mime_type=mime_type, sha256=digest.hex())
 
     # --- extras ---------------------------------------------------------------------------
@@ -185,12 +207,17 @@ class GraphWhatsApp:
         media_id = answer.get("id")
         if not isinstance(media_id, str | int) or not str(media_id):
             raise TransientError("Jawaban WhatsApp atas unggahan media tidak dikenali.")
-        log.info("whatsapp media uploaded media_id=%s", media_id)
+        # not the media id (a key to the resident's document, 16 digits like a NIK)
+        log.info("whatsapp media uploaded size=%d", len(data))
         return str(media_id)
 
     # --- plumbing -------------------------------------------------------------------------
 
-    def _send(self, phone_number_id: str, payload: dict[str, Any]) -> str:
+    def _send(
+        self, phone_number_id: str, payload: dict[str, Any], reference: str | None = None
+    ) -> str:
+        if reference:
+            payload["biz_opaque_callback_data"] = reference[:512]  # echoed in its statuses
         answer = self._json(
             "POST", f"{self._base}/{_segment(phone_number_id)}/messages", json=payload
         )
@@ -292,7 +319,9 @@ def _raise_for_status(response: requests.Response) -> None:
             error = body["error"]
     except ValueError:
         pass
-    meta_message = str(error.get("message") or response.reason or f"HTTP {status}")
+    # Meta's text may echo a number or an object id (16 digits, like a NIK): masked at the
+    # source, since it is logged and kept on the case as the reason a message was not sent
+    meta_message = mask(str(error.get("message") or response.reason or f"HTTP {status}"))
     code = error.get("code")
     detail = {
         "http_status": status,

@@ -56,6 +56,7 @@ class StatusUpdate:
     at: datetime
     recipient: str = ""
     errors: tuple[str, ...] = ()  # Meta's error codes and titles, for a failed message
+    reference: str = ""  # the biz_opaque_callback_data the message was sent with
 
 
 class _Loose(BaseModel):
@@ -222,6 +223,7 @@ def parse_payload(body: Any) -> tuple[list[InboundMessage], list[StatusUpdate]]:
                             at=_when(s.get("timestamp")),
                             recipient=str(s.get("recipient_id", "")),
                             errors=errors,
+                            reference=_str(s.get("biz_opaque_callback_data")) or "",
                         )
                     )
     return messages, statuses

@@ -62,6 +62,8 @@ ID: dict[str, str] = {
         "Terima kasih. Data permohonan {reg_no} sudah kami terima dan sedang diperiksa "
         "oleh petugas loket."
     ),
+    # staff see this in the conversation for a message recorded from its WhatsApp status
+    "wa_recovered_body": "(Pesan ini terkirim; isinya tidak tercatat karena server terhenti.)",
     "wa_contacted": (
         "Permohonan {reg_no} sudah lengkap dan akan diteruskan untuk diproses. "
         "Kami akan mengabari Anda bila dokumen sudah selesai."

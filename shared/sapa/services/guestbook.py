@@ -366,6 +366,8 @@ def precheck(c: Container, payload: dict[str, Any]) -> dict[str, Any]:
     now = c.clock.now()
 
     def record(case: Case) -> None:
+        if payload.get("run") is not None and (case.precheck or {}).get("run") == result["run"]:
+            return  # this submission's check is on the case already (the task came twice)
         case.precheck = {**result, "at": now.isoformat()}
         case.note(
             Actor.system(), "precheck", now, complete=result["complete"], findings=len(findings)

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from sapa.adapters.meta_webhook import InboundMessage, StatusUpdate
 from sapa.bootstrap import Container
 from sapa.domain.case import Actor, Case
-from sapa.domain.errors import AlreadyExists, TransientError
+from sapa.domain.errors import AlreadyExists, NotFound, TransientError
 from sapa.domain.registration import registration_number, sequence_scope
+from sapa.domain.texts import text
 from sapa.ports import Message, Task
 from sapa.services.names import task_name
 from sapa.services.unit import mutate
@@ -29,6 +30,7 @@ KEYWORDS = {
 }
 MEDIA_TYPES = {"image", "document"}  # what can be a requirement document
 UNSUPPORTED_MEDIA = {"audio", "video", "sticker"}
+REPLY_KINDS = {"notify", "command"}  # tasks that answer the resident (paused in a flood)
 
 
 @dataclass
@@ -72,7 +74,7 @@ def receive(
         if case is None:
             case = _open_case(c, kecamatan, m)
         c.store.record_contact(kecamatan, m.wa_id, m.at)
-        for task in tasks or follow_ups(c, case, m):
+        for task in limit_replies(c, case, m, tasks or follow_ups(c, case, m)):
             c.queue.enqueue(task)
         stored = c.store.add_message(
             Message(
@@ -93,6 +95,8 @@ def receive(
     for s in statuses:
         result.statuses += 1
         case_id = c.store.set_message_status(s.wamid, s.status, s.at)
+        if case_id is None and s.reference:
+            case_id = recover_outbound(c, s)
         if s.status not in ("delivered", "read"):
             pass
         elif case_id is None:
@@ -111,6 +115,64 @@ def receive(
                 _record_failed_delivery(c, case_id, s)
                 c.store.claim_key(key, value={"case_id": case_id})
     return result
+
+
+def limit_replies(c: Container, case: Case, m: InboundMessage, tasks: list[Task]) -> list[Task]:
+    """A flood from one number (over WA_SENDER_RATE_PER_MINUTE messages in a minute) gets one
+    polite notice, then no automatic replies until the minute is over. Its messages are still
+    stored (the caller does) and its media still copied; other residents are not held up, since
+    the flood queues no replies. Counted per kecamatan number and sender, shared by all
+    instances (see sapa.ratelimit)."""
+    from sapa.ratelimit import shared_limiter
+
+    limiter = shared_limiter(
+        c.store, f"wa:{case.kecamatan}", c.settings.wa_sender_rate_per_minute, 60
+    )
+    verdict = limiter.hit(m.wa_id, c.clock.now())
+    if verdict.allowed:
+        return tasks
+    kept = [t for t in tasks if t.kind not in REPLY_KINDS and "again" not in t.payload]
+    if verdict.first_refusal:
+        log.warning("sender over the message limit, replies paused", extra={"case_id": case.id})
+        kept.append(
+            Task(
+                "notify",
+                {"case_id": case.id, "kind": "rate_limited"},
+                name=task_name("notify", case.id, "rate_limited", verdict.window),
+            )
+        )
+    return kept
+
+
+def recover_outbound(c: Container, s: StatusUpdate) -> str | None:
+    """A status of a message SAPA sent but never recorded: the sender died between the send
+    and the record. Record it now from the reference it was sent with (services.messaging.
+    send_reference), so the retry of its task finds it sent and does not send it again.
+    Returns the case id once the message is recorded with this wamid."""
+    parts = s.reference.split("|")
+    if len(parts) != 5 or parts[0] != "sapa" or not parts[2].startswith("out:"):
+        return None
+    _, case_id, message_id, type_, kind = parts
+    try:
+        c.store.get(case_id)
+    except NotFound:
+        return None
+    if c.store.message_exists(message_id):
+        return None  # recorded under another wamid: this one was a second send
+    c.store.add_message(
+        Message(
+            case_id=case_id,
+            id=message_id,
+            direction="out",
+            at=s.at,
+            type=type_,
+            body=text("wa_recovered_body"),
+            actor_id="system",
+            data={"wamid": s.wamid, "kind": kind, "recovered": True},
+        )
+    )
+    log.warning("recorded a sent message from its status", extra={"case_id": case_id})
+    return c.store.set_message_status(s.wamid, s.status, s.at)
 
 
 def _keyword(m: InboundMessage) -> str:

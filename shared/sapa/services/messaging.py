@@ -13,17 +13,21 @@ from sapa.bootstrap import Container
 from sapa.domain.case import Actor, Case, DocumentRef
 from sapa.domain.documents import extension, sniff
 from sapa.domain.errors import IllegalTransition, PermanentError, TransientError
-from sapa.domain.sla import format_duration
-from sapa.domain.texts import ROLE_LABELS, STATE_LABELS, text
+from sapa.domain.texts import STATE_LABELS, text
 from sapa.ports import Message
+from sapa.services import estimate
 from sapa.services.names import task_name
-from sapa.services.unit import mutate, outbox_task
+from sapa.services.unit import hold, mutate, outbox_task, release
 
 log = logging.getLogger(__name__)
 
 _LINK_SALT = "sapa.guestbook"
 CANCEL_CONFIRM_MINUTES = 15
 WINDOW = timedelta(hours=24)
+# How long one attempt may take to send a message and record it (the Graph API's timeout is
+# 10 s, a document two calls) before another attempt may try: after a crash, the retries wait
+# this long, so it must stay well inside the queue's retry horizon.
+SEND_HOLD_SECONDS = 30.0
 
 
 def link_serializer(c: Container) -> URLSafeTimedSerializer:
@@ -47,13 +51,7 @@ def render(c: Container, case: Case, kind: str, params: dict[str, Any]) -> str:
             link=guestbook_link(c, case),
         )
     if kind == "status":
-        waiting = case.waiting_step(c.sop)
-        holder = ROLE_LABELS.get(waiting.role, waiting.role) if waiting else "Pemohon"
-        expected = format_duration(waiting.mutu_baku_seconds) if waiting else "-"
-        return (
-            f"Permohonan {case.reg_no}: {STATE_LABELS.get(case.state, case.state)}.\n"
-            f"Sedang ditangani: {holder}. Waktu baku langkah ini: {expected}."
-        )
+        return estimate.status_reply(c, case)  # the step and the expected completion time
     if kind == "help":
         return text("wa_help")
     if kind == "text":
@@ -78,6 +76,7 @@ def render(c: Container, case: Case, kind: str, params: dict[str, Any]) -> str:
         "reminder_guestbook": "wa_reminder_guestbook",
         "reminder_correction": "wa_reminder_correction",
         "expired": "wa_expired",
+        "rate_limited": "wa_rate_limited",
     }
     if kind not in keys:
         raise PermanentError(f"unknown notification kind {kind!r}")
@@ -149,27 +148,48 @@ def send(
     provider's permanent refusal is recorded on the case too; transient errors propagate so
     the task is retried.
 
-    Returns "sent", "sent_template" or "not_sent"."""
+    Returns "sent", "sent_template", "not_sent" or "already_sent"."""
     template = None
     if not in_window(c, case):
         template = c.templates.get(kind)
         if template is None:
             _note_not_sent(c, case, message_id, kind, "outside_24h_window_no_template")
             return "not_sent"
+    # One sender per message at a time: a task delivered twice at once would send it twice.
+    held = hold(c, message_id, SEND_HOLD_SECONDS)
+    if held is None:
+        raise TransientError("pesan ini sedang dikirim oleh proses lain", message_id=message_id)
+    if c.store.message_exists(message_id):
+        return "already_sent"  # the previous holder sent and recorded it
     try:
         # Between a successful send and recording it is the only place a message can repeat
         # (the WhatsApp API has no idempotency key); that window is kept this short.
         if template is None:
             body = render(c, case, kind, params)
-            wamid = c.whatsapp.send_text(case.phone_number_id, case.wa_id, body)
+            wamid = c.whatsapp.send_text(
+                case.phone_number_id,
+                case.wa_id,
+                body,
+                reference=send_reference(case, message_id, "text", kind),
+            )
         else:
             values = template_params(c, case, template.params, params)
             wamid = c.whatsapp.send_template(
-                case.phone_number_id, case.wa_id, template.name, template.language, values
+                case.phone_number_id,
+                case.wa_id,
+                template.name,
+                template.language,
+                values,
+                reference=send_reference(case, message_id, "template", kind),
             )
             body = f"[Templat {template.name}] " + " | ".join(values)
     except PermanentError as exc:
         _note_not_sent(c, case, message_id, kind, exc.message)
+        raise
+    except Exception as exc:
+        release(c, held)  # not sent: the retry may send at once
+        if isinstance(exc, TransientError):
+            note_delayed(c, case.id, message_id, kind, exc.message)
         raise
     record_outbound(
         c,
@@ -199,6 +219,35 @@ def _note_not_sent(c: Container, case: Case, message_id: str, kind: str, reason:
         )
 
     mutate(c, case.id, note)
+
+
+def send_reference(case: Case, message_id: str, type_: str, kind: str) -> str:
+    """What a sent message carries to its status webhooks: enough to record it if the sender
+    died between the send and the record (see intake.recover_outbound)."""
+    return "|".join(("sapa", case.id, message_id, type_, kind))
+
+
+def note_delayed(c: Container, case_id: str, message_id: str, kind: str, reason: str) -> None:
+    """The provider could not take a message now and the queue will retry it: from the second
+    failure on (a single blip is cleared by the next attempt), say so on the case, once per
+    message, so staff see why the resident has not got it yet."""
+    if c.store.claim_key(f"delayed-{message_id}", value={"kind": kind}):
+        return
+    if not c.store.claim_key(f"delayed-noted-{message_id}"):
+        return
+    now = c.clock.now()
+
+    def note(case: Case) -> None:
+        case.note(
+            Actor.system(),
+            "message_delayed",
+            now,
+            message=message_id,
+            kind=kind,
+            reason=reason[:300],
+        )
+
+    mutate(c, case_id, note)
 
 
 def record_outbound(

@@ -10,16 +10,29 @@ from typing import Any
 
 from sapa.bootstrap import Container
 from sapa.domain.case import Actor, Case, DocumentRef
-from sapa.domain.errors import NotFound, PermanentError
+from sapa.domain.errors import NotFound, PermanentError, TransientError
 from sapa.domain.texts import text
 from sapa.domain.values import mask_name
 from sapa.ports import SignRequest
-from sapa.services.messaging import in_window, record_outbound, send
+from sapa.services.messaging import (
+    SEND_HOLD_SECONDS,
+    in_window,
+    note_delayed,
+    record_outbound,
+    send,
+    send_reference,
+)
 from sapa.services.names import task_name
-from sapa.services.unit import mutate, outbox_task
+from sapa.services.unit import hold, mutate, outbox_task, release
 from sapa.services.workflow import document_id
 
 log = logging.getLogger(__name__)
+
+
+def sign_hold_seconds(c: Container) -> float:
+    """How long one signing attempt may take before another may try: BSrE's timeout and some,
+    or half a minute for the local signer (after a crash, the retries wait this long)."""
+    return c.settings.bsre_timeout_seconds + 30.0 if c.settings.signer == "bsre" else 30.0
 
 
 def verify_url(c: Container, doc_id: str) -> str:
@@ -40,6 +53,17 @@ def request_signature(c: Container, payload: dict[str, Any]) -> str:
         raise PermanentError("draft changed since signing was requested", case_id=case.id)
     service = c.catalogue.get(case.service) if case.service else None
     actor = Actor.model_validate(payload["actor"])
+    # One signer call per document at a time: two deliveries of the task at once (or a second
+    # request of the head of office) would otherwise both sign it.
+    held = hold(c, f"sign-{doc_id}", sign_hold_seconds(c))
+    if held is None:
+        raise TransientError("dokumen sedang ditandatangani", case_id=case.id)
+    case = c.store.get(case.id)
+    if case.signed is not None and case.signature_id:
+        _register_document(c, case, doc_id)
+        return "already_signed"
+    if case.draft is None:
+        raise PermanentError("draft changed since signing was requested", case_id=case.id)
     try:
         passphrase = None
         if payload.get("sealed_passphrase"):
@@ -60,10 +84,39 @@ def request_signature(c: Container, payload: dict[str, Any]) -> str:
     except PermanentError as exc:
         # Wrong passphrase, signer not registered, expired request: the head of office sees
         # why on the case and may sign again. The passphrase itself is in no message.
+        release(c, held)
         _note_sign_failed(c, case.id, actor, exc.message)
         raise
-    complete_signature(c, case.id, doc_id, signed.pdf, signed.signature_id, signed.signed_at, actor)
+    except Exception as exc:
+        release(c, held)
+        if isinstance(exc, TransientError):
+            _note_sign_delayed(c, case.id, doc_id, exc.message)
+        raise
+    try:
+        complete_signature(
+            c, case.id, doc_id, signed.pdf, signed.signature_id, signed.signed_at, actor
+        )
+    except Exception:
+        # Not stored (the BlobStore or the case store is down): the retry signs again at once
+        # rather than after the hold runs out; this signature never reached the case.
+        release(c, held)
+        raise
     return "signed"
+
+
+def _note_sign_delayed(c: Container, case_id: str, doc_id: str, reason: str) -> None:
+    """From the second transient failure on (a blip is cleared by the next attempt), once per
+    document: staff see why the signature waits."""
+    if c.store.claim_key(f"sign-delayed-{doc_id}", value={"first": True}):
+        return
+    if not c.store.claim_key(f"sign-delayed-noted-{doc_id}"):
+        return
+    now = c.clock.now()
+
+    def note(case: Case) -> None:
+        case.note(Actor.system(), "sign_delayed", now, reason=reason[:300])
+
+    mutate(c, case_id, note)
 
 
 def _note_sign_failed(c: Container, case_id: str, actor: Actor, reason: str) -> None:
@@ -162,14 +215,27 @@ def deliver(c: Container, payload: dict[str, Any], task_name_: str) -> str:
         if not c.store.message_exists(ready_id):
             send(c, case, "document_ready", {}, ready_id)
         return "awaiting_window"
+    # One sender at a time: deliver tasks running side by side would each send the document.
+    held = hold(c, message_id, SEND_HOLD_SECONDS)
+    if held is None:
+        raise TransientError("dokumen sedang dikirim oleh proses lain", case_id=case.id)
+    if c.store.message_exists(message_id):
+        return "already_sent"
     caption = text("wa_delivered_caption", reg_no=case.reg_no)
-    wamid = c.whatsapp.send_document(
-        case.phone_number_id,
-        case.wa_id,
-        c.blobs.get(case.signed.key),
-        case.signed.filename or f"{case.reg_no}.pdf",
-        caption,
-    )
+    try:
+        wamid = c.whatsapp.send_document(
+            case.phone_number_id,
+            case.wa_id,
+            c.blobs.get(case.signed.key),
+            case.signed.filename or f"{case.reg_no}.pdf",
+            caption,
+            reference=send_reference(case, message_id, "document", "document"),
+        )
+    except Exception as exc:
+        release(c, held)
+        if isinstance(exc, TransientError):
+            note_delayed(c, case.id, message_id, "document", exc.message)
+        raise
     record_outbound(
         c, case, message_id, "document", caption, {"wamid": wamid, "key": case.signed.key}
     )

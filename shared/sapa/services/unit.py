@@ -85,3 +85,29 @@ def mutate(c: Container, case_id: str, change: Callable[[Case], T]) -> tuple[Cas
                 c.store.save(case)
         return case, result
     raise ConcurrentUpdate("case is too busy, try again", case_id=case_id)
+
+
+def hold(c: Container, key: str, seconds: float) -> str | None:
+    """Take the right to make one call that cannot be repeated safely (a WhatsApp send, a
+    signature) for `key`, for `seconds`: the hold's name, or None while another caller holds
+    it. Queues deliver a task twice at once now and then (a replay, an expired lease), and
+    both would pass a "not done yet" check; only one gets the hold. A holder that dies loses
+    it when the time is up; one that fails gives it back with `release`.
+
+    Built on create-if-absent keys: generation n of the hold is the key `<key>#n`, taken by
+    whoever creates it first, and the next generation may be taken once n has expired or been
+    released."""
+    now = c.clock.now().timestamp()
+    for n in range(10_000):
+        name = f"hold-{key}#{n}"
+        if c.store.claim_key(name, value={"until": now + seconds}):
+            return name
+        taken = c.store.get_key(name) or {}
+        if float(taken.get("until", 0)) > now and c.store.get_key(f"{name}/released") is None:
+            return None
+    raise TransientError("too many attempts to take a hold", key=key)
+
+
+def release(c: Container, name: str) -> None:
+    """Give a hold back (its call failed and may be tried again at once)."""
+    c.store.claim_key(f"{name}/released", value={"released": True})  # get_key sees a value

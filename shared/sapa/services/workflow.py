@@ -274,13 +274,17 @@ def siak_handoff(c: Container, payload: dict[str, Any]) -> str:
     waiting = case.waiting_step(c.sop)
     if siak is None or waiting is None or waiting.key != siak.key:
         return "skipped"
+    if _handoff_current(c, case):
+        return "already_ready"  # built for this forward already (the task came twice)
     data = build_package(c, case)
     digest = hashlib.sha256(data).hexdigest()
     ref = c.blobs.put(f"cases/{case.id}/siak/handoff-{digest[:32]}.zip", data, "application/zip")
     now = c.clock.now()
 
     def attach(case: Case) -> str:
-        if case.handoff is not None and case.handoff.sha256 == ref.sha256:
+        if case.handoff is not None and (
+            case.handoff.sha256 == ref.sha256 or _handoff_current(c, case)
+        ):
             return "already_ready"
         case.handoff = DocumentRef(
             key=ref.key,
@@ -295,3 +299,10 @@ def siak_handoff(c: Container, payload: dict[str, Any]) -> str:
         return "ready"
 
     return mutate(c, case.id, attach)[1]
+
+
+def _handoff_current(c: Container, case: Case) -> bool:
+    """The case holds a hand-off package built since the files were last forwarded (the
+    package embeds its build time, so two builds of the same data differ in bytes)."""
+    run = case.current_run(c.sop)
+    return case.handoff is not None and run is not None and case.handoff.at >= run.ready_at

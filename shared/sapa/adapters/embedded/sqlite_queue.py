@@ -359,6 +359,28 @@ class SqliteTaskQueue:
             for row in rows
         ]
 
+    def release_leases(self) -> int:
+        """Make every leased task due again now (its attempt still counts); how many were.
+
+        For a worker starting where a killed one of the same data left leases: without this
+        they wait for their leases to run out. Another live worker on the same file would get
+        those tasks delivered twice, which at-least-once delivery allows. A task that was on
+        its last attempt goes to the dead letters, as when its lease expires: a task that kills
+        the server every time must not do so forever."""
+        now = self._now()
+        with self._write() as conn:
+            for row in conn.execute(
+                "SELECT * FROM tasks WHERE lease_until IS NOT NULL AND attempts >= ?",
+                (self.max_attempts,),
+            ).fetchall():
+                self._bury(conn, row, now, last_error="the worker stopped during the attempt")
+            released = conn.execute(
+                "UPDATE tasks SET lease_until = NULL WHERE lease_until IS NOT NULL"
+            ).rowcount
+        if released:
+            self._notify()
+        return int(released)
+
     def complete(self, task_id: int) -> None:
         """Delete a delivered task (its name stays remembered for dedupe)."""
         with self._write() as conn:

@@ -40,6 +40,9 @@ MAX_IMAGE_BYTES = 5 * 1024 * 1024  # Meta's limit for images
 MAX_TEXT = 4096
 MAX_CAPTION = 1024
 CONVERSATION_LIMIT = 500
+REDELIVERY_POLL = 0.5  # seconds between looks for webhooks to deliver again
+REDELIVERY_MAX_BACKOFF = 30.0
+REDELIVERY_HORIZON = 24 * 3600.0  # Meta retries for days; a day is plenty for development
 GRAPH_TYPES = ("text", "image", "document", "template")
 
 _MIME = re.compile(r"[A-Za-z0-9][\w.+-]*/[\w.+-]+")
@@ -121,6 +124,12 @@ class _Store:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            columns = {r["name"] for r in db.execute("PRAGMA table_info(messages)")}
+            if "status_acked" not in columns:
+                # The last status the webhook acknowledged (redelivery posts the ones after
+                # it); messages stored before this column existed count as reported.
+                db.execute("ALTER TABLE messages ADD COLUMN status_acked TEXT")
+                db.execute("UPDATE messages SET status_acked = status WHERE direction = 'out'")
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -170,7 +179,9 @@ class _Store:
         digest = hashlib.sha256(data).hexdigest()
         with self._connect() as db:
             while True:
-                media_id = str(10**15 + secrets.randbelow(9 * 10**15))
+                # numeric like Meta's, but 17 digits: a 16-digit id can pass as a NIK and set
+                # off the checks that no NIK reaches a log
+                media_id = str(10**16 + secrets.randbelow(9 * 10**16))
                 try:
                     db.execute(
                         "INSERT INTO media (id, phone_number_id, mime_type, sha256, size, "
@@ -207,6 +218,21 @@ class _Store:
             ).fetchone()
         return bytes(row[0]) if row else None
 
+    def undelivered(self, since: float) -> list[sqlite3.Row]:
+        """Messages whose webhook is owed: inbound ones the webhook did not acknowledge with
+        a 2xx, outbound ones whose sent/delivered statuses were not all reported."""
+        with self._connect() as db:
+            return list(
+                db.execute(
+                    "SELECT * FROM messages WHERE at >= ? AND ("
+                    "(direction = 'in' AND (webhook_status IS NULL"
+                    " OR webhook_status NOT BETWEEN 200 AND 299))"
+                    " OR (direction = 'out' AND status NOT IN ('read', 'failed')"
+                    " AND COALESCE(status_acked, '') != 'delivered')) ORDER BY seq",
+                    (since,),
+                ).fetchall()
+            )
+
     def delete_media(self, media_id: str) -> bool:
         with self._connect() as db:
             cur = db.execute(
@@ -217,30 +243,54 @@ class _Store:
 
 
 class _Faults:
-    """The next `count` Graph API calls answer `status` (test-only fault injection)."""
+    """Test-only fault injection: the next `count` Graph API calls, or every call for the next
+    `seconds`, answer `status`, after hanging `delay` seconds first (a provider that times out)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._status = 0
         self._count = 0
+        self._until = 0.0  # time.monotonic() deadline of a fault by duration
+        self._delay = 0.0
         self._code: int | None = None
         self._message: str | None = None
 
-    def set(self, status: int, count: int, code: int | None, message: str | None) -> None:
+    def set(
+        self,
+        status: int,
+        count: int,
+        code: int | None,
+        message: str | None,
+        *,
+        seconds: float = 0.0,
+        delay: float = 0.0,
+    ) -> None:
         with self._lock:
             self._status, self._count = status, (count if status else 0)
+            self._until = time.monotonic() + seconds if status and seconds > 0 else 0.0
+            self._delay = delay if status else 0.0
             self._code, self._message = code, message
+
+    def _active(self) -> bool:
+        return bool(self._status) and (self._count > 0 or time.monotonic() < self._until)
 
     def state(self) -> dict[str, Any]:
         with self._lock:
-            return {"status": self._status if self._count else 0, "remaining": self._count}
+            state: dict[str, Any] = {
+                "status": self._status if self._active() else 0,
+                "remaining": self._count,
+            }
+            if self._until:
+                state["seconds_left"] = round(max(0.0, self._until - time.monotonic()), 3)
+            return state
 
-    def take(self) -> tuple[int, int | None, str | None] | None:
+    def take(self) -> tuple[int, int | None, str | None, float] | None:
         with self._lock:
-            if not self._status or self._count <= 0:
+            if not self._active():
                 return None
-            self._count -= 1
-            return self._status, self._code, self._message
+            if time.monotonic() >= self._until:
+                self._count -= 1
+            return self._status, self._code, self._message, self._delay
 
 
 class WaSimulator:
@@ -258,6 +308,7 @@ class WaSimulator:
         public_base: str,
         send_statuses: bool,
         status_delay: float,
+        redeliver: bool = False,
     ) -> None:
         """Open (or create) the state at `db_path`; see `create_simulator_app`."""
         if not token or not app_secret:
@@ -275,6 +326,18 @@ class WaSimulator:
         self._statuses: queue.Queue[tuple[str, str, str] | None] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._worker_lock = threading.Lock()
+        # Redelivery (like Meta, which retries an unacknowledged webhook for days): wamids this
+        # process is delivering right now, and when to try each failed one again.
+        self.redeliver = redeliver
+        self._inflight: set[str] = set()
+        self._retry: dict[str, tuple[float, int]] = {}
+        self._redelivery: threading.Thread | None = None
+        self._stop = threading.Event()
+        if redeliver:
+            self._redelivery = threading.Thread(
+                target=self._run_redelivery, name="wa-sim-redelivery", daemon=True
+            )
+            self._redelivery.start()
 
     def __repr__(self) -> str:
         return f"WaSimulator(db={str(self.store.path)!r}, webhook={self.webhook_url!r})"
@@ -349,6 +412,7 @@ class WaSimulator:
     def queue_statuses(self, wamid: str, phone_number_id: str, wa_id: str) -> None:
         """Mark an accepted outbound message sent, then delivered, in the background (and
         tell the webhook if `send_statuses`); never blocks the caller."""
+        self.begin(wamid)
         with self._worker_lock:
             if self._worker is None or not self._worker.is_alive():
                 self._worker = threading.Thread(
@@ -358,12 +422,60 @@ class WaSimulator:
         self._statuses.put((wamid, phone_number_id, wa_id))
 
     def close(self) -> None:
-        """Stop the status thread after the statuses already queued."""
+        """Stop the redelivery thread, and the status thread after the statuses queued."""
+        self._stop.set()
+        if self._redelivery is not None:
+            self._redelivery.join(timeout=WEBHOOK_TIMEOUT * 2)
         with self._worker_lock:
             worker, self._worker = self._worker, None
         if worker is not None:
             self._statuses.put(None)
             worker.join(timeout=WEBHOOK_TIMEOUT * 3)
+
+    def begin(self, wamid: str) -> None:
+        """`wamid`'s webhook is being delivered by this process: redelivery leaves it alone."""
+        with self._worker_lock:
+            self._inflight.add(wamid)
+
+    def end(self, wamid: str) -> None:
+        with self._worker_lock:
+            self._inflight.discard(wamid)
+
+    def _run_redelivery(self) -> None:
+        while not self._stop.wait(REDELIVERY_POLL):
+            try:
+                self.redeliver_pending()
+            except Exception:  # best effort: the simulator must keep running
+                log.exception("wa simulator: redelivery failed")
+
+    def redeliver_pending(self) -> int:
+        """Deliver again every webhook still owed (after a restart, a refused or failed post),
+        each with exponential backoff. Returns how many were acknowledged now."""
+        now = time.time()
+        done = 0
+        for row in self.store.undelivered(now - REDELIVERY_HORIZON):
+            wamid = row["wamid"]
+            with self._worker_lock:
+                if wamid in self._inflight:
+                    continue
+            due, tries = self._retry.get(wamid, (0.0, 0))
+            if due > now or self._stop.is_set():
+                continue
+            if row["direction"] == "in":
+                code, error = self.post_webhook(json.loads(row["payload"]))
+                self.store.update_message(wamid, webhook_status=code, error=error)
+                ok = error is None
+            else:
+                ok = all(
+                    self._advance(wamid, row["phone_number_id"], row["wa_id"], status)
+                    for status in ("sent", "delivered")[row["status_acked"] == "sent" :]
+                )
+            if ok:
+                self._retry.pop(wamid, None)
+                done += 1
+            else:
+                self._retry[wamid] = (now + min(REDELIVERY_MAX_BACKOFF, 2.0**tries), tries + 1)
+        return done
 
     def _run_statuses(self) -> None:
         while True:
@@ -371,20 +483,38 @@ class WaSimulator:
             if item is None:
                 return
             wamid, phone_number_id, wa_id = item
-            for status in ("sent", "delivered"):
-                time.sleep(self.status_delay)
-                try:
-                    self._advance(wamid, phone_number_id, wa_id, status)
-                except Exception:  # best effort: the simulator must keep running
-                    log.exception("wa simulator: status %s of %s failed", status, wamid)
+            try:
+                for status in ("sent", "delivered"):
+                    time.sleep(self.status_delay)
+                    try:
+                        if not self._advance(wamid, phone_number_id, wa_id, status):
+                            break  # the redelivery thread tries again later
+                    except Exception:  # best effort: the simulator must keep running
+                        log.exception("wa simulator: status %s of %s failed", status, wamid)
+            finally:
+                self.end(wamid)
 
-    def _advance(self, wamid: str, phone_number_id: str, wa_id: str, status: str) -> None:
+    def _advance(self, wamid: str, phone_number_id: str, wa_id: str, status: str) -> bool:
+        """Record `status` of an outbound message, report it to the webhook and remember that
+        the webhook acknowledged it. False when redelivery is on and the webhook did not
+        acknowledge it (the status is owed still)."""
         row = self.store.message(wamid)
+        order = ("accepted", "sent", "delivered")
         if row is None or row["status"] in ("read", "failed"):
-            return
-        self.store.update_message(wamid, status=status)
+            return True
+        acked = row["status_acked"] if row["status_acked"] in order else "accepted"
+        if order.index(acked) >= order.index(status):
+            return True  # reported already
+        if order.index(row["status"]) < order.index(status):
+            self.store.update_message(wamid, status=status)
         if not self.send_statuses:
-            return
+            self.store.update_message(wamid, status_acked=status)
+            return True
+        echo = {}
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            reference = json.loads(row["payload"]).get("biz_opaque_callback_data")
+            if isinstance(reference, str) and reference:
+                echo["biz_opaque_callback_data"] = reference  # as Meta echoes it
         value = {
             "statuses": [
                 {
@@ -392,11 +522,16 @@ class WaSimulator:
                     "status": status,
                     "timestamp": str(int(time.time())),
                     "recipient_id": wa_id,
+                    **echo,
                 }
             ]
         }
         code, error = self.post_webhook(self.envelope(phone_number_id, value))
         log.info("wa simulator: status %s of %s → webhook %s", status, wamid, code or error)
+        if error is not None and self.redeliver:
+            return False
+        self.store.update_message(wamid, status_acked=status)
+        return True
 
 
 def create_simulator_app(
@@ -410,12 +545,16 @@ def create_simulator_app(
     public_base: str,
     send_statuses: bool = True,
     status_delay: float = 0.2,
+    redeliver: bool = False,
 ) -> Flask:
     """The development WhatsApp simulator as a Flask app owning `/sim/...` and `/dev/wa...`.
 
     - `/sim/graph/<version>/...`: the Graph API subset SAPA uses (send messages, upload and
       resolve media), Bearer `token` required; `GET /sim/media/<id>` serves media bytes.
-    - `POST /sim/control/faults`: `{"status": 500, "count": 3}` fails the next N Graph calls.
+    - `POST /sim/control/faults`: `{"status": 500, "count": 3}` fails the next N Graph calls;
+      `"seconds": 5` fails every call for five seconds instead; `"delay": 12` hangs each
+      failing call that long before answering (past the client's timeout: a provider that
+      times out). `{"status": 0}` clears it.
     - `GET /dev/wa`: the chat page where a person plays the resident; its JSON API is
       `POST /dev/wa/api/send` and `POST /dev/wa/api/conversation`.
 
@@ -423,7 +562,10 @@ def create_simulator_app(
     Meta does. `phone_numbers` maps phone_number_id → kecamatan code, `kecamatan_names` maps
     code → name. `public_base` is the server's external root URL (media URLs are built on
     it); an empty string means "the URL the request came in on". State lives in SQLite at
-    `db_path` and survives restarts. Mount the app without stripping its path prefixes.
+    `db_path` and survives restarts. With `redeliver`, webhooks that were not acknowledged
+    with a 2xx (the server was down, restarting or failing) are posted again with backoff, also
+    after a restart, as Meta does; `WaSimulator.close` stops that thread. Mount the app without
+    stripping its path prefixes.
     """
     sim = WaSimulator(
         db_path=db_path,
@@ -435,6 +577,7 @@ def create_simulator_app(
         public_base=public_base,
         send_statuses=send_statuses,
         status_delay=status_delay,
+        redeliver=redeliver,
     )
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = MAX_REQUEST_BYTES
@@ -451,7 +594,9 @@ def create_simulator_app(
             return None
         fault = sim.faults.take()
         if fault is not None:
-            status, code, message = fault
+            status, code, message, delay = fault
+            if delay > 0:
+                time.sleep(delay)
             if status == 429:
                 default = (80007, "(#80007) Rate limit hit")
             elif status >= 500:
@@ -596,6 +741,10 @@ def create_simulator_app(
                 return _json({"error": "JSON object expected"}, 400)
             status, count = body.get("status", 0), body.get("count", 1)
             code, message = body.get("code"), body.get("message")
+            seconds, delay = body.get("seconds", 0), body.get("delay", 0)
+            for name, value in (("seconds", seconds), ("delay", delay)):
+                if not isinstance(value, int | float) or not 0 <= value <= 3600:
+                    return _json({"error": f"{name} must be a number of seconds (0..3600)"}, 400)
             if not isinstance(status, int) or not (status == 0 or 400 <= status <= 599):
                 return _json({"error": "status must be 0 or 400..599"}, 400)
             if not isinstance(count, int) or count < 0:
@@ -604,7 +753,7 @@ def create_simulator_app(
                 return _json({"error": "code must be an integer"}, 400)
             if message is not None and not isinstance(message, str):
                 return _json({"error": "message must be a string"}, 400)
-            sim.faults.set(status, count, code, message)
+            sim.faults.set(status, count, code, message, seconds=float(seconds), delay=float(delay))
         return _json(sim.faults.state())
 
     # --- the resident's side --------------------------------------------------------------
@@ -868,18 +1017,22 @@ def _inbound(sim: WaSimulator) -> Response:
         phone_number_id,
         {"contacts": [{"profile": {"name": name}, "wa_id": wa_id}], "messages": [message]},
     )
-    sim.store.add_message(
-        wamid=wamid,
-        direction="in",
-        phone_number_id=phone_number_id,
-        wa_id=wa_id,
-        name=name,
-        at=now,
-        payload=json.dumps(payload),
-        **columns,
-    )
-    webhook_status, error = sim.post_webhook(payload)
-    sim.store.update_message(wamid, webhook_status=webhook_status, error=error)
+    sim.begin(wamid)  # redelivery waits for this first attempt's answer
+    try:
+        sim.store.add_message(
+            wamid=wamid,
+            direction="in",
+            phone_number_id=phone_number_id,
+            wa_id=wa_id,
+            name=name,
+            at=now,
+            payload=json.dumps(payload),
+            **columns,
+        )
+        webhook_status, error = sim.post_webhook(payload)
+        sim.store.update_message(wamid, webhook_status=webhook_status, error=error)
+    finally:
+        sim.end(wamid)
     return _json({"wamid": wamid, "webhook_status": webhook_status, "error": error})
 
 
