@@ -507,7 +507,9 @@ class FirestoreCaseStore:
             query = self._col("cases").where(
                 filter=FieldFilter("subjects", "array_contains", wanted)
             )
-            for snap in query.limit(limit).stream():
+            # every match, then oldest first: one person's cases are few, and Firestore would
+            # cut an unordered query at an arbitrary case (ordering needs another index)
+            for snap in query.stream():
                 found[snap.id] = _load(snap)
         return sorted(found.values(), key=lambda k: (k.created_at, k.id))[:limit]
 
