@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run test demo bench lint format lock clean bundle
+.PHONY: venv run test demo bench lint format lock clean bundle audit
 
 venv: $(STAMP)
 
@@ -38,6 +38,12 @@ demo: venv
 ## (pass options with ARGS, e.g. `make bench ARGS="--only webhook --quick"`)
 bench: venv
 	$(BIN)/python -m bench.run $(ARGS)
+
+## Known vulnerabilities in requirements.lock (pip-audit; OSV, else PyPI). Fails on one with a
+## fix available; says so and passes when no vulnerability service can be reached
+## (SAPA_REQUIRE_AUDIT=1 fails then too).
+audit: venv
+	$(BIN)/python -m tests.security.pip_audit_gate
 
 lint: venv
 	$(BIN)/ruff check shared functions tests
