@@ -360,6 +360,8 @@ class StaffMember:
     name: str
     roles: tuple[str, ...]
     kecamatan: str | None = None
+    # The officer's own WhatsApp number (62...), for SLA alerts by template; None = none sent.
+    wa_number: str | None = None
 
 
 class StaffDirectory(Protocol):

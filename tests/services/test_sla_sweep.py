@@ -691,3 +691,191 @@ def test_staff_see_the_working_hours_first_and_the_wall_clock_beside_them(
     assert check["working_waiting_seconds"] == (90 + 70) * 60
     assert tl["working_lead_time_seconds"] == (90 + 70 + 2) * 60  # greeted at 14:58
     assert tl["lead_time"] == "66 j 12 m 00 d"
+
+
+# ---- officers told on WhatsApp ------------------------------------------------------------------
+
+STAFF_WITH_NUMBERS = """
+[[staff]]
+email = "loket.sombaopu@sapa.test"
+name = "Loket Somba Opu"
+roles = ["loket"]
+kecamatan = "730608"
+wa = "0812 1111 0001"
+
+[[staff]]
+email = "loket2.sombaopu@sapa.test"
+name = "Loket 2 Somba Opu"
+roles = ["loket"]
+kecamatan = "730608"
+wa = "+62 812 1111 0002"
+
+[[staff]]
+email = "loket3.sombaopu@sapa.test"
+name = "Loket 3 Somba Opu (tanpa nomor)"
+roles = ["loket"]
+kecamatan = "730608"
+
+[[staff]]
+email = "loket.bajeng@sapa.test"
+name = "Loket Bajeng"
+roles = ["loket"]
+kecamatan = "730602"
+wa = "081211110003"
+
+[[staff]]
+email = "kabid@sapa.test"
+name = "Kabid"
+roles = ["kabid"]
+wa = "081211110009"
+
+[[staff]]
+email = "kadis@sapa.test"
+name = "Kadis"
+roles = ["kadis"]
+"""
+
+
+def with_staff_file(c: Container, tmp_path: Path, body: str = STAFF_WITH_NUMBERS) -> None:
+    path = tmp_path / "staff.toml"
+    path.write_text(body, "utf-8")
+    c.settings = c.settings.model_copy(update={"staff_file": path})  # type: ignore[misc]
+    c.__dict__.pop("staff", None)  # built again from the new file
+
+
+def test_a_breach_is_sent_once_to_every_officer_who_may_take_the_step(
+    container: Container,
+    runner: Runner,
+    wa: TemplatingWhatsApp,
+    clock: FixedClock,
+    tmp_path: Path,
+) -> None:
+    c = container
+    with_staff_file(c, tmp_path)
+    case_id = to_submitted(c, runner, wa, clock)
+    reg_no = c.store.get(case_id).reg_no
+    # WHEN the check (nobody took it) runs past its mutu baku and the sweep runs three times
+    clock.advance(61)
+    assert sweep(c) == counts(breaches=1)
+    runner.drain()
+    assert sweep(c) == ZERO
+    runner.drain()
+    clock.advance(60)
+    assert sweep(c) == ZERO
+    runner.drain()
+    # THEN each counter officer of that kecamatan with a number got the template once, from
+    # the kecamatan's number; not the one without a number, not Bajeng's officer
+    alerts = [m for m in wa.sent if m.get("name") == "sapa_petugas_lewat_mutu_baku"]
+    assert sorted(m["to"] for m in alerts) == ["6281211110001", "6281211110002"]
+    assert {m["from"] for m in alerts} == {"demo-730608"}
+    step = c.sop.step("periksa").kegiatan
+    assert {tuple(m["params"]) for m in alerts} == {(reg_no, step, "1 d")}  # 61 s of 60
+    # AND the case says who was told; the resident's conversation holds none of it
+    told = sorted(d["to"] for d in detail(c, case_id, "officer_alerted"))
+    assert told == ["loket.sombaopu@sapa.test", "loket2.sombaopu@sapa.test"]
+    kinds = [str((m.data or {}).get("kind", "")) for m in c.store.messages(case_id)]
+    assert kinds and not [k for k in kinds if k.startswith("officer_")]
+
+
+def test_a_claimed_step_alerts_its_officer_and_the_escalation_the_head_of_division(
+    container: Container,
+    runner: Runner,
+    wa: TemplatingWhatsApp,
+    clock: FixedClock,
+    tmp_path: Path,
+) -> None:
+    c = container
+    with_staff_file(c, tmp_path)
+    case_id = to_submitted(c, runner, wa, clock)
+    act(c, case_id, LOKET, "claim")
+    clock.advance(61)
+    assert sweep(c) == counts(breaches=1)
+    runner.drain()
+    clock.advance(30 * 60)
+    assert sweep(c) == counts(escalations=1)
+    runner.drain()
+    assert sweep(c) == ZERO
+    runner.drain()
+    sent = [(m["to"], m["name"]) for m in wa.sent if m["type"] == "template"]
+    assert sent == [
+        ("6281211110001", "sapa_petugas_lewat_mutu_baku"),  # only the officer who took it
+        ("6281211110009", "sapa_eskalasi_mutu_baku"),  # the kabid; the kadis has no number
+    ]
+
+
+def test_an_alert_that_fails_for_a_while_is_sent_once_when_whatsapp_is_back(
+    container: Container,
+    runner: Runner,
+    wa: TemplatingWhatsApp,
+    clock: FixedClock,
+    tmp_path: Path,
+) -> None:
+    from sapa.domain.errors import TransientError
+
+    c = container
+    with_staff_file(c, tmp_path)
+    case_id = to_submitted(c, runner, wa, clock)
+    act(c, case_id, LOKET, "claim")
+    clock.advance(61)
+    assert sweep(c) == counts(breaches=1)
+    (task,) = runner.queue.take()
+    wa.fail_next = 1
+    with pytest.raises(TransientError):
+        runner_handler(c, task)
+    # the retry (twice, as a replayed task would be) sends it once
+    runner_handler(c, task)
+    runner_handler(c, task)
+    alerts = [m for m in wa.sent if m.get("name") == "sapa_petugas_lewat_mutu_baku"]
+    assert [m["to"] for m in alerts] == ["6281211110001"]
+    assert len(detail(c, case_id, "officer_alerted")) == 1
+
+
+def runner_handler(c: Container, task: Any) -> Any:
+    from sapa.services import messaging
+
+    return messaging.notify(c, task.payload, task.name or "")
+
+
+def test_officer_alerts_can_be_switched_off_and_staff_without_numbers_get_none(
+    container: Container,
+    runner: Runner,
+    wa: TemplatingWhatsApp,
+    clock: FixedClock,
+    tmp_path: Path,
+) -> None:
+    c = container
+    with_sla_file(c, tmp_path, "[escalation]\nofficer_whatsapp = false\n")
+    with_staff_file(c, tmp_path)
+    to_submitted(c, runner, wa, clock)
+    clock.advance(61)
+    assert sweep(c) == counts(breaches=1)
+    assert runner.queue.tasks == []
+    # and with the bundled settings but nobody with a number: no task either
+    c.settings = c.settings.model_copy(update={"sla_file": None})  # type: ignore[misc]
+    with_staff_file(c, tmp_path, STAFF_WITH_NUMBERS.replace('wa = "', 'note = "'))
+    other = to_submitted_for(c, runner, wa, clock, "6281299990001")
+    clock.advance(61)
+    assert sweep(c)["breaches"] == 1
+    assert [t for t in runner.queue.tasks if t.payload.get("case_id") == other] == []
+
+
+def to_submitted_for(
+    c: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock, wa_id: str
+) -> str:
+    case_id = link_sent(c, runner, wa_id=wa_id, wamid=f"wamid.{wa_id}")
+    clock.advance(120)
+    guestbook.submit(c, token_from(wa), submission())
+    runner.drain()
+    return case_id
+
+
+def test_a_staff_file_with_a_bad_number_is_refused_naming_the_entry(tmp_path: Path) -> None:
+    from sapa.adapters.embedded.staff_file import FileStaffDirectory
+
+    path = tmp_path / "staff.toml"
+    path.write_text(STAFF_WITH_NUMBERS.replace("081211110009", "12345"), "utf-8")
+    with pytest.raises(ValueError, match=r"kabid@sapa\.test: wa"):
+        FileStaffDirectory(path)
+    path.write_text(STAFF_WITH_NUMBERS, "utf-8")
+    assert FileStaffDirectory(path).get("kabid@sapa.test").wa_number == "6281211110009"  # type: ignore[union-attr]
+    assert FileStaffDirectory(path).get("kadis@sapa.test").wa_number is None  # type: ignore[union-attr]

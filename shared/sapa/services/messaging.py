@@ -95,6 +95,8 @@ def notify(c: Container, payload: dict[str, Any], task_name_: str) -> str:
     Returns "sent", "sent_template", "not_sent", "already_sent" or "skipped"."""
     case = c.store.get(payload["case_id"])
     kind = str(payload["kind"])
+    if "staff" in payload:
+        return notify_staff(c, case, kind, payload, task_name_)
     message_id = f"out:{task_name_}"
     event = payload.get("then_event")
     if event:
@@ -113,6 +115,67 @@ def notify(c: Container, payload: dict[str, Any], task_name_: str) -> str:
     params = payload.get("params", {})
     actor_id = str(payload.get("actor", {}).get("id", "system"))
     return send(c, case, kind, params, message_id, actor_id=actor_id)
+
+
+def notify_staff(
+    c: Container, case: Case, kind: str, payload: dict[str, Any], task_name_: str
+) -> str:
+    """An SLA alert to officers' own WhatsApp numbers: the approved template `kind`, from the
+    case's kecamatan number, once per officer and task (a hold while sending, a key once
+    sent); each alert sent is noted on the case. Officers are not part of the resident's
+    conversation, so nothing goes into the case's messages. Returns "sent" or "skipped"."""
+    template = c.templates.get(kind)
+    if not case.is_open(c.sop) or template is None:
+        log.info("officer alert not sent", extra={"case_id": case.id, "kind": kind})
+        return "skipped"
+    params = payload.get("params", {})
+    values = template_params(c, case, template.params, params)
+    sent = 0
+    for email in payload.get("staff", []):
+        member = c.staff.get(str(email))
+        if member is None or not member.wa_number:
+            continue
+        key = f"staff-alert:{task_name_}:{email}"
+        if c.store.get_key(f"{key}/sent") is not None:
+            continue
+        held = hold(c, key, SEND_HOLD_SECONDS)
+        if held is None:
+            raise TransientError("peringatan ini sedang dikirim oleh proses lain", key=key)
+        if c.store.get_key(f"{key}/sent") is not None:
+            continue
+        try:
+            wamid = c.whatsapp.send_template(
+                case.phone_number_id,
+                member.wa_number,
+                template.name,
+                template.language,
+                values,
+            )
+        except PermanentError as exc:
+            c.store.claim_key(f"{key}/sent", value={"refused": exc.message[:300]})
+            _note_officer_alert(c, case.id, kind, member.email, refused=exc.message)
+            continue
+        except Exception:
+            release(c, held)
+            raise
+        c.store.claim_key(f"{key}/sent", value={"wamid": wamid})
+        _note_officer_alert(c, case.id, kind, member.email)
+        sent += 1
+    return "sent" if sent else "skipped"
+
+
+def _note_officer_alert(
+    c: Container, case_id: str, kind: str, email: str, refused: str | None = None
+) -> None:
+    now = c.clock.now()
+
+    def note(case: Case) -> None:
+        detail: dict[str, Any] = {"kind": kind, "to": email}
+        if refused is not None:
+            detail["refused"] = refused[:300]
+        case.note(Actor.system(), "officer_alerted", now, **detail)
+
+    mutate(c, case_id, note)
 
 
 def in_window(c: Container, case: Case) -> bool:

@@ -39,7 +39,7 @@ from pathlib import Path
 from sapa.bootstrap import Container
 from sapa.domain.case import Actor, Case
 from sapa.domain.errors import PermanentError, TransientError
-from sapa.domain.sla import step_timing, timeline
+from sapa.domain.sla import format_duration, step_timing, timeline
 from sapa.domain.sop import Sop
 from sapa.domain.texts import text
 from sapa.services import messaging
@@ -79,6 +79,7 @@ class SlaConfig:
     escalate_to: str
     escalate_to_for_step_role: dict[str, str] = field(default_factory=dict)
     residents: tuple[ResidentWait, ...] = ()
+    officer_whatsapp: bool = True
 
     def escalation_role(self, step_role: str) -> str:
         return self.escalate_to_for_step_role.get(step_role, self.escalate_to)
@@ -116,6 +117,7 @@ def load_config(path: str | None = None) -> SlaConfig:
         escalate_to=str(esc.get("to_role", "kabid")),
         escalate_to_for_step_role=dict(esc.get("to_role_for_step_role", {})),
         residents=tuple(residents),
+        officer_whatsapp=bool(esc.get("officer_whatsapp", True)),
     )
 
 
@@ -155,6 +157,36 @@ def sweep(c: Container, *, limit: int = 5000) -> dict[str, int]:
     if any(result.values()):
         log.info("sla sweep", extra={"counts": result})
     return result
+
+
+def _may_take(c: Container, case: Case, role: str) -> list[str]:
+    """Staff in `role` who may act on the case (a counter officer only in its kecamatan)."""
+    return sorted(
+        s.email
+        for s in c.staff.all()
+        if role in s.roles and (s.kecamatan is None or s.kecamatan == case.kecamatan)
+    )
+
+
+def _alert_officers(
+    c: Container, case: Case, kind: str, emails: list[str], key: str, step: str, over: float
+) -> None:
+    """Queue the officer alert with the change (the outbox), once per run and kind: only staff
+    with a WhatsApp number get one (messaging.notify_staff)."""
+    staff = [e for e in emails if (m := c.staff.get(e)) is not None and m.wa_number]
+    if not staff:
+        return
+    outbox_task(
+        case,
+        "notify",
+        {
+            "case_id": case.id,
+            "kind": kind,
+            "staff": staff,
+            "params": {"step": c.sop.step(step).kegiatan, "over": format_duration(over)},
+        },
+        name=task_name("notify", case.id, kind, key),
+    )
 
 
 def run_key(case: Case, sop: Sop) -> str | None:
@@ -208,6 +240,9 @@ def _check(c: Container, cfg: SlaConfig, case: Case, now: datetime) -> Counter[s
                 claimed_by=run.claimed_by,
             )
             did["breaches"] += 1
+            if cfg.officer_whatsapp:
+                who = [run.claimed_by] if run.claimed_by else _may_take(c, case, timing.step.role)
+                _alert_officers(c, case, "officer_sla_breach", who, key, run.step, over)
         if over >= cfg.grace.total_seconds() and over > 0 and f"escalated:{key}" not in flags:
             to = cfg.escalation_role(timing.step.role)
             flags[f"escalated:{key}"] = stamp
@@ -223,6 +258,9 @@ def _check(c: Container, cfg: SlaConfig, case: Case, now: datetime) -> Counter[s
                 escalate_to=to,
             )
             did["escalations"] += 1
+            if cfg.officer_whatsapp:
+                heads = _may_take(c, case, to)
+                _alert_officers(c, case, "officer_sla_escalated", heads, key, run.step, over)
 
     tl = timeline(sop, case, now, clocks)
     if tl.lead_time_breached and "lead_time" not in flags:

@@ -6,7 +6,21 @@ import tomllib
 from importlib import resources
 from pathlib import Path
 
+from sapa.domain.errors import ValidationFailed
+from sapa.domain.values import normalize_phone
 from sapa.ports import StaffMember
+
+
+def _wa_number(entry: dict[str, object]) -> str | None:
+    """The optional `wa` of a staff entry, in WhatsApp's form (a bad one stops the start, with
+    the entry named, rather than alerts going nowhere)."""
+    raw = entry.get("wa")
+    if raw is None or raw == "":
+        return None
+    try:
+        return normalize_phone(str(raw), field="wa")
+    except ValidationFailed as exc:
+        raise ValueError(f"staff file: {entry.get('email')}: wa: {exc.message}") from None
 
 
 class FileStaffDirectory:
@@ -21,6 +35,7 @@ class FileStaffDirectory:
                 name=s["name"],
                 roles=tuple(s["roles"]),
                 kecamatan=s.get("kecamatan"),
+                wa_number=_wa_number(s),
             )
             for s in tomllib.loads(raw)["staff"]
         }
