@@ -17,11 +17,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-import requests
+from typing import TYPE_CHECKING, Any
 
 from sapa.ports import Clock, Task
+
+if TYPE_CHECKING:  # the worker's HTTP client: a function that only enqueues never loads it
+    import requests
 
 log = logging.getLogger(__name__)
 
@@ -660,6 +661,8 @@ class TaskWorker:
         }
         if task.last_status is not None:
             headers["X-CloudTasks-TaskPreviousResponse"] = str(task.last_status)
+        import requests
+
         body = json.dumps(task.payload, ensure_ascii=False, separators=(",", ":")).encode()
         url = f"{self.target_base}/tasks/{task.kind}"
         own = session is None
@@ -693,6 +696,8 @@ class TaskWorker:
 
     @staticmethod
     def _new_session() -> requests.Session:
+        import requests
+
         session = requests.Session()
         session.trust_env = False
         return session
