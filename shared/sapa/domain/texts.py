@@ -149,6 +149,23 @@ ID: dict[str, str] = {
     ),
 }
 
+# Day and month names for dates said to people (Monday first, like datetime.weekday()).
+DAY_NAMES = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
+MONTH_NAMES = (
+    "Januari",
+    "Februari",
+    "Maret",
+    "April",
+    "Mei",
+    "Juni",
+    "Juli",
+    "Agustus",
+    "September",
+    "Oktober",
+    "November",
+    "Desember",
+)
+
 STATE_LABELS: dict[str, str] = {
     "greeted": "Menyapa",
     "link_sent": "Menunggu pengisian Buku Tamu",

@@ -16,25 +16,10 @@ from sapa.bootstrap import Container
 from sapa.domain.case import Case
 from sapa.domain.sla import load_sla_data
 from sapa.domain.sop import Sop, Step
-from sapa.domain.texts import ROLE_LABELS, STATE_LABELS, text
+from sapa.domain.texts import DAY_NAMES, MONTH_NAMES, ROLE_LABELS, STATE_LABELS, text
 
 log = logging.getLogger(__name__)
 
-HARI = ("Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu")
-BULAN = (
-    "Januari",
-    "Februari",
-    "Maret",
-    "April",
-    "Mei",
-    "Juni",
-    "Juli",
-    "Agustus",
-    "September",
-    "Oktober",
-    "November",
-    "Desember",
-)
 ZONE_NAMES = {"Asia/Jakarta": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT"}
 
 KECAMATAN, ALL, MUTU_BAKU = "kecamatan", "all", "mutu_baku"  # where a step's figure came from
@@ -182,7 +167,7 @@ def format_when(at: datetime, timezone: str) -> str:
         local = local.replace(second=0, microsecond=0) + timedelta(minutes=1)
     zone = ZONE_NAMES.get(timezone, timezone)
     return (
-        f"{HARI[local.weekday()]}, {local.day} {BULAN[local.month - 1]} {local.year} "
+        f"{DAY_NAMES[local.weekday()]}, {local.day} {MONTH_NAMES[local.month - 1]} {local.year} "
         f"pukul {local:%H.%M} {zone}"
     )
 

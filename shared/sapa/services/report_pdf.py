@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sapa.domain.reference import Region
 from sapa.domain.sla import format_duration
 from sapa.domain.sop import Sop
-from sapa.domain.texts import ROLE_LABELS
+from sapa.domain.texts import MONTH_NAMES, ROLE_LABELS
 from sapa.services.dashboard import (
     Dashboard,
     fmt_cell,
@@ -22,20 +22,6 @@ from sapa.services.dashboard import (
     weeks_chart,
 )
 
-MONTHS = (
-    "Januari",
-    "Februari",
-    "Maret",
-    "April",
-    "Mei",
-    "Juni",
-    "Juli",
-    "Agustus",
-    "September",
-    "Oktober",
-    "November",
-    "Desember",
-)
 # The PDF's standard fonts speak Latin-1: the few other characters our texts use are mapped.
 _A11Y = re.compile(r"<(title|desc)\b[^>]*>.*?</\1>", re.S)
 _LATIN1 = str.maketrans({"…": "...", "—": "-", "–": "-", "≤": "<=", "→": "->", "’": "'"})
@@ -47,7 +33,7 @@ def latin1(s: str) -> str:
 
 def _month_name(d: Dashboard) -> str:
     start = d.filters.start
-    return f"{MONTHS[start.month - 1]} {start.year}"
+    return f"{MONTH_NAMES[start.month - 1]} {start.year}"
 
 
 def monthly_report(d: Dashboard, *, office: str, region: Region, sop: Sop) -> bytes:
