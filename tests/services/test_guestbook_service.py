@@ -344,3 +344,40 @@ def test_a_general_correction_reopens_the_whole_form_but_not_the_service(
     assert done.state == "form_submitted"
     assert done.form["name"] == "Andi Baso Daeng"
     assert done.service == "kk"
+
+
+def _link_for(wa: FakeWhatsApp, to: str) -> str:
+    for m in reversed(wa.sent):
+        found = re.search(r"/guestbook/f/(\S+)", m.get("body", ""))
+        if found and m["to"] == to:
+            return found.group(1)
+    raise AssertionError(f"no guest-book link was sent to {to}")
+
+
+def test_precheck_finds_another_open_request_for_the_same_nik_and_service(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    # GIVEN a resident's submitted request, and the same NIK asking again from another phone
+    # (a relative's) for the same service, and once more for another service
+    numbers = ("6281200000001", "6281200000002", "6281200000003")
+    for n, number in enumerate(numbers):
+        greet(c, wa_id=number, wamid=f"wamid.P{n}")
+    runner.drain()
+    clock.advance(60)
+    first = guestbook.submit(c, _link_for(wa, numbers[0]), complete())
+    runner.drain()
+    second = guestbook.submit(c, _link_for(wa, numbers[1]), complete())
+    ktp = Submission({**FIELDS, "service": "ktp_el"}, {"kk": Upload("kk.png", PNG)})
+    third = guestbook.submit(c, _link_for(wa, numbers[2]), ktp)
+    runner.drain()
+
+    # THEN only the second request's pre-check names the first (by its number, not the NIK)
+    def findings(case: Case) -> list[str]:
+        return list((c.store.get(case.id).precheck or {}).get("findings", []))
+
+    assert not [f for f in findings(first) if "masih terbuka" in f]
+    assert [f for f in findings(second) if "masih terbuka" in f] == [
+        f"Ada permohonan lain yang masih terbuka: {first.reg_no}."
+    ]
+    assert not [f for f in findings(third) if "masih terbuka" in f]

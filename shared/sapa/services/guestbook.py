@@ -353,11 +353,11 @@ def precheck(c: Container, payload: dict[str, Any]) -> dict[str, Any]:
         ]
     nik = case.form.get("nik")
     if nik:
-        for other in c.store.list_cases(
-            states=[s for s in c.sop.states if s not in c.sop.terminal_states], limit=1000
-        ):
+        # the subject index finds every case of that NIK, however many cases are open
+        for other in c.store.cases_of_subject(nik=nik):
             if (
                 other.id != case.id
+                and other.is_open(c.sop)
                 and other.form.get("nik") == nik
                 and other.service == case.service
             ):
