@@ -191,6 +191,14 @@ class CaseStore(Protocol):
 
     def last_inbound(self, kecamatan: str, wa_id: str) -> datetime | None: ...
 
+    def forget_contacts(
+        self, *, wa_id: str | None = None, inbound_before: datetime | None = None
+    ) -> int:
+        """Delete the last-inbound records of one number (every kecamatan; an erasure) or of
+        every number silent since before `inbound_before` (the retention schedule); returns
+        how many went. With neither, nothing is deleted."""
+        ...
+
     def log_access(self, record: AccessRecord) -> None:
         """Append one access record. The log is append-only: nothing may change or remove a
         record. Raises `TransientError` when it cannot be written: a read whose record cannot

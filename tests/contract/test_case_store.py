@@ -722,6 +722,26 @@ def test_record_contact_keeps_the_latest(store: CaseStore) -> None:
     assert store.last_inbound(KEC, "628B") is None
 
 
+def test_forget_contacts_by_number_or_by_silence(store: CaseStore) -> None:
+    # GIVEN one number known to two kecamatan, and two others, one silent for long
+    store.record_contact(KEC, "628A", T0 + timedelta(days=10))
+    store.record_contact(OTHER_KEC, "628A", T0)
+    store.record_contact(KEC, "628B", T0 + timedelta(days=10))
+    store.record_contact(KEC, "628C", T0 - timedelta(days=400))
+    # THEN nothing goes without a condition
+    assert store.forget_contacts() == 0
+    # AND a number goes from every kecamatan, nobody else with it
+    assert store.forget_contacts(wa_id="628A") == 2
+    assert store.last_inbound(KEC, "628A") is None
+    assert store.last_inbound(OTHER_KEC, "628A") is None
+    assert store.last_inbound(KEC, "628B") is not None
+    # AND silence before a cutoff (strictly before) takes only the long-silent one
+    assert store.forget_contacts(inbound_before=T0 - timedelta(days=400)) == 0
+    assert store.forget_contacts(inbound_before=T0) == 1
+    assert store.last_inbound(KEC, "628C") is None
+    assert store.last_inbound(KEC, "628B") == T0 + timedelta(days=10)
+
+
 def test_record_contact_compares_instants_not_offset_text(store: CaseStore) -> None:
     late = datetime(2026, 11, 29, 5, 0, tzinfo=UTC)
     early = datetime(2026, 11, 29, 12, 0, tzinfo=WITA)  # 04:00 UTC, but "12" > "05" as text

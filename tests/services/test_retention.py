@@ -24,7 +24,12 @@ def test_nothing_happens_before_the_schedule_says_so(
     c = container
     case_id = rejected_case(c, runner, wa, clock)
     clock.advance(89 * DAY)
-    assert retention.sweep(c) == {"documents_deleted": 0, "anonymised": 0, "signed_deleted": 0}
+    assert retention.sweep(c) == {
+        "documents_deleted": 0,
+        "anonymised": 0,
+        "signed_deleted": 0,
+        "contacts_forgotten": 0,
+    }
     case = c.store.get(case_id)
     assert case.documents and all(c.blobs.exists(d.key) for d in case.documents)
 
@@ -36,12 +41,17 @@ def test_documents_then_personal_data_go_each_once_and_the_audit_says_so(
     case_id = rejected_case(c, runner, wa, clock)
     keys = [d.key for d in c.store.get(case_id).documents]
     clock.advance(91 * DAY)
-    assert retention.sweep(c)["documents_deleted"] == len(keys) == 2
+    first = retention.sweep(c)
+    assert first["documents_deleted"] == len(keys) == 2 and first["contacts_forgotten"] == 0
     assert not any(c.blobs.exists(k) for k in keys)
     assert c.store.get(case_id).documents == []
     assert retention.sweep(c)["documents_deleted"] == 0  # once
     clock.advance(275 * DAY)
-    assert retention.sweep(c)["anonymised"] == 1
+    swept = retention.sweep(c)
+    assert swept["anonymised"] == 1
+    # the number's last-message time went with it (silent for more than the 365 days)
+    assert swept["contacts_forgotten"] == 1
+    assert c.store.last_inbound("730608", "6281234567890") is None
     case = c.store.get(case_id)
     assert case.form["nik"] == "7306********0001" and case.form["name"] == "A*** B***"
     assert "address" not in case.form and "6281234567890" not in case.model_dump_json()
@@ -68,3 +78,4 @@ def test_a_new_case_for_the_same_resident_is_not_touched(
     assert c.store.get(old).retention.keys() >= {"documents", "personal_data"}
     fresh = c.store.get(new)
     assert fresh.retention == {} and fresh.form["nik"] == "7306081708900001"
+    assert c.store.last_inbound("730608", "6281234567890") == clock.now()  # wrote just now

@@ -349,6 +349,8 @@ def test_erasure_deletes_the_files_redacts_the_conversation_and_anonymises(
     assert container.store.events(case.id)[-3].detail == {"reason": "permintaan pemohon"}
     # AND nobody finds it by NIK or number any more; a second erasure has nothing to do
     assert container.store.cases_of_subject(nik=NIK, wa_id=WA_ID) == []
+    # AND the number's last-message time (no other open case needs it) is gone too
+    assert container.store.last_inbound(stored.kecamatan, WA_ID) is None
     with pytest.raises(Conflict):
         subject.erase(container, staff(container, ADMIN), case.id, "lagi")
 

@@ -52,7 +52,7 @@ def sweep(c: Container, *, limit: int = 500) -> dict[str, int]:
     """Apply what is due to closed cases; each action once, each recorded in the audit trail."""
     schedule = load_schedule(str(c.settings.retention_file) if c.settings.retention_file else None)
     now = c.clock.now()
-    done = {"documents_deleted": 0, "anonymised": 0, "signed_deleted": 0}
+    done = {"documents_deleted": 0, "anonymised": 0, "signed_deleted": 0, "contacts_forgotten": 0}
     terminal = list(c.sop.terminal_states)
     for case in c.store.list_cases(states=terminal, limit=limit * 20):
         due = retain_until(schedule, case)
@@ -67,6 +67,11 @@ def sweep(c: Container, *, limit: int = 500) -> dict[str, int]:
             c.blobs.delete(case.signed.key)
             _mark(c, case.id, "signed", now, {})
             done["signed_deleted"] += 1
+    # A number's last-message time (kept for the 24-hour window) is personal data too: gone
+    # once the number has been silent for the personal-data period.
+    done["contacts_forgotten"] = c.store.forget_contacts(
+        inbound_before=now - schedule.personal_data
+    )
     return done
 
 

@@ -444,6 +444,11 @@ def erase(c: Container, staff: StaffMember, case_id: str, reason: str) -> Case:
     if "documents" not in case.retention:
         retention._delete_documents(c, case, now)
         case = c.store.get(case_id)
+    wa_id = case.wa_id
     if "personal_data" not in case.retention:
         retention._anonymise(c, case, now)
+    # The number's last-message time (the 24-hour window) goes too, unless another of its
+    # cases is still open and needs it.
+    if not any(k.is_open(c.sop) for k in c.store.cases_of_subject(wa_id=wa_id)):
+        c.store.forget_contacts(wa_id=wa_id)
     return c.store.get(case_id)

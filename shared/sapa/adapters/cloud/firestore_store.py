@@ -446,6 +446,26 @@ class FirestoreCaseStore:
             return None
         return _EPOCH + timedelta(microseconds=int(snap.get("last_inbound_us")))
 
+    @_backend_errors
+    def forget_contacts(
+        self, *, wa_id: str | None = None, inbound_before: datetime | None = None
+    ) -> int:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        if wa_id is None and inbound_before is None:
+            return 0
+        query = self._col("contacts")
+        if wa_id is not None:
+            query = query.where(filter=_eq("wa_id", wa_id))
+        if inbound_before is not None:
+            cutoff = _micros(inbound_before)
+            query = query.where(filter=FieldFilter("last_inbound_us", "<", cutoff))
+        gone = 0
+        for snap in query.stream():
+            snap.reference.delete()
+            gone += 1
+        return gone
+
     # ---- personal data: access log, data subjects -------------------------------------------
 
     @_backend_errors

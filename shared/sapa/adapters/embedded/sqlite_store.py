@@ -358,6 +358,21 @@ class SqliteCaseStore:
         )
         return datetime.fromisoformat(row[0]) if row else None
 
+    def forget_contacts(
+        self, *, wa_id: str | None = None, inbound_before: datetime | None = None
+    ) -> int:
+        if wa_id is None and inbound_before is None:
+            return 0
+        sql, args = "DELETE FROM contacts WHERE 1 = 1", []
+        if wa_id is not None:
+            sql += " AND wa_id = ?"
+            args.append(wa_id)
+        if inbound_before is not None:
+            sql += " AND last_inbound < ?"
+            args.append(_ts(inbound_before))
+        with self.db.write() as c:
+            return c.execute(sql, args).rowcount
+
     # ---- personal data: access log, data subjects -------------------------------------------
 
     def log_access(self, record: AccessRecord) -> None:
