@@ -1,10 +1,10 @@
 # Firestore (native mode) in Jakarta: the CaseStore (STORE=firestore), its composite indexes,
 # point-in-time recovery and scheduled backups for disaster recovery.
 #
-# TTL: no document SAPA writes carries an expiry time today. Rate-limit counters (`sequences`
-# with an `rl:` scope) and `dedupe` records only record when they were made; a TTL policy on a
-# creation time would delete them at once. When the adapter writes an `expire_at` field, add
-#   resource "google_firestore_field" "..." { collection = "..."; field = "expire_at"; ttl_config {} }
+# TTL: rate-limit counters (`sequences` with an `rl:` scope) carry `expire_at` (the end of the
+# window after theirs); the policy below lets Firestore delete them (within about a day of that
+# time), and the retention job deletes whatever is left. Registration-number sequences and
+# `dedupe` records have no `expire_at` and are kept.
 
 resource "google_firestore_database" "db" {
   name                              = "(default)"
@@ -65,4 +65,13 @@ resource "google_firestore_backup_schedule" "weekly" {
   weekly_recurrence {
     day = "SUNDAY"
   }
+}
+
+resource "google_firestore_field" "sequences_ttl" {
+  project    = var.project_id
+  database   = google_firestore_database.db.name
+  collection = "sequences"
+  field      = "expire_at"
+  ttl_config {}
+  # single-field indexes left on: the retention job queries expire_at < now
 }

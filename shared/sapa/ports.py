@@ -181,8 +181,14 @@ class CaseStore(Protocol):
         """The value stored with a dedupe record (None if absent or stored without value)."""
         ...
 
-    def next_sequence(self, scope: str) -> int:
-        """The next number of a counter (1, 2, ...), unique even under concurrent callers."""
+    def next_sequence(self, scope: str, *, expires_at: datetime | None = None) -> int:
+        """The next number of a counter (1, 2, ...), unique even under concurrent callers.
+        A counter with `expires_at` (a rate-limit window) may be deleted after that moment
+        (`forget_expired_counters`; Firestore's TTL policy on `expire_at` in the cloud)."""
+        ...
+
+    def forget_expired_counters(self, now: datetime) -> int:
+        """Delete the counters whose `expires_at` has passed; how many went."""
         ...
 
     def record_contact(self, kecamatan: str, wa_id: str, at: datetime) -> None:

@@ -25,7 +25,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol, cast
 
 from sapa.domain.errors import TransientError
@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 class Counter(Protocol):
     """The part of the CaseStore a shared limiter needs: an atomic per-scope counter."""
 
-    def next_sequence(self, scope: str) -> int: ...
+    def next_sequence(self, scope: str, *, expires_at: datetime | None = None) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,9 @@ class SharedLimiter:
             if self._over.get(digest) == window:
                 return Verdict(False, self.limit + 1, window, retry_after)
         try:
-            count = self.store.next_sequence(self.scope(key, window))
+            # kept one more window (a late hit still finds its count), then deleted
+            ends = datetime.fromtimestamp((window + 2) * self.window_seconds, UTC)
+            count = self.store.next_sequence(self.scope(key, window), expires_at=ends)
         except TransientError:
             log.warning("rate limit counter unavailable; request allowed", extra={"kind": "rl"})
             return Verdict(True, 0, window, 0)

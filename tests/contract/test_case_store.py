@@ -722,6 +722,23 @@ def test_record_contact_keeps_the_latest(store: CaseStore) -> None:
     assert store.last_inbound(KEC, "628B") is None
 
 
+def test_counters_with_an_expiry_are_forgotten_after_it_and_numbering_never(
+    store: CaseStore,
+) -> None:
+    # GIVEN a registration-number sequence and two rate-limit windows ending at T0 and T0+1 min
+    assert store.next_sequence("730608-20261129") == 1
+    assert store.next_sequence("rl:a:1", expires_at=T0) == 1
+    assert store.next_sequence("rl:a:1", expires_at=T0) == 2
+    assert store.next_sequence("rl:a:2", expires_at=T0 + timedelta(minutes=1)) == 1
+    # THEN nothing goes before its time (strictly after it), and the sequence never
+    assert store.forget_expired_counters(T0) == 0
+    assert store.forget_expired_counters(T0 + timedelta(seconds=1)) == 1
+    assert store.forget_expired_counters(T0 + timedelta(days=3650)) == 1
+    assert store.next_sequence("730608-20261129") == 2
+    # AND a forgotten window starts again from one (it is only ever asked for while it runs)
+    assert store.next_sequence("rl:a:1", expires_at=T0) == 1
+
+
 def test_forget_contacts_by_number_or_by_silence(store: CaseStore) -> None:
     # GIVEN one number known to two kecamatan, and two others, one silent for long
     store.record_contact(KEC, "628A", T0 + timedelta(days=10))

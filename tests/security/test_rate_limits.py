@@ -146,7 +146,7 @@ def test_an_instance_over_the_limit_stops_writing(tmp_path: Any) -> None:
         def __init__(self) -> None:
             self.n = 0
 
-        def next_sequence(self, scope: str) -> int:
+        def next_sequence(self, scope: str, *, expires_at: Any = None) -> int:
             self.n += 1
             return self.n
 
@@ -160,7 +160,7 @@ def test_an_instance_over_the_limit_stops_writing(tmp_path: Any) -> None:
 
 def test_a_counter_outage_lets_residents_through() -> None:
     class Down:
-        def next_sequence(self, scope: str) -> int:
+        def next_sequence(self, scope: str, *, expires_at: Any = None) -> int:
             raise TransientError("store down")
 
     assert SharedLimiter(Down(), "t", 1).hit("x", FixedClock().now()).allowed

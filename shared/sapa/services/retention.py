@@ -52,7 +52,13 @@ def sweep(c: Container, *, limit: int = 500) -> dict[str, int]:
     """Apply what is due to closed cases; each action once, each recorded in the audit trail."""
     schedule = load_schedule(str(c.settings.retention_file) if c.settings.retention_file else None)
     now = c.clock.now()
-    done = {"documents_deleted": 0, "anonymised": 0, "signed_deleted": 0, "contacts_forgotten": 0}
+    done = {
+        "documents_deleted": 0,
+        "anonymised": 0,
+        "signed_deleted": 0,
+        "contacts_forgotten": 0,
+        "counters_forgotten": 0,
+    }
     terminal = list(c.sop.terminal_states)
     for case in c.store.list_cases(states=terminal, limit=limit * 20):
         due = retain_until(schedule, case)
@@ -72,6 +78,8 @@ def sweep(c: Container, *, limit: int = 500) -> dict[str, int]:
     done["contacts_forgotten"] = c.store.forget_contacts(
         inbound_before=now - schedule.personal_data
     )
+    # Rate-limit windows that have ended (keyed hashes of numbers and addresses, but dead rows).
+    done["counters_forgotten"] = c.store.forget_expired_counters(now)
     return done
 
 

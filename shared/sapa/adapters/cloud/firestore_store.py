@@ -416,15 +416,29 @@ class FirestoreCaseStore:
         return True
 
     @_backend_errors
-    def next_sequence(self, scope: str) -> int:
+    def next_sequence(self, scope: str, *, expires_at: datetime | None = None) -> int:
         from google.cloud import firestore
 
-        result = (
-            self._col("sequences")
-            .document(_doc_id(scope))
-            .set({"value": firestore.Increment(1)}, merge=True)
-        )
+        fields: dict[str, Any] = {"value": firestore.Increment(1)}
+        if expires_at is not None:  # the TTL policy on sequences.expire_at deletes it later
+            fields["expire_at"] = expires_at.astimezone(UTC)
+        result = self._col("sequences").document(_doc_id(scope)).set(fields, merge=True)
         return int(result.transform_results[0].integer_value)
+
+    @_backend_errors
+    def forget_expired_counters(self, now: datetime) -> int:
+        """What the TTL policy does in the cloud (within a day or so), done now: for the
+        emulator, and for a deployment without the policy."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self._col("sequences").where(
+            filter=FieldFilter("expire_at", "<", now.astimezone(UTC))
+        )
+        gone = 0
+        for snap in query.stream():
+            snap.reference.delete()
+            gone += 1
+        return gone
 
     @_backend_errors
     def record_contact(self, kecamatan: str, wa_id: str, at: datetime) -> None:

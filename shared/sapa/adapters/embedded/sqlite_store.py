@@ -118,6 +118,9 @@ class SqliteCaseStore:
                 c.execute("ALTER TABLE messages ADD COLUMN provider_id TEXT")
             if "status" not in have:
                 c.execute("ALTER TABLE messages ADD COLUMN status TEXT NOT NULL DEFAULT ''")
+            have = {r["name"] for r in c.execute("PRAGMA table_info(sequences)")}
+            if "expires_at" not in have:  # rate-limit windows expire; numbering never does
+                c.execute("ALTER TABLE sequences ADD COLUMN expires_at TEXT")
             c.execute(
                 "CREATE INDEX IF NOT EXISTS messages_provider ON messages (provider_id)"
                 " WHERE provider_id IS NOT NULL"
@@ -329,14 +332,22 @@ class SqliteCaseStore:
             )
             return cur.rowcount == 1
 
-    def next_sequence(self, scope: str) -> int:
+    def next_sequence(self, scope: str, *, expires_at: datetime | None = None) -> int:
+        expires = _ts(expires_at) if expires_at is not None else None
         with self.db.write() as c:
             row = c.execute(
-                "INSERT INTO sequences (scope, value) VALUES (?, 1)"
+                "INSERT INTO sequences (scope, value, expires_at) VALUES (?, 1, ?)"
                 " ON CONFLICT(scope) DO UPDATE SET value = value + 1 RETURNING value",
-                (scope,),
+                (scope, expires),
             ).fetchone()
             return int(row[0])
+
+    def forget_expired_counters(self, now: datetime) -> int:
+        with self.db.write() as c:
+            return c.execute(
+                "DELETE FROM sequences WHERE expires_at IS NOT NULL AND expires_at < ?",
+                (_ts(now),),
+            ).rowcount
 
     def record_contact(self, kecamatan: str, wa_id: str, at: datetime) -> None:
         with self.db.write() as c:
