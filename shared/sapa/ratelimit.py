@@ -10,7 +10,8 @@ Two limiters:
   so a flood costs at most `limit + 1` counter writes per instance and window, not one each.
   A fixed window lets a client through at most twice the limit across a window boundary;
   that is the price of one atomic increment per hit (no read-modify-write, no transaction).
-  Counters of past windows are dead rows: see docs/reliability.md for their clean-up.
+  Each counter carries an expiry (the end of the next window); the retention job and, in the
+  cloud, Firestore's TTL policy delete it after that.
 - `RateLimiter`: a sliding window in this process's memory only (for tests and tools; an
   edge limit such as Cloud Armor belongs in front of the cloud functions as well).
 """
