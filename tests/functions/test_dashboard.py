@@ -351,3 +351,12 @@ def test_names_are_never_run_as_spreadsheet_formulas(
         r[1] for r in wb["officers"].iter_rows(min_row=2) if r[0].value == "kabid@sapa.test"
     )
     assert cell.value == evil and cell.data_type == "s"
+
+
+def test_the_worklist_links_the_personal_data_pages_for_admins_only(
+    as_: Callable[[str], FlaskClient],
+) -> None:
+    admin = as_("admin@sapa.test").get("/worklist").get_data(as_text=True)
+    assert 'href="/admin/subject"' in admin
+    for email in ("kabid@sapa.test", "loket.sombaopu@sapa.test"):
+        assert "/admin/" not in as_(email).get("/worklist").get_data(as_text=True)
