@@ -569,11 +569,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cases", type=int, default=3000, help="jumlah permohonan (3000)")
     parser.add_argument("--month", default=None, help="bulan TTTT-BB (bawaan: bulan lalu)")
     parser.add_argument("--seed", type=int, default=7, help="benih acak (7)")
+    parser.add_argument(
+        "--force-real-store",
+        action="store_true",
+        help="izinkan menulis ke penyimpanan selain SQLite lokal atau dengan WhatsApp sungguhan",
+    )
     ns = parser.parse_args(argv)
     from sapa.bootstrap import Container
     from sapa.settings import load_settings
 
     c = Container(load_settings())
+    s = c.settings
+    real = s.sapa_env == "cloud" or s.store != "sqlite" or s.wa_api_base is not None
+    if real and not ns.force_real_store:
+        # synthetic open cases would breach at the next sweep and page real officers, and
+        # the sweep would write to real (toll-free) numbers from the office's real numbers
+        print(
+            "Data contoh hanya untuk penyimpanan SQLite lokal dengan simulator WhatsApp "
+            "(STORE=sqlite, WA_API_BASE kosong). Gunakan --force-real-store bila memang "
+            "disengaja.",
+            file=sys.stderr,
+        )
+        return 2
     now = c.clock.now()
     try:
         if ns.month:

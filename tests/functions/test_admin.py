@@ -326,8 +326,23 @@ def test_breach_report_page_and_csv_name_records_not_people(
     assert case.reg_no in html and "1 permohonan" in html
     bad = admin.client.get("/admin/breach.csv", query_string={"since": "kemarin"}, headers=JSON)
     assert bad.status_code == 400 and bad.get_json()["message"] == access.TIME_INVALID
+    for early in ({"since": "0001-01-01", "until": "0001-01-02"}, {"since": "1999-12-31"}):
+        resp = admin.client.get("/admin/breach.csv", query_string=early, headers=JSON)
+        assert resp.status_code == 400 and resp.get_json()["message"] == access.TIME_INVALID
     backwards = admin.client.get(
         "/admin/breach.csv", query_string={"since": until, "until": since}, headers=JSON
     )
     assert backwards.status_code == 400
     assert backwards.get_json()["message"] == access.WINDOW_INVALID
+
+
+def test_a_breach_report_that_would_be_cut_short_is_refused(
+    container: Container, login: Callable[[str], Browser], flow: Flow, monkeypatch: Any
+) -> None:
+    case = rejected(flow)
+    assert login(LOKET).client.get(f"/cases/{case.id}").status_code == 200
+    monkeypatch.setattr(access, "REPORT_LIMIT", 1)
+    since = (container.clock.now() - timedelta(hours=1)).isoformat()
+    resp = login(ADMIN).client.get("/admin/breach.csv", query_string={"since": since}, headers=JSON)
+    assert resp.status_code == 400
+    assert "persempit rentang waktunya" in resp.get_json()["message"]

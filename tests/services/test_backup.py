@@ -52,6 +52,7 @@ def test_round_trip_brings_back_every_case_event_message_and_blob(
     archive = tmp_path / "backups" / "sapa.tar.gz"
     made = backup(data_dir, archive)
     assert "sapa.db" in made.databases and made.files > 3
+    assert archive.stat().st_mode & 0o777 == 0o600  # every NIK and the secrets: owner only
     target = tmp_path / "restored"
     restored = restore(archive, target)
 

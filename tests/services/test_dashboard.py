@@ -8,6 +8,7 @@ import re
 import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -509,3 +510,19 @@ def test_an_interrupted_seeding_resumes_with_the_same_cases(container: Container
         assert case.model_dump(mode="json", exclude={"reg_no", "version"}) == {
             k: v for k, v in whole[case_id].items() if k != "version"
         }
+
+
+def test_the_seed_tool_refuses_a_real_store_or_real_whatsapp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sapa import seed
+
+    monkeypatch.setenv("SAPA_DATA_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("WA_API_BASE", "https://graph.facebook.com/v21.0")
+    assert seed.main(["--cases", "5", "--month", "2026-10"]) == 2
+    assert "--force-real-store" in capsys.readouterr().err
+    assert not (tmp_path / "var" / "sapa.db").exists()
+    # the local default (SQLite + the simulator) is what it is for
+    monkeypatch.delenv("WA_API_BASE")
+    assert seed.main(["--cases", "5", "--month", "2026-10"]) == 0
+    assert (tmp_path / "var" / "sapa.db").exists()

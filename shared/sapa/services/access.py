@@ -35,6 +35,9 @@ LOG_UNAVAILABLE = (
 WINDOW_INVALID = "Rentang waktu tidak valid: waktu mulai harus sebelum waktu selesai."
 WINDOW_TOO_LONG = "Rentang waktu laporan paling lama {days} hari."
 TIME_INVALID = "Waktu tidak valid. Gunakan format TTTT-BB-HH atau TTTT-BB-HH JJ:MM."
+TOO_MANY_ROWS = (
+    "Terlalu banyak catatan dalam rentang ini (lebih dari {limit}); persempit rentang waktunya."
+)
 REPORT_MAX_DAYS = 366
 REPORT_LIMIT = 100_000
 
@@ -106,6 +109,8 @@ def parse_time(raw: str, zone: tzinfo) -> datetime:
         when = datetime.fromisoformat((raw or "").strip())
     except ValueError:
         raise PermanentError(TIME_INVALID) from None
+    if not 2000 <= when.year <= 2100:  # (year 1 in WITA is before year 1 in UTC: no such time)
+        raise PermanentError(TIME_INVALID)
     return when if when.tzinfo else when.replace(tzinfo=zone)
 
 
@@ -125,13 +130,17 @@ def breach_report(c: Container, since: datetime, until: datetime) -> list[Report
     """Every recorded read (access log) and change (audit events) of any case with
     `since` <= time < `until`, in time order: which records were touched, and by whom."""
     check_window(since, until)
-    rows = [
-        ReportRow(r.at, KIND_ACCESS, r.case_id, r.reg_no, r.what, r.actor_id, r.role)
-        for r in c.store.accesses(since, until, limit=REPORT_LIMIT)
-    ]
+    reads = c.store.accesses(since, until, limit=REPORT_LIMIT)
     # Every change moves the case's updated_at forward, so a case changed in the window was
     # updated at or after `since`.
-    for case in c.store.list_cases(updated_since=since, limit=REPORT_LIMIT):
+    changed = c.store.list_cases(updated_since=since, limit=REPORT_LIMIT)
+    if len(reads) >= REPORT_LIMIT or len(changed) >= REPORT_LIMIT:
+        # a report cut short would say "nobody else" where it does not know: refuse instead
+        raise PermanentError(TOO_MANY_ROWS.format(limit=REPORT_LIMIT))
+    rows = [
+        ReportRow(r.at, KIND_ACCESS, r.case_id, r.reg_no, r.what, r.actor_id, r.role) for r in reads
+    ]
+    for case in changed:
         for e in c.store.events(case.id):
             if since <= e.at < until:
                 actor = who(e.actor_id) or ""

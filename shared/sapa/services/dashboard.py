@@ -104,7 +104,8 @@ def parse_filters(
         if not raw:
             return fallback
         try:
-            return date.fromisoformat(raw) if len(raw) == 10 else _bad_date()
+            when = date.fromisoformat(raw) if len(raw) == 10 else _bad_date()
+            return when if 2000 <= when.year <= 2100 else _bad_date()
         except ValueError:
             errors[name] = T["bad_date"]
             return fallback

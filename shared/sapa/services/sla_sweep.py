@@ -171,22 +171,20 @@ def _may_take(c: Container, case: Case, role: str) -> list[str]:
 def _alert_officers(
     c: Container, case: Case, kind: str, emails: list[str], key: str, step: str, over: float
 ) -> None:
-    """Queue the officer alert with the change (the outbox), once per run and kind: only staff
-    with a WhatsApp number get one (messaging.notify_staff)."""
-    staff = [e for e in emails if (m := c.staff.get(e)) is not None and m.wa_number]
-    if not staff:
-        return
-    outbox_task(
-        case,
-        "notify",
-        {
-            "case_id": case.id,
-            "kind": kind,
-            "staff": staff,
-            "params": {"step": c.sop.step(step).kegiatan, "over": format_duration(over)},
-        },
-        name=task_name("notify", case.id, kind, key),
-    )
+    """Queue the officer alerts with the change (the outbox), once per run, kind and officer:
+    only staff with a WhatsApp number get one (messaging.notify_staff). One task per officer,
+    so one slow send never holds up the others past the queue's deadline."""
+    params = {"step": c.sop.step(step).kegiatan, "over": format_duration(over)}
+    for email in emails:
+        member = c.staff.get(email)
+        if member is None or not member.wa_number:
+            continue
+        outbox_task(
+            case,
+            "notify",
+            {"case_id": case.id, "kind": kind, "staff": [email], "params": params},
+            name=task_name("notify", case.id, kind, key, email),
+        )
 
 
 def run_key(case: Case, sop: Sop) -> str | None:

@@ -272,7 +272,7 @@ def _extension(doc: DocumentRef) -> str:
 def _summary(c: Container, index: dict[str, Any], subject: Subject, cases: list[Case]) -> str:
     zone = c.region.timezone
     lines = [
-        "SALINAN DATA PRIBADI — Disdukcapil Kabupaten Gowa",
+        f"SALINAN DATA PRIBADI — {c.region.office}",
         "",
         "Dokumen ini berisi seluruh data yang disimpan layanan WhatsApp SAPA tentang subjek data",
         f"dengan {subject.label} {subject.masked}, sesuai hak akses subjek data menurut",
@@ -444,11 +444,16 @@ def erase(c: Container, staff: StaffMember, case_id: str, reason: str) -> Case:
     if "documents" not in case.retention:
         retention._delete_documents(c, case, now)
         case = c.store.get(case_id)
-    wa_id = case.wa_id
     if "personal_data" not in case.retention:
+        # before the anonymisation masks the number (a re-run after an interruption between
+        # the two still finds it)
+        _forget_contact_if_unused(c, case.wa_id)
         retention._anonymise(c, case, now)
-    # The number's last-message time (the 24-hour window) goes too, unless another of its
-    # cases is still open and needs it.
+    return c.store.get(case_id)
+
+
+def _forget_contact_if_unused(c: Container, wa_id: str) -> None:
+    """The number's last-message time (the 24-hour window) goes too, unless another of its
+    cases is still open and needs it."""
     if not any(k.is_open(c.sop) for k in c.store.cases_of_subject(wa_id=wa_id)):
         c.store.forget_contacts(wa_id=wa_id)
-    return c.store.get(case_id)
