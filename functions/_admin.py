@@ -37,7 +37,13 @@ def _json(request: flask.Request) -> bool:
 
 
 def client(request: flask.Request) -> str:
-    return client_address(request.headers.get("X-Forwarded-For", ""), request.remote_addr)
+    from sapa.bootstrap import container
+
+    return client_address(
+        request.headers.get("X-Forwarded-For", ""),
+        request.remote_addr,
+        container().settings.trusted_proxy_hops,
+    )
 
 
 def dispatch(

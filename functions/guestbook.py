@@ -87,7 +87,11 @@ def _gone(request: flask.Request, exc: LinkInvalid) -> flask.Response:
 
 def _too_many(c: Container, request: flask.Request, parts: list[str]) -> flask.Response | None:
     """Per client address, every request counts (a wrong token too): 429 with Retry-After."""
-    address = client_address(request.headers.get("X-Forwarded-For", ""), request.remote_addr)
+    address = client_address(
+        request.headers.get("X-Forwarded-For", ""),
+        request.remote_addr,
+        c.settings.trusted_proxy_hops,
+    )
     limiter = shared_limiter(c.store, "guestbook", c.settings.guestbook_rate_per_minute)
     verdict = limiter.hit(address, c.clock.now())
     if verdict.allowed:

@@ -21,7 +21,11 @@ _limiter = None  # the limit is counted in the CaseStore (shared by every instan
 
 def client_ip(request: flask.Request) -> str:
     """The client as the platform's front end saw it (see sapa.ratelimit.client_address)."""
-    return client_address(request.headers.get("X-Forwarded-For", ""), request.remote_addr)
+    return client_address(
+        request.headers.get("X-Forwarded-For", ""),
+        request.remote_addr,
+        container().settings.trusted_proxy_hops,
+    )
 
 
 @http_function

@@ -14,3 +14,13 @@ resource "google_project_iam_audit_config" "data_access" {
     log_type = "DATA_WRITE"
   }
 }
+
+# Guest-book links carry a signed token in the path (/guestbook/f/<token>) that opens a
+# resident's form for days: request logs (the load balancer's and Cloud Run's) must not keep
+# it. Requests to the guest book are left out of Cloud Logging altogether; the function's own
+# log lines name the case, never the token.
+resource "google_logging_project_exclusion" "guestbook_links" {
+  name        = "${var.prefix}guestbook-links"
+  description = "Request logs of guest-book links (the path holds a bearer token)"
+  filter      = "httpRequest.requestUrl:\"/guestbook/f/\""
+}

@@ -143,6 +143,10 @@ locals {
     WA_API_BASE      = var.wa_api_base
     WA_PHONE_NUMBERS = jsonencode(var.wa_phone_numbers)
     MAX_UPLOAD_MB    = tostring(var.max_upload_mb)
+    # The HTTPS load balancer appends "<client>,<load balancer>" to X-Forwarded-For: the
+    # client (rate limits, the access log's address hash) is the second entry from the end.
+    # Check it once after the first deploy (a request's log line shows the header).
+    TRUSTED_PROXY_HOPS = "2"
   }
 
   # Where the TTE is decided (staff asks for the passphrase) or made (esign_request).

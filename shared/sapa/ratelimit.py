@@ -183,8 +183,13 @@ class RateLimiter:
             self._hits.pop(next(iter(self._hits)))
 
 
-def client_address(forwarded_for: str, remote_addr: str | None) -> str:
-    """The client as the platform's front end saw it: the LAST X-Forwarded-For entry (earlier
-    ones are whatever the client sent); without the header, the socket's peer."""
-    last = forwarded_for.split(",")[-1].strip()
-    return last or remote_addr or "-"
+def client_address(forwarded_for: str, remote_addr: str | None, hops: int = 1) -> str:
+    """The client as the first trusted front end saw it. Each trusted proxy appends the address
+    it saw to X-Forwarded-For, so with `hops` trusted proxies the client is the `hops`-th entry
+    from the end (earlier entries are whatever the client sent). 1: the platform's own front
+    end (a function called directly); 2: Google's load balancer in front of it, which appends
+    "<client>,<load balancer>" (TRUSTED_PROXY_HOPS). Without the header, the socket's peer."""
+    parts = [p.strip() for p in forwarded_for.split(",") if p.strip()]
+    if not parts:
+        return remote_addr or "-"
+    return parts[-hops] if len(parts) >= hops else parts[0]

@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     verify_rate_per_minute: int = Field(default=30, ge=1)  # verification page, per client
     guestbook_rate_per_minute: int = Field(default=120, ge=1)  # guest book, per client
     wa_sender_rate_per_minute: int = Field(default=10, ge=1)  # replies per WhatsApp sender
+    # Proxies that append to X-Forwarded-For and are trusted: 1 = the platform's front end
+    # only; 2 = Google's HTTPS load balancer in front of it (infra/). The client is the entry
+    # this many places from the end (sapa.ratelimit.client_address).
+    trusted_proxy_hops: int = Field(default=1, ge=1, le=5)
 
     guestbook_link_days: int = 7
     max_upload_mb: int = 10

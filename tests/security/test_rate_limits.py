@@ -238,3 +238,37 @@ def test_the_limiter_cache_does_not_keep_a_store_alive(tmp_path: Any) -> None:
     del store, c
     gc.collect()
     assert ref() is None  # the database it holds open is closed with it
+
+
+@pytest.mark.parametrize(
+    ("header", "hops", "client"),
+    [
+        ("", 1, "192.0.2.9"),  # no proxy: the socket's peer
+        ("198.51.100.7", 1, "198.51.100.7"),  # the platform's front end added the client
+        ("203.0.113.66, 198.51.100.7", 1, "198.51.100.7"),  # a forged first entry is ignored
+        # behind the HTTPS load balancer: "<client>,<load balancer>" appended
+        ("198.51.100.7, 34.111.0.1", 2, "198.51.100.7"),
+        ("203.0.113.66, 198.51.100.7, 34.111.0.1", 2, "198.51.100.7"),
+        # a shorter header than the proxies that should have written it: its first entry
+        ("198.51.100.7", 2, "198.51.100.7"),
+    ],
+)
+def test_the_client_address_is_counted_from_the_trusted_end(
+    header: str, hops: int, client: str
+) -> None:
+    from sapa.ratelimit import client_address
+
+    assert client_address(header, "192.0.2.9", hops) == client
+
+
+def test_two_residents_behind_the_load_balancer_are_counted_apart(
+    container: Container,
+) -> None:
+    from sapa.ratelimit import client_address, shared_limiter
+
+    limiter = shared_limiter(container.store, "guestbook", 2)
+    now = container.clock.now()
+    a = client_address("198.51.100.7, 34.111.0.1", None, 2)
+    b = client_address("198.51.100.8, 34.111.0.1", None, 2)
+    assert [limiter.hit(a, now).allowed for _ in range(3)] == [True, True, False]
+    assert limiter.hit(b, now).allowed  # not the load balancer's address shared by all
