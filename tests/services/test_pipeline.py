@@ -12,7 +12,13 @@ import pytest
 from sapa import demo
 from sapa.adapters.clock import FixedClock
 from sapa.bootstrap import Container
-from sapa.domain.errors import Conflict, IllegalTransition, TransientError, ValidationFailed
+from sapa.domain.errors import (
+    Conflict,
+    Forbidden,
+    IllegalTransition,
+    TransientError,
+    ValidationFailed,
+)
 from sapa.domain.sla import timeline
 from sapa.pdf import simple_pdf, verify_signature
 from sapa.ports import StaffMember
@@ -393,3 +399,47 @@ def test_manual_link_mode_leaves_step_two_to_the_counter_officer(
     assert case.state == "link_sent"
     assert case.runs("kirim_tautan")[0].done_by == LOKET.email
     assert len(wa.sent) == 1
+
+
+def test_replaced_and_refused_files_do_not_outlive_their_reference(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = to_submitted(c, runner, wa, clock)
+    for staff, action in [(LOKET, "check"), (LOKET, "contact"), (VERIF, "forward")]:
+        act(c, case_id, staff, action)
+    runner.drain()
+    first_zip = c.store.get(case_id).handoff
+    assert first_zip is not None and c.blobs.exists(first_zip.key)
+    # WHEN the SIAK operator sends the files back and the verifier forwards them again
+    clock.advance(60)
+    act(c, case_id, OPERATOR, "return", reason="Berkas KK kurang jelas")
+    clock.advance(60)
+    act(c, case_id, VERIF, "forward")
+    runner.drain()
+    # THEN the new hand-off package replaced the old one, which is gone from the store
+    second_zip = c.store.get(case_id).handoff
+    assert second_zip is not None and second_zip.key != first_zip.key
+    assert c.blobs.exists(second_zip.key) and not c.blobs.exists(first_zip.key)
+    # AND a draft uploaded with a refused action is not kept
+    before = c.store.get(case_id)
+    x_pdf = simple_pdf("X", ["x"])
+    with pytest.raises((Forbidden, IllegalTransition)):
+        act(c, case_id, KABID, "enter_siak", siak_ref="X", draft_pdf=x_pdf)
+    refused = hashlib_key(c, case_id, x_pdf)
+    assert not c.blobs.exists(refused) and c.store.get(case_id).version == before.version
+    # AND a draft replaced after a return is deleted, the one in use kept
+    act(c, case_id, OPERATOR, "enter_siak", siak_ref="S-1", draft_pdf=simple_pdf("A", ["1"]))
+    draft_a = c.store.get(case_id).draft
+    act(c, case_id, KABID, "return", reason="Nama ayah salah ketik")
+    act(c, case_id, OPERATOR, "enter_siak", siak_ref="S-2", draft_pdf=simple_pdf("B", ["2"]))
+    draft_b = c.store.get(case_id).draft
+    assert draft_a is not None and draft_b is not None and draft_a.key != draft_b.key
+    assert c.blobs.exists(draft_b.key) and not c.blobs.exists(draft_a.key)
+
+
+def hashlib_key(c: Container, case_id: str, pdf: bytes) -> str:
+    """Where a draft with these bytes would be stored (workflow._store_draft's key)."""
+    import hashlib
+
+    return f"cases/{case_id}/siak/draft-{hashlib.sha256(pdf).hexdigest()[:32]}.pdf"

@@ -9,7 +9,7 @@ from typing import Any
 from sapa.bootstrap import Container
 from sapa.domain.case import Actor, Case, DocumentRef
 from sapa.domain.documents import sniff
-from sapa.domain.errors import Forbidden, PermanentError, ValidationFailed
+from sapa.domain.errors import Forbidden, PermanentError, SapaError, ValidationFailed
 from sapa.domain.texts import text
 from sapa.ports import StaffMember
 from sapa.services.names import task_name
@@ -64,8 +64,10 @@ def perform(c: Container, case_id: str, staff: StaffMember, action: str, data: A
     if action == "enter_siak":
         draft = _store_draft(c, case_id, data)
     now = c.clock.now()
+    replaced: list[str] = []  # the draft this one replaces (deleted once the change is saved)
 
     def change(case: Case) -> None:
+        replaced.clear()
         actor = acting_role(c, case, staff, action)
         if action == "claim":
             case.claim(c.sop, actor, now)
@@ -116,13 +118,31 @@ def perform(c: Container, case_id: str, staff: StaffMember, action: str, data: A
             detail["reason"] = correction_summary(c, case)
         if draft is not None:
             case.siak_ref = data.siak_ref.strip()
+            if case.draft is not None and case.draft.key != draft.key:
+                replaced.append(case.draft.key)
             case.draft = draft
             detail.update(siak_ref=case.siak_ref, draft_sha256=draft.sha256)
         case.apply(c.sop, action, actor, now, **detail)
         _after(c, case, action, detail)
 
-    updated, _ = mutate(c, case_id, change)
+    try:
+        updated, _ = mutate(c, case_id, change)
+    except Exception:
+        # a refused action leaves no draft behind that nothing points to
+        if draft is not None and _unreferenced(c, case_id, draft.key):
+            c.blobs.delete(draft.key)
+        raise
+    for key in replaced:
+        c.blobs.delete(key)
     return updated
+
+
+def _unreferenced(c: Container, case_id: str, key: str) -> bool:
+    try:
+        case = c.store.get(case_id)
+    except SapaError:
+        return False  # cannot tell: keep it
+    return case.draft is None or case.draft.key != key
 
 
 def _reassign(c: Container, case: Case, admin: Actor, email: str, now: Any) -> None:
@@ -280,12 +300,16 @@ def siak_handoff(c: Container, payload: dict[str, Any]) -> str:
     digest = hashlib.sha256(data).hexdigest()
     ref = c.blobs.put(f"cases/{case.id}/siak/handoff-{digest[:32]}.zip", data, "application/zip")
     now = c.clock.now()
+    replaced: list[str] = []
 
     def attach(case: Case) -> str:
+        replaced.clear()
         if case.handoff is not None and (
             case.handoff.sha256 == ref.sha256 or _handoff_current(c, case)
         ):
             return "already_ready"
+        if case.handoff is not None:
+            replaced.append(case.handoff.key)
         case.handoff = DocumentRef(
             key=ref.key,
             sha256=ref.sha256,
@@ -298,7 +322,15 @@ def siak_handoff(c: Container, payload: dict[str, Any]) -> str:
         case.note(Actor.system(), "siak_handoff_ready", now, key=ref.key, sha256=ref.sha256)
         return "ready"
 
-    return mutate(c, case.id, attach)[1]
+    saved, outcome = mutate(c, case.id, attach)
+    # Personal data must not outlive its reference (retention and erasure see only what the
+    # case points to): the package this one replaced, or this one if another build won.
+    stale = list(replaced) if outcome == "ready" else []
+    if saved.handoff is None or saved.handoff.key != ref.key:
+        stale.append(ref.key)
+    for key in stale:
+        c.blobs.delete(key)
+    return outcome
 
 
 def _handoff_current(c: Container, case: Case) -> bool:
