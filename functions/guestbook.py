@@ -12,7 +12,7 @@ from sapa.bootstrap import Container, container
 from sapa.domain.case import Case
 from sapa.domain.errors import ValidationFailed
 from sapa.domain.texts import FIELD_LABELS, text
-from sapa.ratelimit import client_address, shared_limiter
+from sapa.ratelimit import client_address, limiter_secret, shared_limiter
 from sapa.services import guestbook
 from sapa.services.guestbook import LinkInvalid, Submission, Upload
 
@@ -92,7 +92,12 @@ def _too_many(c: Container, request: flask.Request, parts: list[str]) -> flask.R
         request.remote_addr,
         c.settings.trusted_proxy_hops,
     )
-    limiter = shared_limiter(c.store, "guestbook", c.settings.guestbook_rate_per_minute)
+    limiter = shared_limiter(
+        c.store,
+        "guestbook",
+        c.settings.guestbook_rate_per_minute,
+        secret=limiter_secret(c.settings.secret("session_secret")),
+    )
     verdict = limiter.hit(address, c.clock.now())
     if verdict.allowed:
         return None

@@ -12,7 +12,7 @@ from _render import page
 from sapa.bootstrap import container
 from sapa.domain.errors import NotFound
 from sapa.domain.texts import text
-from sapa.ratelimit import client_address, shared_limiter
+from sapa.ratelimit import client_address, limiter_secret, shared_limiter
 from sapa.services import signing
 
 MAX_PDF = 20 * 1024 * 1024
@@ -36,9 +36,10 @@ def verify_http(request: flask.Request) -> Any:
         return page(
             "message.html", 404, title="Tidak ditemukan", message="Dokumen tidak ditemukan."
         )
-    verdict = shared_limiter(c.store, "verify", c.settings.verify_rate_per_minute).hit(
-        client_ip(request), c.clock.now()
-    )
+    secret = limiter_secret(c.settings.secret("session_secret"))
+    verdict = shared_limiter(
+        c.store, "verify", c.settings.verify_rate_per_minute, secret=secret
+    ).hit(client_ip(request), c.clock.now())
     if not verdict.allowed:
         message = text("rate_limited", seconds=verdict.retry_after)
         if "application/json" in request.headers.get("Accept", ""):

@@ -19,6 +19,7 @@ Two limiters:
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import threading
 import time
@@ -63,6 +64,7 @@ class SharedLimiter:
         window_seconds: int = 60,
         *,
         max_memo: int = 10_000,
+        secret: bytes = b"",
     ) -> None:
         if limit < 1 or window_seconds < 1:
             raise ValueError("limit and window_seconds must be at least 1")
@@ -71,12 +73,15 @@ class SharedLimiter:
         self.limit = limit
         self.window_seconds = window_seconds
         self.max_memo = max_memo
+        self.secret = secret
         self._over: dict[str, int] = {}  # key digest → window in which it went over the limit
         self._lock = threading.Lock()
 
-    @staticmethod
-    def digest(key: str) -> str:
-        return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    def digest(self, key: str) -> str:
+        """A keyed hash of the number or address (HMAC-SHA256): Indonesia's ~10^10 mobile
+        numbers are too few for a plain hash to hide them in the counters and backups."""
+        raw = key.encode("utf-8", "surrogatepass")
+        return hmac.new(self.secret, raw, hashlib.sha256).hexdigest()[:16]
 
     def scope(self, key: str, window: int) -> str:
         return f"rl:{self.prefix}:{self.digest(key)}:{window}"
@@ -109,14 +114,14 @@ class SharedLimiter:
         return Verdict(False, count, window, retry_after, first_refusal=count == self.limit + 1)
 
 
-_shared: weakref.WeakKeyDictionary[object, dict[tuple[str, int, int], SharedLimiter]] = (
+_shared: weakref.WeakKeyDictionary[object, dict[tuple[str, int, int, bytes], SharedLimiter]] = (
     weakref.WeakKeyDictionary()
 )
 _shared_lock = threading.Lock()
 
 
 def shared_limiter(
-    store: Counter, prefix: str, limit: int, window_seconds: int = 60
+    store: Counter, prefix: str, limit: int, window_seconds: int = 60, *, secret: bytes = b""
 ) -> SharedLimiter:
     """The limiter of `prefix` on `store` (one per store, so its memory of keys over the limit
     never outlives the store it counted in)."""
@@ -124,13 +129,13 @@ def shared_limiter(
         try:
             per_store = _shared.setdefault(store, {})
         except TypeError:  # a store that cannot be weakly referenced: no memory across calls
-            return SharedLimiter(store, prefix, limit, window_seconds)
-        key = (prefix, limit, window_seconds)
+            return SharedLimiter(store, prefix, limit, window_seconds, secret=secret)
+        key = (prefix, limit, window_seconds, secret)
         if key not in per_store:
             # a weak proxy: a strong reference from the value would keep the key (the store and
             # its open database) alive for ever
             proxy = cast(Counter, weakref.proxy(store))
-            per_store[key] = SharedLimiter(proxy, prefix, limit, window_seconds)
+            per_store[key] = SharedLimiter(proxy, prefix, limit, window_seconds, secret=secret)
         return per_store[key]
 
 
@@ -193,3 +198,9 @@ def client_address(forwarded_for: str, remote_addr: str | None, hops: int = 1) -
     if not parts:
         return remote_addr or "-"
     return parts[-hops] if len(parts) >= hops else parts[0]
+
+
+def limiter_secret(session_secret: str) -> bytes:
+    """The key of the counters' hashes, derived from the session secret (rotating that secret
+    only starts every window afresh)."""
+    return hmac.new(session_secret.encode(), b"sapa.ratelimit", hashlib.sha256).digest()

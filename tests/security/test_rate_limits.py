@@ -272,3 +272,19 @@ def test_two_residents_behind_the_load_balancer_are_counted_apart(
     b = client_address("198.51.100.8, 34.111.0.1", None, 2)
     assert [limiter.hit(a, now).allowed for _ in range(3)] == [True, True, False]
     assert limiter.hit(b, now).allowed  # not the load balancer's address shared by all
+
+
+def test_the_counters_hash_numbers_with_a_key(container: Container) -> None:
+    import hashlib
+
+    from sapa.ratelimit import limiter_secret
+
+    number = "6281234567890"
+    plain = hashlib.sha256(number.encode()).hexdigest()[:16]
+    secret = limiter_secret(container.settings.secret("session_secret"))
+    keyed = SharedLimiter(container.store, "t", 4, secret=secret)
+    other = SharedLimiter(container.store, "t", 4, secret=limiter_secret("another secret"))
+    # a plain hash of a mobile number is found by trying them all; the keyed one is not
+    assert plain not in keyed.scope(number, 1)
+    assert keyed.digest(number) != other.digest(number)
+    assert keyed.digest(number) == keyed.digest(number)

@@ -123,10 +123,14 @@ def limit_replies(c: Container, case: Case, m: InboundMessage, tasks: list[Task]
     stored (the caller does) and its media still copied; other residents are not held up, since
     the flood queues no replies. Counted per kecamatan number and sender, shared by all
     instances (see sapa.ratelimit)."""
-    from sapa.ratelimit import shared_limiter
+    from sapa.ratelimit import limiter_secret, shared_limiter
 
     limiter = shared_limiter(
-        c.store, f"wa:{case.kecamatan}", c.settings.wa_sender_rate_per_minute, 60
+        c.store,
+        f"wa:{case.kecamatan}",
+        c.settings.wa_sender_rate_per_minute,
+        60,
+        secret=limiter_secret(c.settings.secret("session_secret")),
     )
     verdict = limiter.hit(m.wa_id, c.clock.now())
     if verdict.allowed:
