@@ -25,6 +25,7 @@ locals {
     cases_state_kecamatan      = { collection = "cases", fields = [["state", "ASCENDING"], ["kecamatan", "ASCENDING"], ["updated_at", "ASCENDING"]] }
     cases_state_updated        = { collection = "cases", fields = [["state", "ASCENDING"], ["updated_at", "ASCENDING"]] }
     cases_kecamatan_updated    = { collection = "cases", fields = [["kecamatan", "ASCENDING"], ["updated_at", "ASCENDING"]] }
+    cases_kecamatan_newest     = { collection = "cases", fields = [["kecamatan", "ASCENDING"], ["updated_at", "DESCENDING"]] }
     cases_outbox_updated       = { collection = "cases", fields = [["has_outbox", "ASCENDING"], ["updated_at", "ASCENDING"]] }
     messages_case_at           = { collection = "messages", fields = [["case_id", "ASCENDING"], ["at", "ASCENDING"], ["added", "ASCENDING"]] }
     access_log_case_at         = { collection = "access_log", fields = [["case_id", "ASCENDING"], ["at", "ASCENDING"]] }

@@ -140,9 +140,11 @@ class CaseStore(Protocol):
         kecamatan: str | None = None,
         updated_since: datetime | None = None,
         limit: int = 200,
+        newest_first: bool = False,
     ) -> list[Case]:
-        """Cases, oldest update first, filtered by state, kecamatan and last update at or after
-        `updated_since` (reports and estimates read the recent past with it)."""
+        """Cases, oldest update first (`newest_first`: the other way), filtered by state,
+        kecamatan and last update at or after `updated_since` (reports and estimates read the
+        recent past with it); at most `limit`, taken from the front of that order."""
         ...
 
     def with_outbox(self, limit: int = 500) -> list[Case]:

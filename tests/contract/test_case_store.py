@@ -456,6 +456,13 @@ def test_list_cases_updated_since_keeps_recent_updates_in_any_offset(store: Case
         edge.id
     ]
     assert store.list_cases(updated_since=T0 + timedelta(days=1)) == []
+    # newest first, and the limit then keeps the newest
+    assert [c.id for c in store.list_cases(newest_first=True)] == [recent.id, edge.id, old.id]
+    assert [c.id for c in store.list_cases(newest_first=True, limit=1)] == [recent.id]
+    assert [c.id for c in store.list_cases(states=["greeted"], newest_first=True, limit=2)] == [
+        recent.id,
+        edge.id,
+    ]
 
 
 def test_list_cases_orders_by_instant_not_by_offset_text(store: CaseStore) -> None:

@@ -75,7 +75,10 @@ def recent_samples(c: Container, kecamatan: str | None, now: datetime) -> Sample
     since = now - cfg.window
     sop, clocks = c.sop, c.sla_clocks
     found: Samples = defaultdict(list)
-    cases = c.store.list_cases(kecamatan=kecamatan, updated_since=since, limit=cfg.max_cases)
+    # the most recent first: with more cases than max_cases, the estimate follows the latest
+    cases = c.store.list_cases(
+        kecamatan=kecamatan, updated_since=since, limit=cfg.max_cases, newest_first=True
+    )
     for case in cases:
         for run in case.steps:
             if run.done_at is None or run.done_at < since or run.done_at > now:

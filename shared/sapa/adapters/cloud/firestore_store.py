@@ -48,7 +48,7 @@ fast instead of waiting for lock timeouts (the emulator's locks are pessimistic)
 Document ids are percent-encoded (`/` is not allowed in an id). Composite indexes the queries
 need in production (the emulator needs none): cases (kecamatan, wa_id, updated_at DESC),
 cases (state, kecamatan, updated_at), cases (state, updated_at), cases (kecamatan, updated_at),
-cases (has_outbox, updated_at), messages (case_id, at, added), access_log (case_id, at),
+cases (kecamatan, updated_at DESC), cases (has_outbox, updated_at), messages (case_id, at, added), access_log (case_id, at),
 access_log (actor_id, at), access_log (case_id, actor_id, at).
 
 Importing this module does not import google.cloud: the client library is loaded on first use.
@@ -271,7 +271,11 @@ class FirestoreCaseStore:
         kecamatan: str | None = None,
         updated_since: datetime | None = None,
         limit: int = 200,
+        newest_first: bool = False,
     ) -> list[Case]:
+        from google.cloud import firestore
+
+        order = firestore.Query.DESCENDING if newest_first else firestore.Query.ASCENDING
         base = self._col("cases")
         if kecamatan:
             base = base.where(filter=_eq("kecamatan", kecamatan))
@@ -281,7 +285,8 @@ class FirestoreCaseStore:
             since = updated_since.astimezone(UTC)
             base = base.where(filter=FieldFilter("updated_at", ">=", since))
         if states is None:
-            return [_load(s) for s in base.order_by("updated_at").limit(limit).stream()]
+            query = base.order_by("updated_at", direction=order).limit(limit)
+            return [_load(s) for s in query.stream()]
         wanted = sorted(set(states))
         if not wanted:
             return []
@@ -291,8 +296,8 @@ class FirestoreCaseStore:
         for i in range(0, len(wanted), _IN_LIMIT):
             chunk = wanted[i : i + _IN_LIMIT]
             query = base.where(filter=FieldFilter("state", "in", chunk))
-            snaps += query.order_by("updated_at").limit(limit).stream()
-        snaps.sort(key=lambda s: (s.get("updated_at"), s.id))
+            snaps += query.order_by("updated_at", direction=order).limit(limit).stream()
+        snaps.sort(key=lambda s: (s.get("updated_at"), s.id), reverse=newest_first)
         return [_load(s) for s in snaps[:limit]]
 
     @_backend_errors

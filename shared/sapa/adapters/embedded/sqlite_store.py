@@ -219,6 +219,7 @@ class SqliteCaseStore:
         kecamatan: str | None = None,
         updated_since: datetime | None = None,
         limit: int = 200,
+        newest_first: bool = False,
     ) -> list[Case]:
         sql = "SELECT doc, version FROM cases WHERE 1 = 1"
         args: list[Any] = []
@@ -232,7 +233,11 @@ class SqliteCaseStore:
         if updated_since is not None:
             sql += " AND updated_at >= ?"
             args.append(_ts(updated_since))
-        sql += " ORDER BY updated_at LIMIT ?"
+        sql += (
+            " ORDER BY updated_at DESC, id DESC LIMIT ?"
+            if newest_first
+            else " ORDER BY updated_at LIMIT ?"
+        )
         args.append(limit)
         return [self._load(r) for r in self.db.conn().execute(sql, args).fetchall()]
 
