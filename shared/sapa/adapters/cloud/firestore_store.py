@@ -48,7 +48,8 @@ fast instead of waiting for lock timeouts (the emulator's locks are pessimistic)
 Document ids are percent-encoded (`/` is not allowed in an id). Composite indexes the queries
 need in production (the emulator needs none): cases (kecamatan, wa_id, updated_at DESC),
 cases (state, kecamatan, updated_at), cases (state, updated_at), cases (kecamatan, updated_at),
-cases (kecamatan, updated_at DESC), cases (has_outbox, updated_at), messages (case_id, at, added), access_log (case_id, at),
+cases (kecamatan, updated_at DESC), cases (has_outbox, updated_at),
+messages (case_id, at, added), access_log (case_id, at),
 access_log (actor_id, at), access_log (case_id, actor_id, at).
 
 Importing this module does not import google.cloud: the client library is loaded on first use.
