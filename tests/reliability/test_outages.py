@@ -160,6 +160,13 @@ def page_with(officer: Officer, r: Resident, event: str) -> dict[str, Any] | Non
     return page if event in [e["event"] for e in page["events"]] else None
 
 
+def approved(stack: LocalStack, r: Resident, case_id: str) -> bool:
+    """The case is approved; a resident's driver that gave up says why at once."""
+    if r.error is not None:
+        raise AssertionError(f"the resident's driver stopped: {r.error}: {r.log[-6:]}")
+    return stack.c.store.get(case_id).state == "approved"
+
+
 def finish(stack: LocalStack, r: Resident, t: threading.Thread) -> None:
     t.join(timeout=150)
     assert r.done, f"{r.error}: {r.log[-6:]}"
@@ -220,7 +227,7 @@ def test_whatsapp_api_failing_then_hanging_is_retried_and_sends_each_message_onc
     wait_for("the link", r.link, timeout=30)
     # AND when the signed document goes out, the first call hangs past the client's timeout
     # and then the API throttles (429) for a while
-    wait_for("approval", lambda: stack.c.store.get(case.id).state == "approved", timeout=90)
+    wait_for("approval", lambda: approved(stack, r, case.id), timeout=90)
     hang = {"status": 503, "count": 1, "delay": 11}
     requests.post(control, json=hang, timeout=5).raise_for_status()
     wait_for("the hanging call", lambda: fault_state()["remaining"] == 0, timeout=60)
