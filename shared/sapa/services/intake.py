@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -15,12 +14,9 @@ from sapa.domain.registration import registration_number, sequence_scope
 from sapa.domain.texts import text
 from sapa.ports import Message, Task
 from sapa.services.names import task_name
-from sapa.services.unit import is_held, mutate
+from sapa.services.unit import mutate
 
 log = logging.getLogger(__name__)
-# How long a status of an unrecorded message waits for a sender that still holds the message
-# before it records the message itself (services.messaging.send records within milliseconds).
-RECORD_GRACE_SECONDS = 2.0
 
 # Keywords a resident may send (case-insensitive). BATAL asks for confirmation; YA confirms.
 KEYWORDS = {
@@ -167,14 +163,6 @@ def recover_outbound(c: Container, s: StatusUpdate) -> str | None:
         return None
     if c.store.message_exists(message_id):
         return None  # recorded under another wamid: this one was a second send
-    if is_held(c, message_id):
-        # Its sender may still be between the send and the record (the status was quick):
-        # give it a moment to record the real text; a sender that died never does.
-        deadline = time.monotonic() + RECORD_GRACE_SECONDS
-        while time.monotonic() < deadline:
-            time.sleep(0.05)
-            if c.store.message_exists(message_id):
-                return c.store.set_message_status(s.wamid, s.status, s.at)
     c.store.add_message(
         Message(
             case_id=case_id,

@@ -108,21 +108,6 @@ def hold(c: Container, key: str, seconds: float) -> str | None:
     raise TransientError("too many attempts to take a hold", key=key)
 
 
-def is_held(c: Container, key: str) -> bool:
-    """Whether a caller holds `key` now (taken, not expired, not released)."""
-    now = c.clock.now().timestamp()
-    for n in range(10_000):
-        taken = c.store.get_key(f"hold-{key}#{n}")
-        if taken is None:
-            return False
-        if (
-            float(taken.get("until", 0)) > now
-            and c.store.get_key(f"hold-{key}#{n}/released") is None
-        ):
-            return True
-    return False
-
-
 def release(c: Container, name: str) -> None:
     """Give a hold back (its call failed and may be tried again at once)."""
     c.store.claim_key(f"{name}/released", value={"released": True})  # get_key sees a value
