@@ -93,9 +93,11 @@ def link_sent(c: Container, runner: Runner, **kw: Any) -> str:
     return case_id
 
 
-def to_submitted(c: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock) -> str:
+def to_submitted(
+    c: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock, wa_id: str | None = None
+) -> str:
     """A case greeted now whose guest book comes in two minutes later (the check waits)."""
-    case_id = link_sent(c, runner)
+    case_id = link_sent(c, runner, **({"wa_id": wa_id, "wamid": f"wamid.{wa_id}"} if wa_id else {}))
     clock.advance(120)
     guestbook.submit(c, token_from(wa), submission())
     runner.drain()
@@ -777,6 +779,19 @@ def test_a_breach_is_sent_once_to_every_officer_who_may_take_the_step(
     assert kinds and not [k for k in kinds if k.startswith("officer_")]
 
 
+def claimed_and_breached(
+    c: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock, tmp_path: Path
+) -> str:
+    """Staff with numbers; a check taken by the counter officer and one second past its mutu
+    baku, the breach recorded by the sweep (its alert task queued, not run)."""
+    with_staff_file(c, tmp_path)
+    case_id = to_submitted(c, runner, wa, clock)
+    act(c, case_id, LOKET, "claim")
+    clock.advance(61)
+    assert sweep(c) == counts(breaches=1)
+    return case_id
+
+
 def test_a_claimed_step_alerts_its_officer_and_the_escalation_the_head_of_division(
     container: Container,
     runner: Runner,
@@ -785,11 +800,7 @@ def test_a_claimed_step_alerts_its_officer_and_the_escalation_the_head_of_divisi
     tmp_path: Path,
 ) -> None:
     c = container
-    with_staff_file(c, tmp_path)
-    case_id = to_submitted(c, runner, wa, clock)
-    act(c, case_id, LOKET, "claim")
-    clock.advance(61)
-    assert sweep(c) == counts(breaches=1)
+    claimed_and_breached(c, runner, wa, clock, tmp_path)
     runner.drain()
     clock.advance(30 * 60)
     assert sweep(c) == counts(escalations=1)
@@ -813,11 +824,7 @@ def test_an_alert_that_fails_for_a_while_is_sent_once_when_whatsapp_is_back(
     from sapa.domain.errors import TransientError
 
     c = container
-    with_staff_file(c, tmp_path)
-    case_id = to_submitted(c, runner, wa, clock)
-    act(c, case_id, LOKET, "claim")
-    clock.advance(61)
-    assert sweep(c) == counts(breaches=1)
+    case_id = claimed_and_breached(c, runner, wa, clock, tmp_path)
     (task,) = runner.queue.take()
     wa.fail_next = 1
     with pytest.raises(TransientError):
@@ -853,20 +860,10 @@ def test_officer_alerts_can_be_switched_off_and_staff_without_numbers_get_none(
     # and with the bundled settings but nobody with a number: no task either
     c.settings = c.settings.model_copy(update={"sla_file": None})  # type: ignore[misc]
     with_staff_file(c, tmp_path, STAFF_WITH_NUMBERS.replace('wa = "', 'note = "'))
-    other = to_submitted_for(c, runner, wa, clock, "6281299990001")
+    other = to_submitted(c, runner, wa, clock, wa_id="6281299990001")
     clock.advance(61)
     assert sweep(c)["breaches"] == 1
     assert [t for t in runner.queue.tasks if t.payload.get("case_id") == other] == []
-
-
-def to_submitted_for(
-    c: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock, wa_id: str
-) -> str:
-    case_id = link_sent(c, runner, wa_id=wa_id, wamid=f"wamid.{wa_id}")
-    clock.advance(120)
-    guestbook.submit(c, token_from(wa), submission())
-    runner.drain()
-    return case_id
 
 
 def test_a_staff_file_with_a_bad_number_is_refused_naming_the_entry(tmp_path: Path) -> None:
