@@ -12,7 +12,16 @@ from tests.conftest import ROOT
 
 # (flask brings jinja2 with it, and google-cloud's namespace package is put in place at
 # interpreter start by its .pth file: neither is ours to avoid)
-HEAVY = ("pyhanko", "PIL", "google.cloud.firestore", "google.auth", "grpc", "cryptography.x509")
+# pydantic-settings: ~55 ms of every cold start for what sapa.settings does in a few lines.
+HEAVY = (
+    "pyhanko",
+    "PIL",
+    "google.cloud.firestore",
+    "google.auth",
+    "grpc",
+    "cryptography.x509",
+    "pydantic_settings",
+)
 PROBE = """
 import importlib.util, json, sys
 spec = importlib.util.spec_from_file_location("main", sys.argv[1])

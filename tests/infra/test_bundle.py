@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import socket
@@ -106,9 +107,56 @@ def test_layout_functions_at_the_root_and_the_package_beside(built: Path) -> Non
         "sapa/data/sop_gowa.toml",
     ):
         assert required in names, required
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    modules = {n for n in names if n.endswith(".py")}
+    compiled = {n for n in names if n.endswith(".pyc")}
+    assert len(compiled) == len(modules)
+    for name in modules:
+        assert importlib.util.cache_from_source(name) in compiled, name
     assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
     assert "staff.toml" not in names  # only with --staff-file
+
+
+def test_bytecode_is_checked_against_its_source(built: Path) -> None:
+    """Every .pyc is checked-hash bytecode of exactly the source beside it (a stale one would
+    run old code), and the interpreter loads it instead of compiling."""
+    with zipfile.ZipFile(built) as z:
+        for name in (n for n in z.namelist() if n.endswith(".py")):
+            pyc = z.read(importlib.util.cache_from_source(name))
+            assert pyc[:4] == importlib.util.MAGIC_NUMBER, name
+            assert int.from_bytes(pyc[4:8], "little") == 0b11, f"{name}: not checked-hash"
+            assert pyc[8:16] == importlib.util.source_hash(z.read(name)), name
+
+
+def test_entry_points_import_their_bytecode(unpacked: Path) -> None:
+    """Imported from the bundle with writing bytecode forbidden: nothing is compiled (a module
+    whose source changed after the build would be, and correctly so)."""
+    code = """
+import importlib.machinery, sys
+compiled = []
+real = importlib.machinery.SourceFileLoader.source_to_code
+def spy(self, data, path, *, _optimize=-1):
+    compiled.append(path)
+    return real(self, data, path, _optimize=_optimize)
+importlib.machinery.SourceFileLoader.source_to_code = spy
+sys.path.insert(0, ".")
+import main
+main.wa_webhook
+print(sorted(m for m in sys.modules if m.startswith("sapa")).__len__(), compiled)
+"""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "SAPA_DATA_DIR": str(unpacked / "var")}
+    env.pop("PYTHONPYCACHEPREFIX", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=unpacked,
+        env=env,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    count, compiled = proc.stdout.split(" ", 1)
+    assert int(count) > 10
+    assert [p for p in ast.literal_eval(compiled) if p.startswith(str(unpacked))] == []
 
 
 def test_entry_points_import_from_the_bundle_alone(unpacked: Path) -> None:

@@ -80,3 +80,25 @@ def test_local_secrets_are_generated_once_private_and_kept(tmp_path: Path) -> No
 def test_a_set_secret_wins_over_the_generated_one(tmp_path: Path) -> None:
     s = load_settings(sapa_data_dir=tmp_path, wa_verify_token="from-env")
     assert s.secret("wa_verify_token") == "from-env"
+
+
+def test_settings_come_from_the_environment_with_json_for_lists_and_objects(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MAX_UPLOAD_MB", "12")
+    monkeypatch.setenv("dev_login", "false")  # any case is read
+    monkeypatch.setenv("WA_MEDIA_HOSTS", '["lookaside.fbsbx.com", ".example.net"]')
+    monkeypatch.setenv("WA_PHONE_NUMBERS", '{"1099": "730608"}')
+    monkeypatch.setenv("NOT_A_SETTING", "ignored")
+    s = Settings()
+    assert s.max_upload_mb == 12 and s.dev_login is False
+    assert s.wa_media_hosts == ["lookaside.fbsbx.com", ".example.net"]
+    assert s.wa_phone_numbers == {"1099": "730608"}
+    assert Settings(max_upload_mb=3).max_upload_mb == 3  # an argument wins over the environment
+    monkeypatch.setenv("WA_PHONE_NUMBERS", "1099=730608")
+    with pytest.raises(ValueError, match="WA_PHONE_NUMBERS must be JSON"):
+        Settings()
+    monkeypatch.setenv("WA_PHONE_NUMBERS", '{"1099": "730608"}')
+    monkeypatch.setenv("STORE", "postgres")
+    with pytest.raises(pydantic.ValidationError, match="store"):
+        Settings()

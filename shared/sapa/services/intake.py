@@ -14,7 +14,7 @@ from sapa.domain.registration import registration_number, sequence_scope
 from sapa.domain.texts import text
 from sapa.ports import Message, Task
 from sapa.services.names import task_name
-from sapa.services.unit import mutate
+from sapa.services.unit import is_held, mutate
 
 log = logging.getLogger(__name__)
 
@@ -149,10 +149,15 @@ def limit_replies(c: Container, case: Case, m: InboundMessage, tasks: list[Task]
 
 
 def recover_outbound(c: Container, s: StatusUpdate) -> str | None:
-    """A status of a message SAPA sent but never recorded: the sender died between the send
-    and the record. Record it now from the reference it was sent with (services.messaging.
-    send_reference), so the retry of its task finds it sent and does not send it again.
-    Returns the case id once the message is recorded with this wamid."""
+    """A status of a message SAPA sent but has not recorded (yet), from the reference it was
+    sent with (services.messaging.send_reference). Returns the case id once the message is
+    recorded with this wamid.
+
+    While its sender still holds the message, the sender may be between the send and the
+    record: the status is parked for it (or for the retry of its task, should it die: the
+    retry then records the real text under this wamid and sends nothing). Once no one holds
+    it, the sender died and the task may never run again: the message is recorded now, with
+    a placeholder text, so that a retry finds it sent and does not send it again."""
     parts = s.reference.split("|")
     if len(parts) != 5 or parts[0] != "sapa" or not parts[2].startswith("out:"):
         return None
@@ -163,6 +168,15 @@ def recover_outbound(c: Container, s: StatusUpdate) -> str | None:
         return None
     if c.store.message_exists(message_id):
         return None  # recorded under another wamid: this one was a second send
+    if is_held(c, message_id):
+        from sapa.services.messaging import park_status
+
+        park_status(c, message_id, s.wamid, s.status, s.at)
+        # The sender may have recorded it meanwhile, and looked for a parked status before
+        # this one was parked: look again (one of the two sides sees the other's write).
+        if not c.store.message_exists(message_id):
+            return None
+        return c.store.set_message_status(s.wamid, s.status, s.at)
     c.store.add_message(
         Message(
             case_id=case_id,
