@@ -10,11 +10,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -29,6 +26,7 @@ from sapa.adapters.clock import FixedClock
 from sapa.adapters.cloud import cloud_tasks
 from sapa.bootstrap import Container
 from tests.functions.conftest import FakeWhatsApp, Flow, snapshot
+from tests.key_server import KeyServer, pem_private, serving_keys
 
 SA = "sapa-tasks@sapa-test.iam.gserviceaccount.com"
 TEMPLATE = "https://asia-southeast2-sapa-test.cloudfunctions.net/sapa-{name}"
@@ -40,14 +38,6 @@ KID = "google-test-key-1"
 
 def new_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
-def pem_private(key: rsa.RSAPrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
 
 
 def pem_certificate(key: rsa.RSAPrivateKey) -> str:
@@ -71,42 +61,15 @@ GOOGLE_KEY = new_key()
 OTHER_KEY = new_key()
 
 
-@dataclass
-class CertServer:
-    keys: dict[str, str]
-    url: str = ""
-    hits: list[str] = field(default_factory=list)
-
-
 @pytest.fixture(scope="module")
-def cert_server() -> Iterator[CertServer]:
-    served = CertServer({KID: pem_certificate(GOOGLE_KEY)})
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            served.hits.append(self.path)
-            body = json.dumps(served.keys).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Cache-Control", "public, max-age=21600, must-revalidate")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    served.url = f"http://127.0.0.1:{server.server_address[1]}/oauth2/v1/certs"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield served
-    server.shutdown()
-    server.server_close()
+def cert_server() -> Iterator[KeyServer]:
+    cache = {"Cache-Control": "public, max-age=21600, must-revalidate"}
+    with serving_keys({KID: pem_certificate(GOOGLE_KEY)}, "/oauth2/v1/certs", cache) as served:
+        yield served
 
 
 @pytest.fixture
-def oidc(container: Container, cert_server: CertServer) -> Iterator[CertServer]:
+def oidc(container: Container, cert_server: KeyServer) -> Iterator[KeyServer]:
     """The container configured as in the cloud: tasks come from Cloud Tasks with OIDC."""
     container.settings = container.settings.model_copy(
         update={
@@ -179,7 +142,7 @@ def test_a_genuine_token_for_the_functions_own_url_runs_the_task(
     container: Container,
     flow: Flow,
     wa: FakeWhatsApp,
-    oidc: CertServer,
+    oidc: KeyServer,
     client_for: Callable[[str], Any],
 ) -> None:
     # GIVEN a greeted case whose guest-book link task is queued
@@ -199,7 +162,7 @@ def test_a_genuine_token_for_the_functions_own_url_runs_the_task(
 def test_a_warm_instance_fetches_googles_keys_once(
     container: Container,
     flow: Flow,
-    oidc: CertServer,
+    oidc: KeyServer,
     client_for: Callable[[str], Any],
 ) -> None:
     # GIVEN several cases with their link tasks
@@ -218,7 +181,7 @@ def test_a_warm_instance_fetches_googles_keys_once(
 def test_a_key_google_rotated_in_is_fetched_once_more(
     container: Container,
     flow: Flow,
-    oidc: CertServer,
+    oidc: KeyServer,
     client_for: Callable[[str], Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -318,7 +281,7 @@ def test_anything_but_a_genuine_token_is_refused_and_changes_nothing(
     container: Container,
     flow: Flow,
     wa: FakeWhatsApp,
-    oidc: CertServer,
+    oidc: KeyServer,
     client_for: Callable[[str], Any],
     kind: str,
 ) -> None:
@@ -340,7 +303,7 @@ def test_the_local_task_token_opens_nothing_in_the_cloud(
     container: Container,
     flow: Flow,
     wa: FakeWhatsApp,
-    oidc: CertServer,
+    oidc: KeyServer,
     client_for: Callable[[str], Any],
 ) -> None:
     case = flow.greet()
@@ -357,7 +320,7 @@ def test_keys_that_cannot_be_fetched_are_a_503_so_the_queue_retries(
     container: Container,
     flow: Flow,
     wa: FakeWhatsApp,
-    oidc: CertServer,
+    oidc: KeyServer,
     client_for: Callable[[str], Any],
 ) -> None:
     # GIVEN Google's key endpoint is unreachable (nothing listens on that port)
@@ -386,7 +349,7 @@ def test_scheduled_jobs_take_a_token_for_their_own_url(
     container: Container,
     flow: Flow,
     clock: FixedClock,
-    oidc: CertServer,
+    oidc: KeyServer,
     client_for: Callable[[str], Any],
     monkeypatch: pytest.MonkeyPatch,
     job: str,
@@ -420,7 +383,7 @@ def test_scheduled_jobs_take_a_token_for_their_own_url(
 
 def test_a_job_that_does_not_know_its_name_refuses(
     container: Container,
-    oidc: CertServer,
+    oidc: KeyServer,
     client_for: Callable[[str], Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

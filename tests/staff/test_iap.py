@@ -7,11 +7,8 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -22,6 +19,7 @@ from google.auth import jwt
 from google.auth.crypt.es256 import ES256Signer
 
 from sapa.bootstrap import Container
+from tests.key_server import KeyServer, pem_private, serving_keys
 
 from .conftest import ADMIN, JSON, KABID, LOKET, OPERATOR, app_for, assert_unchanged, snapshot
 
@@ -35,29 +33,12 @@ def new_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-def pem_private(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-
-
 def pem_public(key: ec.EllipticCurvePrivateKey) -> str:
     return (
         key.public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
         .decode()
     )
-
-
-@dataclass
-class KeyServer:
-    """IAP's public-key endpoint on 127.0.0.1: a JSON map kid → PEM public key."""
-
-    keys: dict[str, str]
-    url: str = ""
-    hits: list[str] = field(default_factory=list)
 
 
 @pytest.fixture(scope="module")
@@ -67,28 +48,9 @@ def iap_key() -> ec.EllipticCurvePrivateKey:
 
 @pytest.fixture(scope="module")
 def key_server(iap_key: ec.EllipticCurvePrivateKey) -> Iterator[KeyServer]:
-    served = KeyServer({KID: pem_public(iap_key), "iap-test-key-0": pem_public(new_key())})
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            served.hits.append(self.path)
-            body = json.dumps(served.keys).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    served.url = f"http://127.0.0.1:{server.server_address[1]}/iap/verify/public_key"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield served
-    server.shutdown()
-    server.server_close()
+    keys = {KID: pem_public(iap_key), "iap-test-key-0": pem_public(new_key())}
+    with serving_keys(keys, "/iap/verify/public_key") as served:
+        yield served
 
 
 @pytest.fixture
