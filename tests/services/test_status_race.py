@@ -206,3 +206,37 @@ def test_a_dead_deliverers_retry_records_the_document_and_delivers_the_case(
         text("wa_delivered_caption", reg_no=c.store.get(case_id).reg_no)[:20]
     )
     assert c.store.get(case_id).state == "delivered"
+
+
+def test_a_failure_reported_before_the_record_is_noted_for_staff(
+    container: Container, runner: Runner, clock: FixedClock
+) -> None:
+    c = container
+    task, took = _link_sent_then_died(c)
+    case_id = task.payload["case_id"]
+    # WHEN WhatsApp reports the unrecorded message failed, twice, while the hold lasts
+    for _ in range(2):
+        intake.receive(
+            c,
+            [],
+            [
+                StatusUpdate(
+                    took.wamid,
+                    took.pnid,
+                    "failed",
+                    clock.now(),
+                    errors=("131026 Message undeliverable",),
+                    reference=took.reference,
+                )
+            ],
+        )
+    # THEN staff see it on the case once, though the message is not recorded yet
+    notes = [e for e in c.store.events(case_id) if e.event == "message_failed"]
+    assert len(notes) == 1 and notes[0].detail["wamid"] == took.wamid
+    # AND the retry records it, failed, without sending it again
+    clock.advance(SEND_HOLD_SECONDS + 1)
+    fresh = FakeWhatsApp()
+    c.whatsapp = fresh  # type: ignore[misc]
+    messaging.notify(c, task.payload, task.name or "")
+    (msg,) = _outbound(c, case_id)
+    assert fresh.sent == [] and msg.status == "failed"

@@ -107,13 +107,16 @@ def receive(
             from sapa.services.signing import document_status
 
             document_status(c, case_id, s.wamid, s.status)
-        if case_id is not None and s.status == "failed":
+        if s.status == "failed":
+            # A message not recorded yet (its status parked) still names its case in the
+            # reference it was sent with: staff must see the failure either way.
+            failed_case = case_id or _referenced(c, s)[0]
             # Meta delivers duplicates: one note per message. Noted before the key is kept,
             # so a failure in between repeats the note rather than losing it.
             key = f"message-failed-{s.wamid}"
-            if c.store.get_key(key) is None:
-                _record_failed_delivery(c, case_id, s)
-                c.store.claim_key(key, value={"case_id": case_id})
+            if failed_case is not None and c.store.get_key(key) is None:
+                _record_failed_delivery(c, failed_case, s)
+                c.store.claim_key(key, value={"case_id": failed_case})
     return result
 
 
@@ -158,13 +161,8 @@ def recover_outbound(c: Container, s: StatusUpdate) -> str | None:
     retry then records the real text under this wamid and sends nothing). Once no one holds
     it, the sender died and the task may never run again: the message is recorded now, with
     a placeholder text, so that a retry finds it sent and does not send it again."""
-    parts = s.reference.split("|")
-    if len(parts) != 5 or parts[0] != "sapa" or not parts[2].startswith("out:"):
-        return None
-    _, case_id, message_id, type_, kind = parts
-    try:
-        c.store.get(case_id)
-    except NotFound:
+    case_id, (message_id, type_, kind) = _referenced(c, s)
+    if case_id is None:
         return None
     if c.store.message_exists(message_id):
         return None  # recorded under another wamid: this one was a second send
@@ -191,6 +189,20 @@ def recover_outbound(c: Container, s: StatusUpdate) -> str | None:
     )
     log.warning("recorded a sent message from its status", extra={"case_id": case_id})
     return c.store.set_message_status(s.wamid, s.status, s.at)
+
+
+def _referenced(c: Container, s: StatusUpdate) -> tuple[str | None, tuple[str, str, str]]:
+    """The existing case a status's reference names (None if none), and the message id, type
+    and kind it was sent with (services.messaging.send_reference)."""
+    parts = s.reference.split("|")
+    if len(parts) != 5 or parts[0] != "sapa" or not parts[2].startswith("out:"):
+        return None, ("", "", "")
+    _, case_id, message_id, type_, kind = parts
+    try:
+        c.store.get(case_id)
+    except NotFound:
+        return None, ("", "", "")
+    return case_id, (message_id, type_, kind)
 
 
 def _keyword(m: InboundMessage) -> str:
