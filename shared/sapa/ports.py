@@ -64,6 +64,19 @@ class Message:
         return cls(**d)
 
 
+def completed_placeholder(stored: str, provider_id: str | None, message: Message) -> str | None:
+    """The stored form of `message` in place of the recovered placeholder `stored` (its time
+    kept), or None if `stored` is not the placeholder of the same send."""
+    old = json.loads(stored)
+    if not (old.get("data") or {}).get("recovered") or provider_id != message.provider_id:
+        return None
+    if old.get("case_id") != message.case_id:
+        return None
+    new = json.loads(message.to_json())
+    new["at"] = old["at"]
+    return json.dumps(new)
+
+
 @dataclass(frozen=True)
 class AccessRecord:
     """One read of personal data by an officer: UU 27/2022's record of processing covers who
@@ -162,6 +175,13 @@ class CaseStore(Protocol):
     def messages(self, case_id: str) -> list[Message]: ...
 
     def message_exists(self, message_id: str) -> bool: ...
+
+    def complete_recovered(self, message: Message) -> bool:
+        """Put `message` (what its sender recorded) in the place of the placeholder that its
+        status webhook recorded first (same id and provider id, `data["recovered"]`): its
+        text and data replace the placeholder's, its time and status stay. False, and
+        nothing written, when the stored message is not such a placeholder."""
+        ...
 
     def redact_messages(self, case_id: str) -> int:
         """Replace the text and media references of a case's messages with a redaction mark

@@ -19,6 +19,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -529,6 +530,41 @@ def test_messages_order_by_instant_not_by_offset_text(store: CaseStore) -> None:
     store.add_message(early)
 
     assert [m.id for m in store.messages(case.id)] == ["early", "late"]
+
+
+def test_complete_recovered_replaces_only_a_placeholder_of_the_same_send(
+    store: CaseStore,
+) -> None:
+    # GIVEN a message recorded from its status alone (placeholder text) and an ordinary one
+    case = new_case()
+    store.create(case)
+
+    def out(id_: str, body: str, at: datetime, **data: Any) -> Message:
+        return Message(
+            case_id=case.id, id=id_, direction="out", at=at, type="text", body=body, data=data
+        )
+
+    placeholder = out("out:link", "(terkirim)", T0, wamid="wamid.L1", kind="x", recovered=True)
+    assert store.add_message(placeholder) is True
+    assert store.set_message_status("wamid.L1", "delivered", T0) == case.id
+    plain = out("out:other", "asli", T0 + timedelta(seconds=1), wamid="wamid.O1")
+    assert store.add_message(plain) is True
+    real = out("out:link", "Isi sebenarnya", T0 + timedelta(seconds=5), wamid="wamid.L1", kind="x")
+
+    # WHEN another send's record, a missing id or an ordinary message are offered
+    assert store.complete_recovered(replace(real, data={"wamid": "wamid.L2"})) is False
+    assert store.complete_recovered(replace(real, id="out:none")) is False
+    assert store.complete_recovered(replace(plain, body="GANTI")) is False
+    # AND the real record of the same send
+    assert store.complete_recovered(real) is True
+
+    # THEN only the placeholder took the real text and data, keeping its time and status
+    got = {m.id: m for m in store.messages(case.id)}
+    assert got["out:link"].body == "Isi sebenarnya"
+    assert got["out:link"].data == {"wamid": "wamid.L1", "kind": "x"}
+    assert got["out:link"].at == T0 and got["out:link"].status == "delivered"
+    assert got["out:other"].body == "asli"
+    assert store.complete_recovered(real) is False  # no longer a placeholder
 
 
 def test_set_message_status_never_goes_back_and_failed_wins(store: CaseStore) -> None:

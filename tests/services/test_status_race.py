@@ -1,8 +1,7 @@
-"""A status webhook of a message SAPA sent but has not recorded yet. While the sender holds
-the message the status is parked: a live sender records its real text (and the status), a
-dead sender's retry records it under the reported wamid without sending again. Once nobody
-holds it, the status records it at once with a placeholder. Nothing is sent twice, nothing
-sent goes unrecorded."""
+"""A status webhook of a message SAPA sent but has not recorded yet: the status records it at
+once with a placeholder text (so a dead sender's retry finds it sent), and a live sender puts
+its real text in the placeholder's place. Nothing is sent twice, nothing sent goes
+unrecorded, and the resident's conversation keeps what the resident got."""
 
 from __future__ import annotations
 
@@ -46,9 +45,25 @@ class StatusBeforeReturn(FakeWhatsApp):
         self, phone_number_id: str, to: str, body: str, *, reference: str | None = None
     ) -> str:
         wamid = super().send_text(phone_number_id, to, body, reference=reference)
-        status = StatusUpdate(
-            wamid, phone_number_id, self.status, self.c.clock.now(), reference=reference or ""
-        )
+        return self._report(wamid, phone_number_id, reference)
+
+    def send_document(
+        self,
+        phone_number_id: str,
+        to: str,
+        data: bytes,
+        filename: str,
+        caption: str,
+        *,
+        reference: str | None = None,
+    ) -> str:
+        wamid = super().send_document(phone_number_id, to, data, filename, caption)
+        return self._report(wamid, phone_number_id, reference)
+
+    def _report(self, wamid: str, pnid: str, reference: str | None) -> str:
+        wamid = wamid.replace("wamid.", "wamid.QUICK-")  # an id no other fake hands out
+        now = self.c.clock.now()
+        status = StatusUpdate(wamid, pnid, self.status, now, reference=reference or "")
         intake.receive(self.c, [], [status])
         return wamid
 
@@ -104,6 +119,22 @@ def _link_sent_then_died(c: Container) -> tuple[Task, Sent]:
     return task, dying.took
 
 
+def _signed(c: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock) -> str:
+    """A case signed by the head of office, its delivery task not yet run."""
+    case_id = to_approved(c, runner, wa, clock)
+    act(c, case_id, KADIS, "sign")
+    runner.drain(kinds={"esign_request"})
+    return case_id
+
+
+def _take(c: Container, kind: str) -> list[Task]:
+    queue: Any = c.queue
+    tasks = [t for t in queue.tasks if t.kind == kind]
+    for t in tasks:
+        queue.tasks.remove(t)
+    return tasks
+
+
 def _outbound(c: Container, case_id: str) -> list[Message]:
     return [m for m in c.store.messages(case_id) if m.direction == "out"]
 
@@ -132,80 +163,69 @@ def test_a_status_that_beats_a_live_sender_keeps_the_real_text(
     assert len(c.whatsapp.sent) == 1  # type: ignore[attr-defined]
 
 
-def test_a_dead_senders_retry_records_the_reported_message_without_sending_it_again(
+def test_a_dead_senders_message_is_recorded_from_its_status_and_not_sent_again(
     container: Container, runner: Runner, clock: FixedClock
 ) -> None:
     c = container
     # GIVEN a sender that died right after WhatsApp accepted the link
     task, took = _link_sent_then_died(c)
     case_id = task.payload["case_id"]
-    # WHEN its status comes while the dead sender's hold has not run out
-    _report(c, took, "sent")
-    assert _outbound(c, case_id) == []  # parked: the sender might still record it
-    # AND the task is retried once the hold is over
-    clock.advance(SEND_HOLD_SECONDS + 1)
-    fresh = FakeWhatsApp()
-    c.whatsapp = fresh  # type: ignore[misc]
-    assert messaging.notify(c, task.payload, task.name or "") == "sent"
-    # THEN the message is recorded with its real text and WhatsApp's id, and not sent again
-    assert fresh.sent == []
-    (msg,) = _outbound(c, case_id)
-    assert msg.data["wamid"] == took.wamid and "/guestbook/f/" in msg.body
-    assert msg.status == "sent" and not msg.data.get("recovered")
-    assert messaging.notify(c, task.payload, task.name or "") == "already_sent"
-
-
-def test_a_status_after_the_hold_records_a_placeholder_and_the_retry_sends_nothing(
-    container: Container, runner: Runner, clock: FixedClock
-) -> None:
-    c = container
-    task, took = _link_sent_then_died(c)
-    case_id = task.payload["case_id"]
-    # GIVEN the dead sender's hold ran out (its task may never run again)
-    clock.advance(SEND_HOLD_SECONDS + 1)
-    # WHEN a status of the message arrives
+    # WHEN its status comes (while the dead sender's hold lasts)
     _report(c, took, "read")
     # THEN the message is recorded at once, marked as recovered
     (msg,) = _outbound(c, case_id)
     assert msg.data["recovered"] is True and msg.data["wamid"] == took.wamid
     assert msg.body == text("wa_recovered_body") and msg.status == "read"
-    # AND a retry of the task sends nothing
+    # AND the task's retry, even while the dead sender's hold lasts, sends nothing
     fresh = FakeWhatsApp()
     c.whatsapp = fresh  # type: ignore[misc]
+    assert messaging.notify(c, task.payload, task.name or "") == "already_sent"
+    clock.advance(SEND_HOLD_SECONDS + 1)
     assert messaging.notify(c, task.payload, task.name or "") == "already_sent"
     assert fresh.sent == []
 
 
-def test_a_dead_deliverers_retry_records_the_document_and_delivers_the_case(
+def test_a_live_deliverer_overtaken_by_the_phones_report_keeps_its_caption(
     container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
 ) -> None:
     c = container
-    case_id = to_approved(c, runner, wa, clock)
-    act(c, case_id, KADIS, "sign")
-    runner.drain(kinds={"esign_request"})
-    queue: Any = c.queue
-    (task,) = [t for t in queue.tasks if t.kind == "deliver"]
-    queue.tasks.remove(task)
+    case_id = _signed(c, runner, wa, clock)
+    (task,) = _take(c, "deliver")
+    # GIVEN an API whose "delivered" report is handled before the deliverer records the document
+    c.whatsapp = StatusBeforeReturn(c, "delivered")  # type: ignore[misc]
+    # WHEN the signed document is delivered
+    assert signing.deliver(c, task.payload, task.name or "") == "sent"
+    # THEN the case is delivered and the conversation holds the real caption, once
+    case = c.store.get(case_id)
+    assert case.state == "delivered"
+    (doc,) = [m for m in _outbound(c, case_id) if m.type == "document"]
+    assert doc.body == text("wa_delivered_caption", reg_no=case.reg_no)
+    assert not doc.data.get("recovered") and doc.status == "delivered"
+    assert len(c.whatsapp.sent) == 1  # type: ignore[attr-defined]
+
+
+def test_a_dead_deliverers_document_delivers_the_case_from_its_status(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = _signed(c, runner, wa, clock)
+    (task,) = _take(c, "deliver")
     dying = DiesAfterSending()
     c.whatsapp = dying  # type: ignore[misc]
     # GIVEN the signed document sent, its sender dead before recording it
     with pytest.raises(Crash):
         signing.deliver(c, task.payload, task.name or "")
-    # WHEN the phone reports it delivered while the hold lasts, and the task is retried later
+    # WHEN the phone reports it delivered
     _report(c, dying.took, "delivered")
-    assert c.store.get(case_id).state != "delivered"
+    # THEN the case is delivered, and the retry sends nothing
+    assert c.store.get(case_id).state == "delivered"
     clock.advance(SEND_HOLD_SECONDS + 1)
     fresh = FakeWhatsApp()
     c.whatsapp = fresh  # type: ignore[misc]
-    assert signing.deliver(c, task.payload, task.name or "") == "sent"
-    # THEN the document is recorded under WhatsApp's id with its caption, not sent twice,
-    # and the case is delivered
+    assert signing.deliver(c, task.payload, task.name or "") == "already_sent"
     assert fresh.sent == []
     (doc,) = [m for m in _outbound(c, case_id) if m.type == "document"]
-    assert doc.data["wamid"] == dying.took.wamid and doc.body.startswith(
-        text("wa_delivered_caption", reg_no=c.store.get(case_id).reg_no)[:20]
-    )
-    assert c.store.get(case_id).state == "delivered"
+    assert doc.data["wamid"] == dying.took.wamid and doc.data["recovered"] is True
 
 
 def test_a_failure_reported_before_the_record_is_noted_for_staff(
@@ -214,29 +234,19 @@ def test_a_failure_reported_before_the_record_is_noted_for_staff(
     c = container
     task, took = _link_sent_then_died(c)
     case_id = task.payload["case_id"]
-    # WHEN WhatsApp reports the unrecorded message failed, twice, while the hold lasts
+    # WHEN WhatsApp reports the unrecorded message failed, twice
     for _ in range(2):
-        intake.receive(
-            c,
-            [],
-            [
-                StatusUpdate(
-                    took.wamid,
-                    took.pnid,
-                    "failed",
-                    clock.now(),
-                    errors=("131026 Message undeliverable",),
-                    reference=took.reference,
-                )
-            ],
+        status = StatusUpdate(
+            took.wamid,
+            took.pnid,
+            "failed",
+            clock.now(),
+            errors=("131026 Message undeliverable",),
+            reference=took.reference,
         )
-    # THEN staff see it on the case once, though the message is not recorded yet
+        intake.receive(c, [], [status])
+    # THEN staff see it on the case once, and the message is recorded as failed
     notes = [e for e in c.store.events(case_id) if e.event == "message_failed"]
     assert len(notes) == 1 and notes[0].detail["wamid"] == took.wamid
-    # AND the retry records it, failed, without sending it again
-    clock.advance(SEND_HOLD_SECONDS + 1)
-    fresh = FakeWhatsApp()
-    c.whatsapp = fresh  # type: ignore[misc]
-    messaging.notify(c, task.payload, task.name or "")
     (msg,) = _outbound(c, case_id)
-    assert fresh.sent == [] and msg.status == "failed"
+    assert msg.status == "failed"

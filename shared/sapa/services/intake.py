@@ -14,7 +14,7 @@ from sapa.domain.registration import registration_number, sequence_scope
 from sapa.domain.texts import text
 from sapa.ports import Message, Task
 from sapa.services.names import task_name
-from sapa.services.unit import is_held, mutate
+from sapa.services.unit import mutate
 
 log = logging.getLogger(__name__)
 
@@ -107,16 +107,13 @@ def receive(
             from sapa.services.signing import document_status
 
             document_status(c, case_id, s.wamid, s.status)
-        if s.status == "failed":
-            # A message not recorded yet (its status parked) still names its case in the
-            # reference it was sent with: staff must see the failure either way.
-            failed_case = case_id or _referenced(c, s)[0]
+        if case_id is not None and s.status == "failed":
             # Meta delivers duplicates: one note per message. Noted before the key is kept,
             # so a failure in between repeats the note rather than losing it.
             key = f"message-failed-{s.wamid}"
-            if failed_case is not None and c.store.get_key(key) is None:
-                _record_failed_delivery(c, failed_case, s)
-                c.store.claim_key(key, value={"case_id": failed_case})
+            if c.store.get_key(key) is None:
+                _record_failed_delivery(c, case_id, s)
+                c.store.claim_key(key, value={"case_id": case_id})
     return result
 
 
@@ -152,29 +149,22 @@ def limit_replies(c: Container, case: Case, m: InboundMessage, tasks: list[Task]
 
 
 def recover_outbound(c: Container, s: StatusUpdate) -> str | None:
-    """A status of a message SAPA sent but has not recorded (yet), from the reference it was
-    sent with (services.messaging.send_reference). Returns the case id once the message is
-    recorded with this wamid.
-
-    While its sender still holds the message, the sender may be between the send and the
-    record: the status is parked for it (or for the retry of its task, should it die: the
-    retry then records the real text under this wamid and sends nothing). Once no one holds
-    it, the sender died and the task may never run again: the message is recorded now, with
-    a placeholder text, so that a retry finds it sent and does not send it again."""
-    case_id, (message_id, type_, kind) = _referenced(c, s)
-    if case_id is None:
+    """A status of a message SAPA sent but has not recorded: the sender died between the send
+    and the record, or has not got there yet. Record it now from the reference it was sent
+    with (services.messaging.send_reference), with a placeholder text, so that the retry of a
+    dead sender's task finds it sent and does not send it again; a live sender then puts the
+    real text in the placeholder's place (services.messaging.record_outbound). Returns the
+    case id once the message is recorded with this wamid."""
+    parts = s.reference.split("|")
+    if len(parts) != 5 or parts[0] != "sapa" or not parts[2].startswith("out:"):
+        return None
+    _, case_id, message_id, type_, kind = parts
+    try:
+        c.store.get(case_id)
+    except NotFound:
         return None
     if c.store.message_exists(message_id):
         return None  # recorded under another wamid: this one was a second send
-    if is_held(c, message_id):
-        from sapa.services.messaging import park_status
-
-        park_status(c, message_id, s.wamid, s.status, s.at)
-        # The sender may have recorded it meanwhile, and looked for a parked status before
-        # this one was parked: look again (one of the two sides sees the other's write).
-        if not c.store.message_exists(message_id):
-            return None
-        return c.store.set_message_status(s.wamid, s.status, s.at)
     c.store.add_message(
         Message(
             case_id=case_id,
@@ -189,20 +179,6 @@ def recover_outbound(c: Container, s: StatusUpdate) -> str | None:
     )
     log.warning("recorded a sent message from its status", extra={"case_id": case_id})
     return c.store.set_message_status(s.wamid, s.status, s.at)
-
-
-def _referenced(c: Container, s: StatusUpdate) -> tuple[str | None, tuple[str, str, str]]:
-    """The existing case a status's reference names (None if none), and the message id, type
-    and kind it was sent with (services.messaging.send_reference)."""
-    parts = s.reference.split("|")
-    if len(parts) != 5 or parts[0] != "sapa" or not parts[2].startswith("out:"):
-        return None, ("", "", "")
-    _, case_id, message_id, type_, kind = parts
-    try:
-        c.store.get(case_id)
-    except NotFound:
-        return None, ("", "", "")
-    return case_id, (message_id, type_, kind)
 
 
 def _keyword(m: InboundMessage) -> str:

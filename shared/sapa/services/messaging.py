@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from itsdangerous import URLSafeTimedSerializer
@@ -224,14 +224,12 @@ def send(
         raise TransientError("pesan ini sedang dikirim oleh proses lain", message_id=message_id)
     if c.store.message_exists(message_id):
         return "already_sent"  # the previous holder sent and recorded it
-    # A previous holder that died after sending: its status told us (intake.recover_outbound)
-    seen = sent_unrecorded(c, message_id)
     try:
         # Between a successful send and recording it is the only place a message can repeat
         # (the WhatsApp API has no idempotency key); that window is kept this short.
         if template is None:
             body = render(c, case, kind, params)
-            wamid = seen or c.whatsapp.send_text(
+            wamid = c.whatsapp.send_text(
                 case.phone_number_id,
                 case.wa_id,
                 body,
@@ -239,7 +237,7 @@ def send(
             )
         else:
             values = template_params(c, case, template.params, params)
-            wamid = seen or c.whatsapp.send_template(
+            wamid = c.whatsapp.send_template(
                 case.phone_number_id,
                 case.wa_id,
                 template.name,
@@ -292,32 +290,6 @@ def send_reference(case: Case, message_id: str, type_: str, kind: str) -> str:
     return "|".join(("sapa", case.id, message_id, type_, kind))
 
 
-def _seen_key(message_id: str) -> str:
-    return f"sent-seen-{message_id}"
-
-
-def park_status(c: Container, message_id: str, wamid: str, status: str, at: datetime) -> None:
-    """A status of `message_id` that came while its sender still held it (between the send and
-    the record): kept for the sender, or the retry of its task, to apply (`settle_status`)."""
-    c.store.claim_key(
-        _seen_key(message_id), value={"wamid": wamid, "status": status, "at": at.isoformat()}
-    )
-
-
-def sent_unrecorded(c: Container, message_id: str) -> str | None:
-    """The wamid of `message_id` if WhatsApp reported it sent but no sender recorded it (the
-    holder died after sending): the retry records it under that wamid instead of sending."""
-    seen = c.store.get_key(_seen_key(message_id))
-    return str(seen["wamid"]) if seen and seen.get("wamid") else None
-
-
-def settle_status(c: Container, message_id: str, wamid: str) -> None:
-    """Apply a status parked for `message_id` (park_status) to the message just recorded."""
-    seen = c.store.get_key(_seen_key(message_id))
-    if seen and seen.get("wamid") == wamid:
-        c.store.set_message_status(wamid, str(seen["status"]), datetime.fromisoformat(seen["at"]))
-
-
 def note_delayed(c: Container, case_id: str, message_id: str, kind: str, reason: str) -> None:
     """The provider could not take a message now and the queue will retry it: from the second
     failure on (a single blip is cleared by the next attempt), say so on the case, once per
@@ -351,22 +323,21 @@ def record_outbound(
     *,
     actor_id: str = "system",
 ) -> None:
-    """Add a message SAPA sent to the case's conversation (its id is the dedupe key), with any
-    status WhatsApp reported before it was recorded."""
-    c.store.add_message(
-        Message(
-            case_id=case.id,
-            id=message_id,
-            direction="out",
-            at=c.clock.now(),
-            type=type_,
-            body=body,
-            actor_id=actor_id,
-            data=data,
-        )
+    """Add a message SAPA sent to the case's conversation (its id is the dedupe key). When its
+    status webhook was quicker and recorded it with a placeholder text (intake.
+    recover_outbound), the real text takes the placeholder's place."""
+    message = Message(
+        case_id=case.id,
+        id=message_id,
+        direction="out",
+        at=c.clock.now(),
+        type=type_,
+        body=body,
+        actor_id=actor_id,
+        data=data,
     )
-    if data.get("wamid"):
-        settle_status(c, message_id, str(data["wamid"]))
+    if not c.store.add_message(message) and c.store.complete_recovered(message):
+        log.info("a status came before its message was recorded", extra={"case_id": case.id})
 
 
 def command(c: Container, payload: dict[str, Any], task_name_: str = "") -> str:

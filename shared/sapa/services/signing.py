@@ -21,7 +21,6 @@ from sapa.services.messaging import (
     record_outbound,
     send,
     send_reference,
-    sent_unrecorded,
 )
 from sapa.services.names import task_name
 from sapa.services.unit import hold, mutate, outbox_task, release
@@ -223,10 +222,8 @@ def deliver(c: Container, payload: dict[str, Any], task_name_: str) -> str:
     if c.store.message_exists(message_id):
         return "already_sent"
     caption = text("wa_delivered_caption", reg_no=case.reg_no)
-    # A previous holder that died after sending: its status told us (intake.recover_outbound)
-    seen = sent_unrecorded(c, message_id)
     try:
-        wamid = seen or c.whatsapp.send_document(
+        wamid = c.whatsapp.send_document(
             case.phone_number_id,
             case.wa_id,
             c.blobs.get(case.signed.key),

@@ -108,19 +108,6 @@ def hold(c: Container, key: str, seconds: float) -> str | None:
     raise TransientError("too many attempts to take a hold", key=key)
 
 
-def is_held(c: Container, key: str) -> bool:
-    """Whether someone holds `key` now (a hold taken, not released, its time not up)."""
-    now = c.clock.now().timestamp()
-    for n in range(10_000):
-        name = f"hold-{key}#{n}"
-        taken = c.store.get_key(name)
-        if taken is None:
-            return False
-        if float(taken.get("until", 0)) > now and c.store.get_key(f"{name}/released") is None:
-            return True
-    return False
-
-
 def release(c: Container, name: str) -> None:
     """Give a hold back (its call failed and may be tried again at once)."""
     c.store.claim_key(f"{name}/released", value={"released": True})  # get_key sees a value

@@ -78,7 +78,13 @@ from sapa.domain.errors import (
     TransientError,
 )
 from sapa.domain.texts import text
-from sapa.ports import AccessRecord, Message, subject_hash, subject_terms
+from sapa.ports import (
+    AccessRecord,
+    Message,
+    completed_placeholder,
+    subject_hash,
+    subject_terms,
+)
 
 REDACTED = "[dihapus sesuai jadwal retensi]"
 
@@ -396,6 +402,28 @@ class FirestoreCaseStore:
     @_backend_errors
     def message_exists(self, message_id: str) -> bool:
         return bool(self._col("messages").document(_doc_id(message_id)).get().exists)
+
+    @_backend_errors
+    def complete_recovered(self, message: Message) -> bool:
+        from google.api_core import exceptions as gx
+
+        ref = self._col("messages").document(_doc_id(message.id))
+        for _ in range(5):  # a status written in between: read again
+            snap = ref.get()
+            if not snap.exists:
+                return False
+            doc = completed_placeholder(snap.get("doc"), snap.get("provider_id"), message)
+            if doc is None:
+                return False
+            try:
+                ref.update(
+                    {"doc": doc},
+                    option=self.client.write_option(last_update_time=snap.update_time),
+                )
+            except gx.FailedPrecondition:
+                continue
+            return True
+        raise TransientError("message changed while its text was being completed")
 
     @_backend_errors
     def get_key(self, key: str) -> dict[str, Any] | None:

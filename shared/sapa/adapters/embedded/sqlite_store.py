@@ -14,7 +14,7 @@ from sapa.adapters.embedded.sqlite_db import SqliteDb
 from sapa.domain.case import AuditEvent, Case
 from sapa.domain.errors import AlreadyExists, ConcurrentUpdate, NotFound
 from sapa.domain.texts import text
-from sapa.ports import AccessRecord, Message, subject_hash, subject_terms
+from sapa.ports import AccessRecord, Message, completed_placeholder, subject_hash, subject_terms
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cases (
@@ -321,6 +321,17 @@ class SqliteCaseStore:
     def message_exists(self, message_id: str) -> bool:
         row = self.db.conn().execute("SELECT 1 FROM messages WHERE id = ?", (message_id,))
         return row.fetchone() is not None
+
+    def complete_recovered(self, message: Message) -> bool:
+        with self.db.write() as c:
+            row = c.execute(
+                "SELECT doc, provider_id FROM messages WHERE id = ?", (message.id,)
+            ).fetchone()
+            doc = completed_placeholder(row["doc"], row["provider_id"], message) if row else None
+            if doc is None:
+                return False
+            c.execute("UPDATE messages SET doc = ? WHERE id = ?", (doc, message.id))
+            return True
 
     def get_key(self, key: str) -> dict[str, Any] | None:
         row = self.db.conn().execute("SELECT value FROM dedupe WHERE key = ?", (key,)).fetchone()
