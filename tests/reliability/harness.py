@@ -303,8 +303,12 @@ class Resident:
         for m in self.conversation():
             found = re.search(r"https?://\S+/guestbook/f/\S+", m.get("text") or "")
             if m["direction"] == "out" and found:
-                reg = re.search(r"\d{7}-\d{8}-\d{4}", m["text"])
-                self.reg_no = reg.group(0) if reg else None
+                # The number is what finds the case when the guest book's answer is lost in a
+                # crash (a 410 on the retry): read it here on every run, or fail loudly.
+                reg = re.search(r"\b\d{6}-\d{8}-\d{4}\b", m["text"])
+                if reg is None:
+                    raise AssertionError(f"no registration number in the link: {m['text']!r}")
+                self.reg_no = reg.group(0)
                 return found.group(0)
         return None
 
@@ -360,6 +364,7 @@ class Resident:
         self.submit(url)
         self.note(f"submitted {self.reg_no}")
         self.case_id = self.find_case()
+        self.note(f"found {self.case_id}")
         for role, action, from_state in STEPS:
             officer = self.officers[role]
             while True:
@@ -374,7 +379,8 @@ class Resident:
                     time.sleep(0.2)  # asked once already: the signer task is at work
                     continue
                 if view["claimed_by"] != officer.email:
-                    officer.act(self.case_id, "claim")
+                    status = officer.act(self.case_id, "claim")
+                    self.note(f"{action}: claim → {status} (held by {view['claimed_by']})")
                     continue
                 extra: dict[str, Any] = dict(self.sign_form) if action == "sign" else {}
                 if action == "enter_siak":
