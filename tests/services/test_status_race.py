@@ -33,71 +33,62 @@ class Sent:
         self.pnid = ""
 
 
-class StatusBeforeReturn(FakeWhatsApp):
-    """The API accepts the message and its status webhook is handled before the sender even
-    has the API's answer (the webhook of another instance, faster than this one)."""
+class AfterSending(FakeWhatsApp):
+    """Sends like the fake (under an id of its own, `prefix`), then does `after` before the
+    sender has the API's answer."""
+
+    prefix = "wamid.AFTER-"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.took = Sent()
+
+    def after(self) -> None: ...
+
+    def _took(self, wamid: str, pnid: str, reference: str | None) -> str:
+        self.took.wamid = wamid.replace("wamid.", self.prefix)  # no other fake hands it out
+        self.took.pnid, self.took.reference = pnid, reference or ""
+        self.after()
+        return self.took.wamid
+
+    def send_text(
+        self, phone_number_id: str, to: str, body: str, *, reference: str | None = None
+    ) -> str:
+        return self._took(super().send_text(phone_number_id, to, body), phone_number_id, reference)
+
+    def send_document(
+        self,
+        phone_number_id: str,
+        to: str,
+        data: bytes,
+        filename: str,
+        caption: str,
+        *,
+        reference: str | None = None,
+    ) -> str:
+        wamid = super().send_document(phone_number_id, to, data, filename, caption)
+        return self._took(wamid, phone_number_id, reference)
+
+
+class StatusBeforeReturn(AfterSending):
+    """The message's status webhook is handled before the sender even has the API's answer
+    (the webhook reaching another instance, faster than this one)."""
+
+    prefix = "wamid.QUICK-"
 
     def __init__(self, c: Container, status: str = "sent") -> None:
         super().__init__()
         self.c, self.status = c, status
 
-    def send_text(
-        self, phone_number_id: str, to: str, body: str, *, reference: str | None = None
-    ) -> str:
-        wamid = super().send_text(phone_number_id, to, body, reference=reference)
-        return self._report(wamid, phone_number_id, reference)
-
-    def send_document(
-        self,
-        phone_number_id: str,
-        to: str,
-        data: bytes,
-        filename: str,
-        caption: str,
-        *,
-        reference: str | None = None,
-    ) -> str:
-        wamid = super().send_document(phone_number_id, to, data, filename, caption)
-        return self._report(wamid, phone_number_id, reference)
-
-    def _report(self, wamid: str, pnid: str, reference: str | None) -> str:
-        wamid = wamid.replace("wamid.", "wamid.QUICK-")  # an id no other fake hands out
-        now = self.c.clock.now()
-        status = StatusUpdate(wamid, pnid, self.status, now, reference=reference or "")
-        intake.receive(self.c, [], [status])
-        return wamid
+    def after(self) -> None:
+        _report(self.c, self.took, self.status)
 
 
-class DiesAfterSending(FakeWhatsApp):
-    def __init__(self) -> None:
-        super().__init__()
-        self.took = Sent()
+class DiesAfterSending(AfterSending):
+    prefix = "wamid.DIED-"
 
-    def _took(self, wamid: str, pnid: str, reference: str | None) -> None:
-        # an id no other fake of the test hands out
-        self.took.wamid = wamid.replace("wamid.", "wamid.DIED-")
-        self.took.pnid, self.took.reference = pnid, reference or ""
+    def after(self) -> None:
         raise Crash
-
-    def send_text(
-        self, phone_number_id: str, to: str, body: str, *, reference: str | None = None
-    ) -> str:
-        self._took(super().send_text(phone_number_id, to, body), phone_number_id, reference)
-        raise AssertionError("unreachable")
-
-    def send_document(
-        self,
-        phone_number_id: str,
-        to: str,
-        data: bytes,
-        filename: str,
-        caption: str,
-        *,
-        reference: str | None = None,
-    ) -> str:
-        wamid = super().send_document(phone_number_id, to, data, filename, caption)
-        self._took(wamid, phone_number_id, reference)
-        raise AssertionError("unreachable")
 
 
 def _link_task(c: Container) -> Task:
