@@ -140,7 +140,11 @@ def complete_signature(
     """Store the signed PDF (a new object; the draft is kept), mark the case signed and queue
     delivery. Returns False when this document was already accepted (replays change nothing)."""
     digest = hashlib.sha256(pdf).hexdigest()
-    ref = c.blobs.put(f"cases/{case_id}/signed/{doc_id}-{digest[:16]}.pdf", pdf, "application/pdf")
+    key = f"cases/{case_id}/signed/{doc_id}-{digest[:16]}.pdf"
+    # Noted before it is written: an attempt that dies between storing the PDF and saving the
+    # case leaves a file the case never points at, which the attempt that succeeds deletes.
+    _note_signed_blob(c, doc_id, key)
+    ref = c.blobs.put(key, pdf, "application/pdf")
     now = c.clock.now()
 
     def change(case: Case) -> bool:
@@ -181,11 +185,35 @@ def complete_signature(
 
 
 def _register_document(c: Container, case: Case, doc_id: str) -> None:
-    """Point the verification page's document id at the case once it holds that signed
-    document. Also on a replay: if an earlier attempt failed between saving the case and this
-    (create-if-absent) write, the retry must still make the QR code's page work."""
+    """Once the case holds the signed document: point the verification page's document id at
+    the case, and delete the signed PDFs of attempts that never reached the case. Also on a
+    replay: if an earlier attempt failed between saving the case and these (idempotent)
+    writes, the retry must still make the QR code's page work and leave one signed file."""
     if case.signed is not None and case.draft is not None and document_id(case) == doc_id:
         c.store.claim_key(f"doc-{doc_id}", value={"case_id": case.id})
+        for key in _signed_blobs(c, doc_id):
+            if key != case.signed.key:
+                c.blobs.delete(key)
+
+
+def _note_signed_blob(c: Container, doc_id: str, key: str) -> None:
+    """Remember a signed PDF about to be stored for `doc_id` (generation keys, as holds)."""
+    known = _signed_blobs(c, doc_id)
+    if key not in known:
+        for n in range(len(known), len(known) + 100):
+            if c.store.claim_key(f"signed-blob-{doc_id}#{n}", value={"key": key}):
+                return
+        raise TransientError("too many signed files noted for one document", doc_id=doc_id)
+
+
+def _signed_blobs(c: Container, doc_id: str) -> list[str]:
+    keys: list[str] = []
+    for n in range(10_000):
+        noted = c.store.get_key(f"signed-blob-{doc_id}#{n}")
+        if noted is None:
+            return keys
+        keys.append(str(noted["key"]))
+    return keys
 
 
 def deliver(c: Container, payload: dict[str, Any], task_name_: str) -> str:
