@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import os
-import py_compile
+import subprocess
 import sys
 import tempfile
 import tomllib
@@ -150,31 +151,53 @@ def bundle_files(root: Path = ROOT) -> dict[str, bytes]:
     return files
 
 
+# Compiles in a fresh, isolated interpreter: marshal's output depends on how many references
+# the process holds to each constant (interned names above all), so bytecode compiled inside a
+# process that has imported other things differs from one compiled in a clean one.
+_COMPILE = """
+import json, py_compile, sys
+for source, target, name in json.load(sys.stdin):
+    try:
+        py_compile.compile(source, cfile=target, dfile=name, doraise=True, optimize=0,
+                           invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)
+    except py_compile.PyCompileError as exc:
+        print(json.dumps({"name": name, "error": exc.msg}))
+        sys.exit(3)
+"""
+
+
 def bytecode(files: dict[str, bytes]) -> dict[str, bytes]:
     """Archive name → content of the checked-hash .pyc of every module in `files` (the same
-    bytes for the same source: no timestamps inside, the archive name as the file name)."""
-    out: dict[str, bytes] = {}
+    bytes for the same source and Python: no timestamps inside, the archive name as the file
+    name, never the builder's -O, which would drop the asserts the code relies on while the
+    runtime still loads the file under its plain name)."""
     tag = sys.implementation.cache_tag
+    modules = sorted(n for n in files if n.endswith(".py"))
     with tempfile.TemporaryDirectory() as tmp:
-        for name, content in files.items():
-            if not name.endswith(".py"):
-                continue
-            source = Path(tmp) / "source.py"
-            target = Path(tmp) / "source.pyc"
-            source.write_bytes(content)
-            try:
-                py_compile.compile(
-                    str(source),
-                    cfile=str(target),
-                    dfile=name,
-                    doraise=True,
-                    invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH,
-                )
-            except py_compile.PyCompileError as exc:
-                raise BundleError(f"{name} does not compile: {exc.msg}") from None
+        jobs = []
+        for i, name in enumerate(modules):
+            source, target = Path(tmp) / f"{i}.py", Path(tmp) / f"{i}.pyc"
+            source.write_bytes(files[name])
+            jobs.append((str(source), str(target), name))
+        env = {"PATH": os.environ.get("PATH", ""), "PYTHONHASHSEED": "0"}
+        proc = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", _COMPILE],
+            input=json.dumps(jobs),
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=600,
+        )
+        if proc.returncode == 3:
+            failed = json.loads(proc.stdout.strip().splitlines()[-1])
+            raise BundleError(f"{failed['name']} does not compile: {failed['error']}")
+        if proc.returncode != 0:
+            raise BundleError(f"compiling the bytecode failed: {proc.stderr[-2000:]}")
+        out: dict[str, bytes] = {}
+        for _, target, name in jobs:
             folder, _, module = name.rpartition("/")
             cached = f"__pycache__/{module[: -len('.py')]}.{tag}.pyc"
-            out[f"{folder}/{cached}" if folder else cached] = target.read_bytes()
+            out[f"{folder}/{cached}" if folder else cached] = Path(target).read_bytes()
     return out
 
 

@@ -278,7 +278,8 @@ class BlobStore(Protocol):
     def exists(self, key: str) -> bool: ...
 
     def delete(self, key: str) -> bool:
-        """Remove the object (retention); True if it existed. Only the retention job calls it."""
+        """Remove the object; True if it existed. Retention, erasure and the clean-up of files
+        an attempt stored but never attached (replaced drafts, orphaned signed PDFs) call it."""
         ...
 
     def signed_url(

@@ -90,6 +90,22 @@ def test_two_builds_are_byte_identical(tmp_path: Path) -> None:
     assert digest == hashlib.sha256(again.read_bytes()).hexdigest()
 
 
+def test_the_builders_optimisation_flag_does_not_reach_the_bundle(tmp_path: Path) -> None:
+    """Built under PYTHONOPTIMIZE the bytecode would lose its asserts (the PDF writer relies on
+    one) while keeping the plain .pyc name the runtime loads: the bytes must not change."""
+    plain = bundle.build(tmp_path / "plain.zip")
+    env = {**os.environ, "PYTHONOPTIMIZE": "2"}
+    code = f"import sys; sys.path.insert(0, {str(ROOT / 'scripts')!r}); import bundle; "
+    code += f"bundle.build(__import__('pathlib').Path({str(tmp_path / 'opt.zip')!r}))"
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120, cwd=ROOT)
+    assert (tmp_path / "opt.zip").read_bytes() == plain.read_bytes()
+
+
+def test_a_module_that_does_not_compile_is_refused() -> None:
+    with pytest.raises(bundle.BundleError, match="sapa/broken.py does not compile"):
+        bundle.bytecode({"sapa/ok.py": b"x = 1\n", "sapa/broken.py": b"def (:\n"})
+
+
 def test_layout_functions_at_the_root_and_the_package_beside(built: Path) -> None:
     with zipfile.ZipFile(built) as z:
         names = z.namelist()

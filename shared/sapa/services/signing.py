@@ -139,6 +139,12 @@ def complete_signature(
 ) -> bool:
     """Store the signed PDF (a new object; the draft is kept), mark the case signed and queue
     delivery. Returns False when this document was already accepted (replays change nothing)."""
+    known = c.store.get(case_id)
+    if known.signed is not None:  # a replay: store nothing (retention may have deleted it)
+        _register_document(c, known, doc_id)
+        return False
+    if known.draft is None or document_id(known) != doc_id:
+        raise PermanentError("signed document does not match the case's draft")
     digest = hashlib.sha256(pdf).hexdigest()
     key = f"cases/{case_id}/signed/{doc_id}-{digest[:16]}.pdf"
     # Noted before it is written: an attempt that dies between storing the PDF and saving the
