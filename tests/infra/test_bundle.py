@@ -102,7 +102,7 @@ def test_the_builders_optimisation_flag_does_not_reach_the_bundle(tmp_path: Path
 
 
 def test_a_module_that_does_not_compile_is_refused() -> None:
-    with pytest.raises(bundle.BundleError, match="sapa/broken.py does not compile"):
+    with pytest.raises(bundle.BundleError, match=r"sapa/broken\.py does not compile"):
         bundle.bytecode({"sapa/ok.py": b"x = 1\n", "sapa/broken.py": b"def (:\n"})
 
 
