@@ -1,6 +1,6 @@
-"""The admin's personal-data pages of the staff workspace: data-subject requests (search, export,
-correction, erasure) and the breach report. Admin role only; every POST carries the CSRF token;
-a NIK or number travels only in POST bodies, never in a URL."""
+"""The admin's pages of the staff workspace: data-subject requests (search, export, correction,
+erasure), the breach report, and WhatsApp's notices about the account. Admin role only; every
+POST carries the CSRF token; a NIK or number travels only in POST bodies, never in a URL."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from sapa.domain.errors import Forbidden, NotFound
 from sapa.domain.texts import FIELD_LABELS, STATE_LABELS
 from sapa.ports import StaffMember
 from sapa.ratelimit import client_address
-from sapa.services import access, subject
+from sapa.services import access, notices, subject
 
 RULES = [
     Rule("/admin", endpoint="admin_home"),
@@ -29,6 +29,7 @@ RULES = [
     Rule("/admin/cases/<case_id>/erase", endpoint="admin_erase", methods=["POST"]),
     Rule("/admin/breach", endpoint="admin_breach"),
     Rule("/admin/breach.csv", endpoint="admin_breach_csv"),
+    Rule("/admin/whatsapp", endpoint="admin_whatsapp"),
 ]
 
 
@@ -87,6 +88,12 @@ def dispatch(
         return _done(request, base, case.id)
     if endpoint in ("admin_breach", "admin_breach_csv"):
         return _breach(c, request, endpoint, ctx)
+    if endpoint == "admin_whatsapp":
+        rows = notices.recent(c)
+        if _json(request):
+            return json_response({"notices": rows})
+        numbers = {pnid: c.region.kecamatan_by_code(k).name for pnid, k in c.phone_numbers.items()}
+        return page("staff_admin_whatsapp.html", rows=rows, numbers=numbers, **ctx)
     raise NotFound("Halaman tidak ada.")
 
 

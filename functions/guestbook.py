@@ -150,10 +150,7 @@ def guestbook_http(request: flask.Request) -> Any:
     if request.method == "GET":
         values = guestbook.current_values(case)
         values.setdefault("name", case.applicant_name)
-        if "wa_number" not in values:
-            values["wa_number"] = (
-                "0" + case.wa_id[2:] if case.wa_id.startswith("62") else case.wa_id
-            )
+        values.setdefault("wa_number", guestbook.known_number(case))
         return _form(c, case, values, {})
     if request.method != "POST":
         return flask.Response("method not allowed", 405)

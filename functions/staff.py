@@ -120,6 +120,8 @@ def _dispatch(c: Container, request: flask.Request, endpoint: str, args: dict[st
         if not 0 <= args["n"] < len(docs):
             raise NotFound("Dokumen tidak ada.")
         doc = docs[args["n"]]
+        if doc.withdrawn_at is not None:
+            raise NotFound(text("document_withdrawn"))
         access.record(c, staff, case, f"document:{args['n']}", client=_admin.client(request))
         resp = secure(flask.Response(c.blobs.get(doc.key), mimetype=doc.content_type))
         resp.headers["Content-Disposition"] = "inline"
@@ -230,15 +232,14 @@ def _case_page(
             for e in c.store.events(case.id)
         ],
         "messages": [
+            # the guest-book link is the resident's key to their form: not for staff eyes
             {
-                "direction": m.direction,
-                "at": m.at.isoformat(),
-                "type": m.type,
-                # the guest-book link is the resident's key to their form: not for staff eyes
-                "body": _LINK.sub(r"\1…", m.body),
-                "status": m.status,
+                **m,
+                "body": _LINK.sub(r"\1…", m["body"]),
+                "edited_from": _LINK.sub(r"\1…", m["edited_from"]) if m["edited_from"] else None,
+                "media_id": None,
             }
-            for m in c.store.messages(case.id)
+            for m in views.conversation(c.store.messages(case.id))
         ],
     }
     if _json(request):

@@ -8,7 +8,7 @@ from typing import Any
 import flask
 
 from _edge import http_function, json_response, read_json
-from sapa.adapters.meta_webhook import parse_payload, verify_signature
+from sapa.adapters.meta_webhook import parse_notification, verify_signature
 from sapa.bootstrap import container
 from sapa.services import intake
 
@@ -30,6 +30,5 @@ def wa_webhook(request: flask.Request) -> Any:
     verify_signature(
         c.settings.secret("wa_app_secret"), raw, request.headers.get("X-Hub-Signature-256")
     )
-    messages, statuses = parse_payload(read_json(request))
-    result = intake.receive(c, messages, statuses)
+    result = intake.receive(c, parse_notification(read_json(request)))
     return json_response({"ok": True, **result.__dict__})

@@ -31,6 +31,7 @@ locals {
     access_log_case_at         = { collection = "access_log", fields = [["case_id", "ASCENDING"], ["at", "ASCENDING"]] }
     access_log_actor_at        = { collection = "access_log", fields = [["actor_id", "ASCENDING"], ["at", "ASCENDING"]] }
     access_log_case_actor_at   = { collection = "access_log", fields = [["case_id", "ASCENDING"], ["actor_id", "ASCENDING"], ["at", "ASCENDING"]] }
+    wa_notices_field_at        = { collection = "wa_notices", fields = [["field", "ASCENDING"], ["at", "DESCENDING"]] }
   }
 }
 

@@ -27,7 +27,10 @@ UNKNOWN_ADMIN = "Petugas {email} tidak terdaftar."
 def subject_export_args(p: argparse.ArgumentParser) -> None:
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--nik", help="the resident's NIK (16 digits)")
-    who.add_argument("--wa", help="the resident's WhatsApp number (08..., 62... or +62...)")
+    who.add_argument(
+        "--wa",
+        help="the resident's WhatsApp number (08..., 62... or +62...) or user id (US.1234...)",
+    )
     p.add_argument("--out", type=Path, required=True, help="the zip to write (never overwritten)")
     p.add_argument("--by", required=True, help="e-mail of the admin handling the request")
 

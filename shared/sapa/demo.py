@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import os
 import re
@@ -178,6 +179,9 @@ def run(base: str, out: Callable[[str], None] = print) -> dict[str, Any]:
         (Officer(base, OFFICERS["kabid"]), "approve", {}),
         (Officer(base, OFFICERS["kadis"]), "sign", {}),
     ]:
+        if action == "enter_siak":
+            # the operator types from the hand-off package, built by a task after "forward"
+            _wait("the SIAK hand-off package", functools.partial(_handoff_ready, who, case_id))
         who.act(case_id, "claim")
         who.act(case_id, action, **extra)
         out(f"   {who.email}: {action}")
@@ -193,6 +197,10 @@ def run(base: str, out: Callable[[str], None] = print) -> dict[str, Any]:
     filename = docs[-1]["document"]["filename"]
     out(f"8. Dokumen bertanda tangan elektronik (TTE) terkirim ke pemohon: {filename}")
     return dict(final["timeline"])
+
+
+def _handoff_ready(officer: Officer, case_id: str) -> bool:
+    return bool(officer.case(case_id).get("handoff"))
 
 
 def loket_view(base: str, case_id: str) -> dict[str, Any]:

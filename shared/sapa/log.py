@@ -13,12 +13,15 @@ from typing import Any
 # range values.normalize_phone accepts: 0812345678 is a phone too).
 _NIK = re.compile(r"(?<!\d)(\d{4})\d{8}(\d{4})(?!\d)")
 _PHONE = re.compile(r"(?<!\d)(62|0)(8\d)\d{3,10}(\d{3})(?!\d)")
+# A business-scoped user id (a resident known by username): "US.13491208655302741918".
+_BSUID = re.compile(r"\b([A-Z]{2}\.(?:ENT\.)?)[A-Za-z0-9]{5,124}([A-Za-z0-9]{3})\b")
 _SECRET_KEYS = re.compile(r"(passphrase|token|secret|password|authorization)", re.I)
 _EXTRA_FIELDS = ("case_id", "step", "wamid", "task", "kind", "status", "attempt")
 
 
 def mask(value: str) -> str:
-    """Mask every NIK-like and phone-like number in `value`."""
+    """Mask every NIK-like and phone-like number and every BSUID in `value`."""
+    value = _BSUID.sub(lambda m: m.group(1) + "*****" + m.group(2), value)
     value = _NIK.sub(lambda m: m.group(1) + "*" * 8 + m.group(2), value)
     return _PHONE.sub(lambda m: m.group(1) + m.group(2) + "*****" + m.group(3), value)
 

@@ -93,14 +93,17 @@ class AccessRecord:
 
 def subject_terms(case: Case) -> set[str]:
     """What identifies the case's resident, as index terms: the NIK they gave and their
-    WhatsApp numbers (the one they wrote from and the one in the form). Masked values (after
+    WhatsApp identities (the number or user id they wrote from, the number in the form, their
+    business-scoped user id). Masked values (after
     anonymisation) are no terms: an anonymised case is found by nobody's NIK."""
     terms = set()
     nik = str(case.form.get("nik") or "")
     if nik.isdigit():
         terms.add(f"nik:{nik}")
-    for wa in (case.wa_id, str(case.form.get("wa_number") or "")):
-        if wa.isdigit():
+    for wa in (case.wa_id, str(case.form.get("wa_number") or ""), case.wa_user_id or ""):
+        # a number, or a business-scoped user id (a resident known by username); a masked
+        # value (after anonymisation) is no term
+        if wa and "*" not in wa:
             terms.add(f"wa:{wa}")
     return terms
 
@@ -246,6 +249,16 @@ class CaseStore(Protocol):
         or one officer."""
         ...
 
+    def keep_notice(self, key: str, notice: dict[str, Any]) -> bool:
+        """Keep one of WhatsApp's account, number or template notices for the admin, once:
+        `key` identifies it (Meta delivers duplicates); `notice["at"]` is an ISO time. True if
+        it was new. Notices hold no resident's data."""
+        ...
+
+    def notices(self, *, field: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        """The kept notices, newest (by `at`) first; only those of `field` when given."""
+        ...
+
     def cases_of_subject(
         self, *, nik: str | None = None, wa_id: str | None = None, limit: int = 500
     ) -> list[Case]:
@@ -358,6 +371,20 @@ class WhatsApp(Protocol):
     ) -> str:
         """Send an approved template (the only kind allowed outside the 24-hour window) with
         `params` as the body's {{1}}, {{2}}, ...; returns the wamid."""
+        ...
+
+    def send_buttons(
+        self,
+        phone_number_id: str,
+        to: str,
+        body: str,
+        buttons: list[tuple[str, str]],
+        *,
+        reference: str | None = None,
+    ) -> str:
+        """Send `body` with one to three reply buttons, each (id, title of at most 20
+        characters): a tap comes back as an interactive `button_reply` carrying the id. Free
+        form, like `send_text`: only within the 24-hour window. Returns the wamid."""
         ...
 
     def fetch_media(self, media_id: str) -> MediaContent:

@@ -1114,3 +1114,33 @@ def test_the_subject_index_holds_keyed_hashes_never_the_nik_or_number(store: Cas
         assert all(p not in value for p in plain)
         assert value not in unkeyed  # keyed: a plain hash of the term is not it
         assert len(value) == 64
+
+
+def test_cases_of_subject_finds_a_resident_known_by_username(store: CaseStore) -> None:
+    # GIVEN a case of a resident known only by their business-scoped user id, and one of a
+    # resident whose number came with their id
+    username = "ID.73061349120865530274"
+    only_id = resident_case(None, username)
+    joined = resident_case(None, "6281111111111", at=T0 + timedelta(hours=1))
+    joined.wa_user_id = "ID.73069999000011112222"
+    store.create(only_id)
+    store.create(joined)
+    # THEN each id finds its case (the index holds keyed hashes, as for numbers)
+    assert [k.id for k in store.cases_of_subject(wa_id=username)] == [only_id.id]
+    assert [k.id for k in store.cases_of_subject(wa_id="ID.73069999000011112222")] == [joined.id]
+    assert store.get(joined.id).wa_user_id == "ID.73069999000011112222"
+
+
+def test_notices_are_kept_once_and_listed_newest_first(store: CaseStore, reopen: Reopen) -> None:
+    def notice(event: str, at: datetime) -> dict[str, Any]:
+        return {"field": "message_template_status_update", "event": event, "at": at.isoformat()}
+
+    # GIVEN three notices, one delivered twice, in an order that is not their time order
+    assert store.keep_notice("k2", notice("PAUSED", T0 + timedelta(hours=2)))
+    assert store.keep_notice("k1", notice("APPROVED", T0))
+    assert not store.keep_notice("k1", notice("APPROVED", T0))
+    assert store.keep_notice("k3", notice("FLAGGED", T0 + timedelta(hours=1)))
+    # THEN each is kept once, newest first, and a restart keeps them
+    assert [n["event"] for n in store.notices()] == ["PAUSED", "FLAGGED", "APPROVED"]
+    assert [n["event"] for n in store.notices(limit=1)] == ["PAUSED"]
+    assert [n["event"] for n in reopen().notices()] == ["PAUSED", "FLAGGED", "APPROVED"]

@@ -75,14 +75,14 @@ def tiny_pdf(title: str = "Kartu Keluarga") -> bytes:
 
 @dataclass
 class Sent:
-    kind: str  # text | document | template
+    kind: str  # text | document | template | buttons
     phone_number_id: str
     to: str
     body: str  # the text, the document's caption, or the template's name
     data: bytes = b""
     filename: str = ""
     language: str = ""  # templates only
-    params: list[str] = field(default_factory=list)  # templates only
+    params: list[str] = field(default_factory=list)  # templates; buttons: their titles
 
 
 @dataclass
@@ -133,6 +133,19 @@ class FakeWhatsApp:
         self.sent.append(
             Sent("template", phone_number_id, to, name, language=language, params=list(params))
         )
+        return f"wamid.out.{len(self.sent)}"
+
+    def send_buttons(
+        self,
+        phone_number_id: str,
+        to: str,
+        body: str,
+        buttons: list[tuple[str, str]],
+        *,
+        reference: str | None = None,
+    ) -> str:
+        self._check()
+        self.sent.append(Sent("buttons", phone_number_id, to, body, params=[t for _, t in buttons]))
         return f"wamid.out.{len(self.sent)}"
 
     def fetch_media(self, media_id: str) -> MediaContent:

@@ -37,6 +37,21 @@ class FakeWhatsApp:
         self.sent.append({"type": "text", "from": phone_number_id, "to": to, "body": body})
         return f"wamid.OUT{len(self.sent)}"
 
+    def send_buttons(
+        self,
+        phone_number_id: str,
+        to: str,
+        body: str,
+        buttons: list[tuple[str, str]],
+        *,
+        reference: str | None = None,
+    ) -> str:
+        self._maybe_fail()
+        self.sent.append(
+            {"type": "buttons", "from": phone_number_id, "to": to, "body": body, "buttons": buttons}
+        )
+        return f"wamid.OUT{len(self.sent)}"
+
     def send_document(
         self,
         phone_number_id: str,

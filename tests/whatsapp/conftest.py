@@ -35,6 +35,7 @@ from sapa.adapters.embedded.wa_simulator import EXTENSION, WaSimulator
 from sapa.adapters.meta_webhook import sign_body
 from sapa.bootstrap import Container
 from sapa.domain.case import Actor, AuditEvent, Case
+from sapa.domain.values import BSUID
 from sapa.localserver import LocalStack
 from sapa.ports import Message
 from sapa.services import guestbook, messaging, signing, workflow
@@ -152,7 +153,8 @@ class Rig:
         self, type_: str, content: Any = None, *, wa_id: str = WA_ID, wamid: str | None = None
     ) -> dict[str, Any]:
         m: dict[str, Any] = {
-            "from": wa_id,
+            # a resident known by username comes with their business-scoped user id only
+            ("from_user_id" if is_bsuid(wa_id) else "from"): wa_id,
             "id": wamid or self.wamid(),
             "timestamp": self.ts(),
             "type": type_,
@@ -172,7 +174,8 @@ class Rig:
     ) -> str:
         """The resident writes `text`; Meta posts it (signed) to the webhook. Returns the wamid."""
         m = self.message("text", {"body": text}, wa_id=wa_id, wamid=wamid)
-        resp = self.webhook(envelope(change(pnid, [m], contacts=[contact(wa_id, name)])))
+        who = contact(None, name, user_id=wa_id) if is_bsuid(wa_id) else contact(wa_id, name)
+        resp = self.webhook(envelope(change(pnid, [m], contacts=[who])))
         assert resp.status_code == 200, resp.text
         return str(m["id"])
 
@@ -361,6 +364,11 @@ class Rig:
 
 
 # ---- webhook bodies ---------------------------------------------------------------------------
+
+
+def is_bsuid(wa_id: str) -> bool:
+    """A business-scoped user id (a resident known by username), e.g. ID.7306123456789."""
+    return bool(BSUID.match(wa_id))
 
 
 def contact(wa_id: str | None, name: str = "Andi Baso", **extra: Any) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from tests.conftest import ROOT, RecordingQueue
 
 PNIDS = ["demo-730608", "demo-730601", "unknown-pnid"]
 WA_IDS = ["6281234567890", "6285298765432", "62811"]
+USER_IDS = ["ID.73061111", "ID.73062222", "US.ENT.1"]
 TYPES = [
     "text",
     "image",
@@ -43,6 +44,9 @@ TYPES = [
     "unsupported",
     "order",
     "system",
+    "edit",
+    "revoke",
+    "unknown",
 ]
 STATUSES = ["sent", "delivered", "read", "failed", "deleted", "warning"]
 
@@ -146,6 +150,17 @@ message = obj(
         ),
         "button": obj(text=texts, payload=texts),
         "reaction": obj(message_id=texts, emoji=texts),
+        "edit": obj(
+            original_message_id=st.sampled_from([f"wamid.P{i}" for i in range(8)]),
+            message=obj(type=st.just("text"), text=obj(body=texts)),
+        ),
+        "revoke": obj(original_message_id=st.sampled_from([f"wamid.P{i}" for i in range(8)])),
+        "system": obj(
+            type=st.sampled_from(["user_changed_number", "customer_identity_changed"]),
+            body=texts,
+            wa_id=st.sampled_from(WA_IDS),
+        ),
+        "from_user_id": st.sampled_from(USER_IDS),
         "errors": st.lists(obj(code=st.integers(), title=texts), max_size=2),
     }
 )
@@ -170,14 +185,36 @@ value = obj(
         max_size=3,
     ),
     messages=st.lists(message, min_size=1, max_size=6),
+    message_echoes=st.lists(message, max_size=2),
     statuses=st.lists(status, max_size=4),
+    errors=st.lists(obj(code=st.integers(), title=texts), max_size=2),
+    event=st.sampled_from(["APPROVED", "PAUSED", "FLAGGED"]),
+    message_template_name=texts,
+    user_id_update=st.lists(
+        obj(user_id=obj(previous=st.sampled_from(USER_IDS), current=st.sampled_from(USER_IDS))),
+        max_size=2,
+    ),
+)
+# Mostly the fields SAPA reads (so that most changes reach the intake), sometimes any text.
+fields = st.one_of(
+    st.sampled_from(
+        [
+            "messages",
+            "messages",
+            "smb_message_echoes",
+            "history",
+            "message_template_status_update",
+            "user_id_update",
+        ]
+    ),
+    texts,
 )
 payloads = obj(
     object=st.just("whatsapp_business_account"),
     entry=st.lists(
         obj(
             id=st.text(max_size=10),
-            changes=st.lists(obj(field=texts, value=value), min_size=1, max_size=3),
+            changes=st.lists(obj(field=fields, value=value), min_size=1, max_size=3),
         ),
         min_size=1,
         max_size=3,

@@ -28,6 +28,14 @@ _HEX_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 _CHUNK = 64 * 1024
 
 
+def recipient(address: str) -> dict[str, str]:
+    """How the Cloud API is told who gets a message: a phone number goes in `to`; a
+    business-scoped user id (a resident known by username, e.g. "US.13491208655302741918")
+    goes in `recipient`, sent back exactly as Meta gave it (as pywa and Meta's BSUID guide
+    do)."""
+    return {"to": address} if address.lstrip("+").isdigit() else {"recipient": address}
+
+
 class _BearerAuth(requests.auth.AuthBase):
     """Adds the bearer token; as a `requests` auth object it also keeps ~/.netrc out of play."""
 
@@ -102,7 +110,7 @@ class GraphWhatsApp:
             {
                 "messaging_product": "whatsapp",
                 "recipient_type": "individual",
-                "to": to,
+                **recipient(to),
                 "type": "text",
                 "text": {"body": body},
             },
@@ -131,7 +139,7 @@ class GraphWhatsApp:
             {
                 "messaging_product": "whatsapp",
                 "recipient_type": "individual",
-                "to": to,
+                **recipient(to),
                 "type": "document",
                 "document": document,
             },
@@ -159,9 +167,41 @@ class GraphWhatsApp:
             {
                 "messaging_product": "whatsapp",
                 "recipient_type": "individual",
-                "to": to,
+                **recipient(to),
                 "type": "template",
                 "template": template,
+            },
+            reference,
+        )
+
+    def send_buttons(
+        self,
+        phone_number_id: str,
+        to: str,
+        body: str,
+        buttons: list[tuple[str, str]],
+        *,
+        reference: str | None = None,
+    ) -> str:
+        """Send `body` with reply buttons (an interactive message of type `button`)."""
+        if not 1 <= len(buttons) <= 3 or any(not t or len(t) > 20 for _, t in buttons):
+            raise ValueError("WhatsApp takes one to three buttons with titles of 1-20 characters")
+        return self._send(
+            phone_number_id,
+            {
+                "messaging_product": "whatsapp",
+                "recipient_type": "individual",
+                **recipient(to),
+                "type": "interactive",
+                "interactive": {
+                    "type": "button",
+                    "body": {"text": body},
+                    "action": {
+                        "buttons": [
+                            {"type": "reply", "reply": {"id": i, "title": t}} for i, t in buttons
+                        ]
+                    },
+                },
             },
             reference,
         )

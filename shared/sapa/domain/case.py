@@ -76,6 +76,10 @@ class DocumentRef(BaseModel):
     requirement: str | None = None
     source: str = "guestbook"  # guestbook | whatsapp | siak_draft | signed
     at: datetime
+    wamid: str | None = None  # the WhatsApp message it came in (source whatsapp)
+    # The resident deleted that message on WhatsApp: hidden from staff and from the SIAK
+    # hand-off, the file kept for the retention period like any other.
+    withdrawn_at: datetime | None = None
 
 
 class Case(BaseModel):
@@ -85,7 +89,9 @@ class Case(BaseModel):
     reg_no: str
     kecamatan: str
     phone_number_id: str
-    wa_id: str
+    wa_id: str  # where replies go: the resident's number, or their BSUID when no number came
+    # The resident's business-scoped user id (WhatsApp usernames), when Meta sent one.
+    wa_user_id: str | None = None
     applicant_name: str = ""
     service: str | None = None
     state: str

@@ -82,6 +82,7 @@ ID: dict[str, str] = {
         "Anda meminta pembatalan permohonan {reg_no}. Balas YA dalam {minutes} menit untuk "
         "membatalkan. Abaikan pesan ini bila tidak jadi membatalkan."
     ),
+    "wa_cancel_declined": "Baik, permohonan {reg_no} tidak dibatalkan dan tetap kami proses.",
     "wa_cancel_not_possible": (
         "Permohonan {reg_no} tidak dapat dibatalkan lagi karena sudah {state}."
     ),
@@ -92,6 +93,14 @@ ID: dict[str, str] = {
     "wa_media_unsupported": (
         "Maaf, kami hanya dapat menerima foto (JPG/PNG) atau PDF. Silakan kirim dokumen "
         "dalam bentuk foto atau PDF."
+    ),
+    "document_withdrawn": (
+        "Pemohon menghapus pesan berkas ini di WhatsApp; berkas tidak ditampilkan."
+    ),
+    "wa_message_unreadable": (
+        "Maaf, pesan jenis ini tidak dapat kami baca. SAPA dapat membaca pesan teks, foto "
+        "(JPG/PNG), dan dokumen PDF, serta pilihan tombol yang kami kirim. Ketik BANTUAN untuk "
+        "daftar perintah."
     ),
     "wa_media_failed": (
         "Maaf, berkas yang Anda kirim tidak dapat kami ambil. Silakan kirim ulang berkas tersebut."

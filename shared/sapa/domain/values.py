@@ -9,6 +9,10 @@ from datetime import date
 from sapa.domain.errors import ValidationFailed
 from sapa.domain.texts import text
 
+# A business-scoped user id (BSUID): how WhatsApp names a user to a business, e.g. a resident
+# who hides their number behind a username: a country code, ".", an alphanumeric id; a parent
+# BSUID has "ENT." after the country code. Meta: store and send it back exactly as received.
+BSUID = re.compile(r"^[A-Z]{2}\.(?:ENT\.)?[A-Za-z0-9]{1,128}$")
 _DIGITS16 = re.compile(r"^[0-9]{16}$")  # ASCII only: \d would also accept e.g. full-width digits
 
 

@@ -79,6 +79,14 @@ def desa_names(c: Container, case: Case) -> list[str]:
     return [d.name for d in c.desa.get(case.kecamatan, ())]
 
 
+def known_number(case: Case) -> str:
+    """The resident's WhatsApp number as they would write it (08…), or "" for a resident
+    known only by their WhatsApp username (business-scoped user id)."""
+    if not case.wa_id.isdigit():
+        return ""
+    return "0" + case.wa_id[2:] if case.wa_id.startswith("62") else case.wa_id
+
+
 def current_values(case: Case) -> dict[str, str]:
     """What the form shows: the submitted data, overlaid with the draft being typed."""
     values = {k: str(v) for k, v in case.form.items()}
@@ -246,8 +254,10 @@ def _validate(c: Container, case: Case, fields: dict[str, str]) -> tuple[Service
                 errors["birth_date"] = text("birth_in_future")
         except ValueError:
             errors["birth_date"] = text("nik_birthdate")
+    given = f.get("wa_number") or (case.wa_id if case.wa_id.isdigit() else "")
     try:
-        clean["wa_number"] = normalize_phone(f.get("wa_number") or case.wa_id, field="wa_number")
+        # a resident known by username may keep their number to themselves
+        clean["wa_number"] = normalize_phone(given, field="wa_number") if given else ""
     except ValidationFailed as exc:
         errors.update(exc.fields)
     if f.get("consent") not in ("1", "on", "true", "yes"):

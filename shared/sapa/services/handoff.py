@@ -42,7 +42,8 @@ def summary_lines(c: Container, case: Case) -> list[str]:
 def _latest_documents(case: Case) -> list[DocumentRef]:
     latest: dict[str, DocumentRef] = {}
     for d in case.documents:
-        latest[d.requirement or d.key] = d
+        if d.withdrawn_at is None:  # the resident deleted it on WhatsApp
+            latest[d.requirement or d.key] = d
     return list(latest.values())
 
 

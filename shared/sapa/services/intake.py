@@ -6,14 +6,21 @@ import logging
 import uuid
 from dataclasses import dataclass
 
-from sapa.adapters.meta_webhook import InboundMessage, StatusUpdate
+from sapa.adapters.meta_webhook import (
+    AccountNotice,
+    IdentityChange,
+    InboundMessage,
+    Notification,
+    StatusUpdate,
+)
 from sapa.bootstrap import Container
 from sapa.domain.case import Actor, Case
 from sapa.domain.errors import AlreadyExists, NotFound, TransientError
 from sapa.domain.registration import registration_number, sequence_scope
 from sapa.domain.texts import text
+from sapa.domain.values import mask_phone
 from sapa.ports import Message, Task
-from sapa.services.names import task_name
+from sapa.services.names import BUTTON_PREFIX, task_name
 from sapa.services.unit import mutate
 
 log = logging.getLogger(__name__)
@@ -24,12 +31,18 @@ KEYWORDS = {
     "BATAL": "request_cancel",
     "YA": "confirm_cancel",
     "YA BATAL": "confirm_cancel",
+    "TIDAK": "decline_cancel",
     "BANTUAN": "help",
     "HALO": "link",
     "LINK": "link",
 }
 MEDIA_TYPES = {"image", "document"}  # what can be a requirement document
 UNSUPPORTED_MEDIA = {"audio", "video", "sticker"}
+# What WhatsApp cannot show us or SAPA cannot read: the resident is told what it can read.
+UNREADABLE = {"unsupported", "unknown"}
+# Messages about other messages or about the resident's account, not a resident asking for
+# anything: they attach to the resident's case (if any) and never open one.
+ABOUT_MESSAGES = {"reaction", "edit", "revoke", "system"}
 REPLY_KINDS = {"notify", "command"}  # tasks that answer the resident (paused in a flood)
 
 
@@ -39,17 +52,32 @@ class IntakeResult:
     duplicates: int = 0
     unrouted: int = 0
     statuses: int = 0
+    attached: int = 0  # reactions, edits, revokes, notices, echoes kept on a case
+    notices: int = 0  # account, number and template notices for the admin
+    ignored: int = 0  # acknowledged, nothing to do (history sync, no case to attach to, ...)
 
 
 def receive(
-    c: Container, messages: list[InboundMessage], statuses: list[StatusUpdate]
+    c: Container,
+    messages: list[InboundMessage] | Notification,
+    statuses: list[StatusUpdate] | None = None,
 ) -> IntakeResult:
-    """Attach each message to its case (opening one for a first greeting: SOP step 1) and queue
-    the work it calls for. Safe to repeat: a message already stored is skipped, and every task
-    has a name derived from the message or the case state, so a retried delivery queues nothing
-    new."""
-    result = IntakeResult()
-    for m in messages:
+    """Attach each message to its case (opening one for a resident's first message: SOP
+    step 1) and queue the work it calls for; apply statuses, identity changes, and keep the
+    account notices for the admin. Safe to repeat: a message already stored is skipped, and
+    every task has a name derived from the message or the case state, so a retried delivery
+    queues nothing new."""
+    if isinstance(messages, Notification):
+        found = messages
+    else:
+        found = Notification(messages=messages, statuses=statuses or [])
+    result = IntakeResult(ignored=found.history + len(found.ignored))
+    for notice in found.notices:
+        keep_notice(c, notice)
+        result.notices += 1
+    for change in found.identities:
+        _apply_identity(c, change)
+    for m in found.messages:
         kecamatan = c.phone_numbers.get(m.phone_number_id)
         if kecamatan is None:
             log.warning("message for unknown phone_number_id", extra={"wamid": m.wamid})
@@ -58,11 +86,17 @@ def receive(
         if c.store.message_exists(m.wamid):
             result.duplicates += 1
             continue
-        case = c.store.find_open(kecamatan, m.wa_id)
+        if m.source == "echo" or m.type in ABOUT_MESSAGES:
+            if _attach(c, kecamatan, m):
+                result.attached += 1
+            else:
+                result.ignored += 1
+            continue
+        case = find_resident_case(c, kecamatan, m)
         tasks: list[Task] = []
         if case is None and _keyword(m) == "DOKUMEN":
             # A resident asks for their signed document again: no new request is opened.
-            case = c.store.latest_for(kecamatan, m.wa_id)
+            case = _latest(c, kecamatan, m)
             if case is not None and case.signed is not None:
                 tasks.append(
                     Task(
@@ -73,7 +107,9 @@ def receive(
                 )
         if case is None:
             case = _open_case(c, kecamatan, m)
-        c.store.record_contact(kecamatan, m.wa_id, m.at)
+        elif m.user_id and case.wa_user_id != m.user_id:
+            case = _join_user_id(c, case.id, m.user_id)
+        c.store.record_contact(kecamatan, case.wa_id, m.at)
         for task in limit_replies(c, case, m, tasks or follow_ups(c, case, m)):
             c.queue.enqueue(task)
         stored = c.store.add_message(
@@ -84,15 +120,15 @@ def receive(
                 at=m.at,
                 type=m.type,
                 body=m.text,
-                actor_id=f"wa:{m.wa_id}",
-                data={"media_id": m.media_id, "mime_type": m.mime_type, "filename": m.filename},
+                actor_id=f"wa:{case.wa_id}",
+                data=_message_data(m),
             )
         )
         if stored:
             result.routed += 1
         else:
             result.duplicates += 1
-    for s in statuses:
+    for s in found.statuses:
         result.statuses += 1
         case_id = c.store.set_message_status(s.wamid, s.status, s.at)
         if case_id is None and s.reference:
@@ -181,9 +217,170 @@ def recover_outbound(c: Container, s: StatusUpdate) -> str | None:
     return c.store.set_message_status(s.wamid, s.status, s.at)
 
 
+def find_resident_case(c: Container, kecamatan: str, m: InboundMessage) -> Case | None:
+    """The resident's open case in the kecamatan. Found by the address they wrote from; a
+    resident with a username may write with their business-scoped user id (BSUID) alone one
+    day and with their number the next: the BSUID then finds the case through the subject
+    index (the case keeps the BSUID it last saw, see `_join_user_id`)."""
+    case = c.store.find_open(kecamatan, m.wa_id)
+    if case is not None or not m.user_id:
+        return case
+    for found in c.store.cases_of_subject(wa_id=m.user_id):
+        if found.kecamatan == kecamatan and found.is_open(c.sop):
+            return found
+    return None
+
+
+def _latest(c: Container, kecamatan: str, m: InboundMessage) -> Case | None:
+    """The resident's most recent case in the kecamatan, open or closed (by address or BSUID)."""
+    case = c.store.latest_for(kecamatan, m.wa_id)
+    if case is not None or not m.user_id:
+        return case
+    found = [k for k in c.store.cases_of_subject(wa_id=m.user_id) if k.kecamatan == kecamatan]
+    return max(found, key=lambda k: k.created_at) if found else None
+
+
+def _join_user_id(c: Container, case_id: str, user_id: str) -> Case:
+    """Keep the resident's BSUID on their case (the identity joined to their number)."""
+
+    def join(case: Case) -> None:
+        case.wa_user_id = user_id
+
+    case, _ = mutate(c, case_id, join)
+    return case
+
+
+def _message_data(m: InboundMessage) -> dict[str, object]:
+    data: dict[str, object] = {
+        "media_id": m.media_id,
+        "mime_type": m.mime_type,
+        "filename": m.filename,
+    }
+    if m.target:
+        data["target"] = m.target
+    if m.reply_id:
+        data["reply_id"] = m.reply_id
+    if m.type == "reaction":
+        data["emoji"] = str(m.raw.get("reaction", {}).get("emoji") or "")
+    if m.type == "system":
+        data["system"] = str(m.raw.get("system", {}).get("type") or "")
+    if m.source != "live":
+        data["source"] = m.source
+    return data
+
+
+def _attach(c: Container, kecamatan: str, m: InboundMessage) -> bool:
+    """Keep a message that asks for nothing on the resident's case: a reaction (to the message
+    it names; an empty one removes it), an edit and a revoke (the staff view applies them,
+    the original stays in the record), a system notice, or an echo of what an officer typed
+    in the WhatsApp Business app (recorded as the office's message). Never opens a case;
+    False when the resident has none here."""
+    case = find_resident_case(c, kecamatan, m) or _latest(c, kecamatan, m)
+    if case is None:
+        log.info("message about no case acknowledged", extra={"kind": m.type, "wamid": m.wamid})
+        return False
+    echo = m.source == "echo"
+    stored = c.store.add_message(
+        Message(
+            case_id=case.id,
+            id=m.wamid,
+            direction="out" if echo else "in",
+            at=m.at,
+            type=m.type,
+            body=m.text,
+            actor_id="wa-business-app" if echo else f"wa:{case.wa_id}",
+            data=_message_data(m) | ({"wamid": m.wamid} if echo else {}),
+        )
+    )
+    if stored and m.type == "revoke" and any(d.wamid == m.target for d in case.documents):
+        _withdraw(c, case.id, m.target)
+    if not stored or m.type != "system" or not case.is_open(c.sop):
+        return stored
+    system = str(m.raw.get("system", {}).get("type") or "")
+    if system == "user_changed_number" and m.target and m.target != case.wa_id:
+        _move_to_number(c, kecamatan, case.id, m)
+    elif system == "customer_identity_changed":
+        _note(c, case.id, "wa_identity_changed", wamid=m.wamid)
+    return stored
+
+
+def _withdraw(c: Container, case_id: str, wamid: str) -> None:
+    """The resident deleted a WhatsApp message whose file we copied: the file is hidden from
+    staff and the SIAK hand-off (kept for the retention period), and the audit says so."""
+
+    def withdraw(case: Case) -> None:
+        now = c.clock.now()
+        for d in case.documents:
+            if d.wamid == wamid and d.withdrawn_at is None:
+                d.withdrawn_at = now
+                case.note(Actor.system(), "document_withdrawn", now, key=d.key, wamid=wamid)
+
+    mutate(c, case_id, withdraw)
+
+
+def _move_to_number(c: Container, kecamatan: str, case_id: str, m: InboundMessage) -> None:
+    """The resident changed their WhatsApp number: their open case follows them (replies go
+    to the new number), and staff are told. If the new number already has an open case here,
+    the case stays where it is and staff are told of both."""
+    new = m.target
+    if c.store.find_open(kecamatan, new) is not None:
+        _note(c, case_id, "wa_number_changed", moved=False, wamid=m.wamid)
+        return
+
+    def move(case: Case) -> None:
+        old = case.wa_id
+        case.wa_id = new
+        case.note(
+            Actor.system(),
+            "wa_number_changed",
+            c.clock.now(),
+            moved=True,
+            old=mask_phone(old),
+            new=mask_phone(new),
+            wamid=m.wamid,
+        )
+
+    mutate(c, case_id, move)
+    c.store.record_contact(kecamatan, new, m.at)
+
+
+def _note(c: Container, case_id: str, event: str, **detail: object) -> None:
+    def note(case: Case) -> None:
+        case.note(Actor.system(), event, c.clock.now(), **detail)
+
+    mutate(c, case_id, note)
+
+
+def _apply_identity(c: Container, change: IdentityChange) -> None:
+    """A resident's BSUID changed: their open cases keep the new one (and a case known only
+    by the old BSUID is addressed by their number, when Meta sent it, else by the new id)."""
+    kecamatan = c.phone_numbers.get(change.phone_number_id)
+    for found in c.store.cases_of_subject(wa_id=change.previous):
+        if not found.is_open(c.sop) or (kecamatan and found.kecamatan != kecamatan):
+            continue
+
+        def rekey(case: Case) -> None:
+            case.wa_user_id = change.current
+            if case.wa_id == change.previous:
+                case.wa_id = change.wa_id or change.current
+
+        mutate(c, found.id, rekey)
+
+
+def keep_notice(c: Container, notice: AccountNotice) -> None:
+    """Keep an account, number or template notice for the admin (services.notices)."""
+    from sapa.services import notices
+
+    notices.keep(c, notice)
+
+
 def _keyword(m: InboundMessage) -> str:
+    """The keyword a message says: typed, or the id of a button SAPA sent and the resident
+    tapped (`SAPA_<KEYWORD>`, see messaging.BUTTONS)."""
     if m.type not in ("text", "button", "interactive"):
         return ""
+    if m.reply_id.startswith(BUTTON_PREFIX):
+        return m.reply_id[len(BUTTON_PREFIX) :].upper()
     return " ".join(m.text.strip().upper().rstrip("!.?").split())
 
 
@@ -212,6 +409,7 @@ def _open_case(c: Container, kecamatan: str, m: InboundMessage) -> Case:
         applicant_name=m.profile_name,
         at=at,
     )
+    case.wa_user_id = m.user_id or None
     try:
         c.store.create(case)
     except AlreadyExists:
@@ -244,17 +442,15 @@ def follow_ups(c: Container, case: Case, m: InboundMessage) -> list[Task]:
                     name=task_name("notify", case.id, "link", runs),
                 )
             )
-    word = ""
-    if m.type in ("text", "button", "interactive"):
-        word = " ".join(m.text.strip().upper().rstrip("!.?").split())
+    word = _keyword(m)
     command = KEYWORDS.get(word)
-    if command == "confirm_cancel" and case.cancel_requested_at is None:
-        command = None  # a plain "ya" in conversation, not a confirmation
-    if command in ("request_cancel", "confirm_cancel"):
+    if command in ("confirm_cancel", "decline_cancel") and case.cancel_requested_at is None:
+        command = None  # a plain "ya" or "tidak" in conversation, not an answer
+    if command in ("request_cancel", "confirm_cancel", "decline_cancel"):
         tasks.append(
             Task(
                 "command",
-                {"case_id": case.id, "command": command, "wa_id": m.wa_id},
+                {"case_id": case.id, "command": command, "wa_id": case.wa_id},
                 name=task_name("command", m.wamid),
             )
         )
@@ -265,11 +461,14 @@ def follow_ups(c: Container, case: Case, m: InboundMessage) -> list[Task]:
         tasks.append(
             Task("notify", {"case_id": case.id, "kind": kind}, name=task_name("notify", m.wamid))
         )
-    if m.type in UNSUPPORTED_MEDIA:
+    # what SAPA cannot take: the resident is told what it can
+    unusable = "message_unreadable" if m.type in UNREADABLE else ""
+    unusable = "media_unsupported" if m.type in UNSUPPORTED_MEDIA else unusable
+    if unusable:
         tasks.append(
             Task(
                 "notify",
-                {"case_id": case.id, "kind": "media_unsupported"},
+                {"case_id": case.id, "kind": unusable},
                 name=task_name("notify", m.wamid),
             )
         )

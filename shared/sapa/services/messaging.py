@@ -16,7 +16,7 @@ from sapa.domain.errors import IllegalTransition, PermanentError, TransientError
 from sapa.domain.texts import STATE_LABELS, text
 from sapa.ports import Message
 from sapa.services import estimate
-from sapa.services.names import task_name
+from sapa.services.names import BUTTON_PREFIX, task_name
 from sapa.services.unit import hold, mutate, outbox_task, release
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,8 @@ def render(c: Container, case: Case, kind: str, params: dict[str, Any]) -> str:
         )
     keys = {
         "media_unsupported": "wa_media_unsupported",
+        "message_unreadable": "wa_message_unreadable",
+        "cancel_declined": "wa_cancel_declined",
         "document_revoked": "wa_document_revoked",
         "media_failed": "wa_media_failed",
         "form_received": "wa_form_received",
@@ -178,6 +180,14 @@ def _note_officer_alert(
     mutate(c, case_id, note)
 
 
+# Questions a resident answers by tapping: reply buttons (id, title of at most 20 characters).
+# A tap comes back with the id; intake reads BUTTON_PREFIX + keyword as the typed keyword.
+BUTTONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "cancel_confirm": ((BUTTON_PREFIX + "YA", "YA, batalkan"), (BUTTON_PREFIX + "TIDAK", "TIDAK")),
+    "help": tuple((BUTTON_PREFIX + k, k) for k in ("STATUS", "DOKUMEN", "BATAL")),
+}
+
+
 def in_window(c: Container, case: Case) -> bool:
     """Free-form messages may go out within 24 hours of the resident's last message."""
     last = c.store.last_inbound(case.kecamatan, case.wa_id)
@@ -209,7 +219,8 @@ def send(
     `message_id`: free text inside the 24-hour window, the approved template outside it, and
     nothing (recorded on the case for staff) when no template exists for that kind. A
     provider's permanent refusal is recorded on the case too; transient errors propagate so
-    the task is retried.
+    the task is retried. A template Meta has paused or disabled (see services.notices) is not
+    used until approved again: not sent, and said on the case.
 
     Returns "sent", "sent_template", "not_sent" or "already_sent"."""
     template = None
@@ -217,6 +228,14 @@ def send(
         template = c.templates.get(kind)
         if template is None:
             _note_not_sent(c, case, message_id, kind, "outside_24h_window_no_template")
+            return "not_sent"
+        from sapa.services.notices import template_unusable
+
+        refused = template_unusable(c, template.name)
+        if refused is not None:
+            # Meta paused or disabled it: sending would fail (and count against the number's
+            # quality); staff see why the resident got nothing and can call them instead.
+            _note_not_sent(c, case, message_id, kind, f"template_{refused.lower()}")
             return "not_sent"
     # One sender per message at a time: a task delivered twice at once would send it twice.
     held = hold(c, message_id, SEND_HOLD_SECONDS)
@@ -227,7 +246,19 @@ def send(
     try:
         # Between a successful send and recording it is the only place a message can repeat
         # (the WhatsApp API has no idempotency key); that window is kept this short.
-        if template is None:
+        buttons = BUTTONS.get(kind)
+        if template is None and buttons:
+            # a question the resident answers by tapping (typing the word still works)
+            body = render(c, case, kind, params)
+            wamid = c.whatsapp.send_buttons(
+                case.phone_number_id,
+                case.wa_id,
+                body,
+                list(buttons),
+                reference=send_reference(case, message_id, "interactive", kind),
+            )
+            body += "\n[" + " | ".join(title for _, title in buttons) + "]"
+        elif template is None:
             body = render(c, case, kind, params)
             wamid = c.whatsapp.send_text(
                 case.phone_number_id,
@@ -258,7 +289,7 @@ def send(
         c,
         case,
         message_id,
-        "text" if template is None else "template",
+        "template" if template is not None else ("interactive" if buttons else "text"),
         body,
         {"wamid": wamid, "kind": kind},
         actor_id=actor_id,
@@ -341,8 +372,9 @@ def record_outbound(
 
 
 def command(c: Container, payload: dict[str, Any], task_name_: str = "") -> str:
-    """A resident's keyword command. BATAL asks to confirm; YA within the confirmation time
-    cancels the open case and confirms it. A case past the point of cancelling says so."""
+    """A resident's keyword command (typed, or a tapped button). BATAL asks to confirm; YA
+    within the confirmation time cancels the open case and confirms it, TIDAK keeps it. A case
+    past the point of cancelling says so."""
     what = payload.get("command")
     actor = Actor.applicant(str(payload["wa_id"]))
     now = c.clock.now()
@@ -374,6 +406,22 @@ def command(c: Container, payload: dict[str, Any], task_name_: str = "") -> str:
             return "confirmation_asked"
 
         return mutate(c, case_id, ask)[1]
+    if what == "decline_cancel":
+
+        def keep(case: Case) -> str:
+            if actor.id != Actor.applicant(case.wa_id).id or case.cancel_requested_at is None:
+                return "no_pending_request"
+            case.cancel_requested_at = None
+            case.note(actor, "cancel_declined", now)
+            outbox_task(
+                case,
+                "notify",
+                {"case_id": case.id, "kind": "cancel_declined"},
+                name=task_name("notify", task_name_ or case.id, "cancel_declined"),
+            )
+            return "kept"
+
+        return mutate(c, case_id, keep)[1]
     if what != "confirm_cancel":
         raise PermanentError("unknown command")
 
@@ -459,6 +507,12 @@ def store_media(c: Container, payload: dict[str, Any]) -> str:
     key = f"cases/{case_id}/wa/{digest[:32]}.{extension(ctype)}"
     ref = c.blobs.put(key, media.data, ctype)
 
+    wamid = str(payload.get("wamid") or "") or None
+    # the resident may have deleted the message before its copy was made
+    revoked = wamid is not None and any(
+        m.type == "revoke" and m.data.get("target") == wamid for m in c.store.messages(case_id)
+    )
+
     def attach(case: Case) -> None:
         if any(d.key == key for d in case.documents):
             return
@@ -471,6 +525,8 @@ def store_media(c: Container, payload: dict[str, Any]) -> str:
                 filename=str(payload.get("filename") or ""),
                 source="whatsapp",
                 at=now,
+                wamid=wamid,
+                withdrawn_at=now if revoked else None,
             )
         )
         case.note(Actor.system(), "media_stored", now, key=key, sha256=ref.sha256)

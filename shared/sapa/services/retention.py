@@ -124,6 +124,7 @@ def _anonymise(c: Container, case: Case, now: datetime) -> None:
             run.claimed_by = masked if run.claimed_by == resident else run.claimed_by
             run.done_by = masked if run.done_by == resident else run.done_by
         case.wa_id = mask_phone(case.wa_id)
+        case.wa_user_id = None  # the business-scoped user id names the resident too
         case.corrections = {}
         case.retention["personal_data"] = now.isoformat()
         case.note(Actor.system(), "retention_personal_data", now, messages=redacted)

@@ -37,7 +37,15 @@ from sapa.domain.errors import (
     ValidationFailed,
 )
 from sapa.domain.texts import FIELD_LABELS, ROLE_LABELS, STATE_LABELS
-from sapa.domain.values import KkNumber, Nik, mask_name, mask_nik, mask_phone, normalize_phone
+from sapa.domain.values import (
+    BSUID,
+    KkNumber,
+    Nik,
+    mask_name,
+    mask_nik,
+    mask_phone,
+    normalize_phone,
+)
 from sapa.ports import StaffMember
 from sapa.services import access, retention
 from sapa.services.unit import mutate
@@ -81,7 +89,7 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 @dataclass(frozen=True)
 class Subject:
-    """Whom a request is about: a NIK or a WhatsApp number (normalised)."""
+    """Whom a request is about: a NIK or a WhatsApp number (normalised) or user id (BSUID)."""
 
     kind: str  # "nik" | "wa"
     value: str
@@ -96,13 +104,17 @@ class Subject:
 
 
 def parse_subject(nik: str = "", wa: str = "") -> Subject:
-    """The subject of a request from what the admin typed: exactly one of NIK and number."""
+    """The subject of a request from what the admin typed: exactly one of NIK and number (or
+    the business-scoped user id of a resident known by WhatsApp username)."""
     nik, wa = (nik or "").strip(), (wa or "").strip()
     if bool(nik) == bool(wa):
         raise PermanentError(SUBJECT_ONE)
     try:
         if nik:
             return Subject("nik", Nik.parse(nik).value)
+        if BSUID.match(wa):
+            # a resident known by WhatsApp username: their business-scoped user id, as is
+            return Subject("wa", wa)
         return Subject("wa", normalize_phone(wa))
     except ValidationFailed as exc:
         raise PermanentError(exc.message) from None

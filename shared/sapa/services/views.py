@@ -10,7 +10,7 @@ from sapa.domain.case import Case
 from sapa.domain.sla import clock_parts, format_duration, format_on_clock, timeline
 from sapa.domain.texts import ROLE_LABELS, STATE_LABELS
 from sapa.domain.values import mask_nik, mask_phone
-from sapa.ports import StaffMember
+from sapa.ports import Message, StaffMember
 
 
 def _iso(d: datetime | None) -> str | None:
@@ -123,6 +123,7 @@ def case_summary(c: Container, case: Case, *, show_nik: bool = False) -> dict[st
                 "content_type": d.content_type,
                 "size": d.size,
                 "sha256": d.sha256,
+                "withdrawn": d.withdrawn_at is not None,
             }
             for i, d in enumerate(case.documents)
         ],
@@ -193,3 +194,49 @@ def worklist(
     # Oldest waiting first: the order the SOP's clock runs in.
     out.sort(key=lambda k: r.ready_at if (r := k.current_run(c.sop)) else k.updated_at)
     return out
+
+
+_ABOUT_OTHERS = ("reaction", "edit", "revoke")
+
+
+def conversation(messages: list[Message]) -> list[dict[str, Any]]:
+    """A case's WhatsApp conversation as staff read it: a reaction shown on the message it
+    reacts to (a removed one gone), an edit showing the new text beside the original, a
+    revoked message marked deleted with its file hidden; echoes of the WhatsApp Business app
+    shown as the office's. The stored messages stay as they came (the record)."""
+    reactions: dict[str, str] = {}
+    edits: dict[str, str] = {}
+    revoked: set[str] = set()
+    for m in messages:
+        target = str(m.data.get("target") or "")
+        if m.type == "reaction" and target:
+            reactions[target] = str(m.data.get("emoji") or "")
+        elif m.type == "edit" and target:
+            edits[target] = m.body
+        elif m.type == "revoke" and target:
+            revoked.add(target)
+    shown = []
+    for m in messages:
+        if m.type in _ABOUT_OTHERS:
+            continue
+        key = m.provider_id or m.id
+        deleted = key in revoked
+        echo = m.data.get("source") == "echo"
+        shown.append(
+            {
+                "id": key,
+                "direction": m.direction,
+                "at": m.at.isoformat(),
+                "type": m.type,
+                "who": "Pemohon"
+                if m.direction == "in"
+                else ("Petugas (WhatsApp Business)" if echo else "SAPA"),
+                "body": "(pesan dihapus oleh pemohon)" if deleted else edits.get(key, m.body),
+                "edited_from": m.body if key in edits and not deleted else None,
+                "deleted": deleted,
+                "media_id": None if deleted else m.data.get("media_id"),
+                "reactions": [reactions[key]] if reactions.get(key) else [],
+                "status": m.status,
+            }
+        )
+    return shown

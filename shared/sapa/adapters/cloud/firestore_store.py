@@ -50,7 +50,7 @@ need in production (the emulator needs none): cases (kecamatan, wa_id, updated_a
 cases (state, kecamatan, updated_at), cases (state, updated_at), cases (kecamatan, updated_at),
 cases (kecamatan, updated_at DESC), cases (has_outbox, updated_at),
 messages (case_id, at, added), access_log (case_id, at),
-access_log (actor_id, at), access_log (case_id, actor_id, at).
+access_log (actor_id, at), access_log (case_id, actor_id, at), wa_notices (field, at DESC).
 
 Importing this module does not import google.cloud: the client library is loaded on first use.
 Backend errors (aborted, deadline exceeded, unavailable, resource exhausted) become
@@ -529,6 +529,32 @@ class FirestoreCaseStore:
                 "client": record.client,
             }
         )
+
+    @_backend_errors
+    def keep_notice(self, key: str, notice: dict[str, Any]) -> bool:
+        from google.api_core import exceptions as gx
+
+        try:
+            self._col("wa_notices").document(_doc_id(key)).create(
+                {
+                    "at": datetime.fromisoformat(notice["at"]).astimezone(UTC),
+                    "field": str(notice.get("field", "")),
+                    "doc": json.dumps(notice),
+                }
+            )
+        except gx.AlreadyExists:
+            return False
+        return True
+
+    @_backend_errors
+    def notices(self, *, field: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        from google.cloud import firestore
+
+        query = self._col("wa_notices")
+        if field is not None:
+            query = query.where(filter=_eq("field", field))
+        query = query.order_by("at", direction=firestore.Query.DESCENDING)
+        return [json.loads(s.get("doc")) for s in query.limit(limit).stream()]
 
     @_backend_errors
     def accesses(

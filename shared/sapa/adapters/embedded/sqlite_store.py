@@ -58,6 +58,12 @@ CREATE TABLE IF NOT EXISTS contacts (
     last_inbound TEXT NOT NULL,
     PRIMARY KEY (kecamatan, wa_id)
 );
+CREATE TABLE IF NOT EXISTS wa_notices (
+    key TEXT PRIMARY KEY,
+    at TEXT NOT NULL,
+    doc TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS wa_notices_at ON wa_notices (at);
 -- audit events may never change
 CREATE TRIGGER IF NOT EXISTS events_no_update BEFORE UPDATE ON events
     BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END;
@@ -401,6 +407,23 @@ class SqliteCaseStore:
             return c.execute(sql, args).rowcount
 
     # ---- personal data: access log, data subjects -------------------------------------------
+
+    def keep_notice(self, key: str, notice: dict[str, Any]) -> bool:
+        with self.db.write() as c:
+            cur = c.execute(
+                "INSERT OR IGNORE INTO wa_notices (key, at, doc) VALUES (?, ?, ?)",
+                (key, _ts(datetime.fromisoformat(notice["at"])), json.dumps(notice)),
+            )
+            return cur.rowcount == 1
+
+    def notices(self, *, field: str | None = None, limit: int = 200) -> list[dict[str, Any]]:
+        sql, args = "SELECT doc FROM wa_notices", []
+        if field is not None:
+            sql += " WHERE json_extract(doc, '$.field') = ?"
+            args.append(field)
+        sql += " ORDER BY at DESC, key LIMIT ?"
+        rows = self.db.conn().execute(sql, (*args, limit)).fetchall()
+        return [json.loads(r["doc"]) for r in rows]
 
     def log_access(self, record: AccessRecord) -> None:
         with self.db.write() as c:

@@ -27,6 +27,8 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
+from sapa.domain.values import BSUID
+
 log = logging.getLogger(__name__)
 
 EXTENSION = "sapa_wa_simulator"
@@ -43,7 +45,7 @@ CONVERSATION_LIMIT = 500
 REDELIVERY_POLL = 0.5  # seconds between looks for webhooks to deliver again
 REDELIVERY_MAX_BACKOFF = 30.0
 REDELIVERY_HORIZON = 24 * 3600.0  # Meta retries for days; a day is plenty for development
-GRAPH_TYPES = ("text", "image", "document", "template")
+GRAPH_TYPES = ("text", "image", "document", "template", "interactive")
 
 _MIME = re.compile(r"[A-Za-z0-9][\w.+-]*/[\w.+-]+")
 _URL = re.compile(r"https?://[^\s<>\"']+")
@@ -521,7 +523,11 @@ class WaSimulator:
                     "id": wamid,
                     "status": status,
                     "timestamp": str(int(time.time())),
-                    "recipient_id": wa_id,
+                    **(
+                        {"recipient_user_id": wa_id}
+                        if BSUID.match(wa_id)
+                        else {"recipient_id": wa_id}
+                    ),
                     **echo,
                 }
             ]
@@ -627,17 +633,28 @@ def create_simulator_app(
             return _meta_error(400, "(#100) The parameter messaging_product is required.")
         if body.get("status") == "read":
             return _mark_read(body)
-        to = body.get("to")
-        if not isinstance(to, str) or not to.strip():
+        to, user_id = body.get("to"), body.get("recipient")
+        if isinstance(user_id, str) and user_id and not to:
+            # a resident known by username: their business-scoped user id, as Meta takes it
+            if not BSUID.match(user_id):
+                return _meta_error(
+                    400,
+                    "(#131030) Recipient not valid",
+                    code=131030,
+                    details="'recipient' must be a business-scoped user id.",
+                )
+            to = wa_id = user_id
+        elif not isinstance(to, str) or not to.strip():
             return _meta_error(400, "(#100) The parameter to is required.")
-        wa_id = re.sub(r"\D", "", to)
-        if not 7 <= len(wa_id) <= 15:
-            return _meta_error(
-                400,
-                "(#131030) Recipient phone number not valid",
-                code=131030,
-                details="'to' must be a phone number in international format.",
-            )
+        else:
+            wa_id = re.sub(r"\D", "", to)
+            if not 7 <= len(wa_id) <= 15:
+                return _meta_error(
+                    400,
+                    "(#131030) Recipient phone number not valid",
+                    code=131030,
+                    details="'to' must be a phone number in international format.",
+                )
         kind = body.get("type", "text")
         if kind not in GRAPH_TYPES:
             shown = str(kind)[:40]
@@ -668,7 +685,11 @@ def create_simulator_app(
         return jsonify(
             {
                 "messaging_product": "whatsapp",
-                "contacts": [{"input": to, "wa_id": wa_id}],
+                "contacts": [
+                    {"input": to, "user_id": wa_id}
+                    if BSUID.match(wa_id)
+                    else {"input": to, "wa_id": wa_id}
+                ],
                 "messages": [message],
             }
         )
@@ -733,6 +754,16 @@ def create_simulator_app(
 
     # --- test control ---------------------------------------------------------------------
 
+    @app.post("/sim/control/webhook")
+    def control_webhook() -> Response:
+        """Sign and post any webhook body, as Meta would: every shape of notification
+        (reactions, edits, system notices, template updates, ...) can be played by hand."""
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            return _json({"error": "Isi permintaan harus berupa objek JSON."}, 400)
+        code, error = sim.post_webhook(body)
+        return _json({"webhook_status": code, "error": error})
+
     @app.route("/sim/control/faults", methods=["GET", "POST"])
     def control_faults() -> Response:
         if request.method == "POST":
@@ -783,7 +814,9 @@ def create_simulator_app(
         if not isinstance(body, dict):
             return _json({"error": "Permintaan harus berupa JSON."}, 400)
         phone_number_id = body.get("phone_number_id")
-        wa_id = re.sub(r"\D", "", str(body.get("wa_id") or ""))
+        wa_id = str(body.get("wa_id") or "").strip()
+        if not BSUID.match(wa_id):
+            wa_id = re.sub(r"\D", "", wa_id)
         if phone_number_id not in sim.phone_numbers:
             return _json({"error": "Nomor layanan tidak dikenal."}, 400)
         rows = sim.store.conversation(str(phone_number_id), wa_id)
@@ -868,6 +901,11 @@ def _parse_outbound(sim: WaSimulator, kind: str, obj: Any) -> dict[str, Any] | R
         if len(body) > MAX_TEXT:
             return _meta_error(400, f"(#100) Param text['body'] must be at most {MAX_TEXT} chars.")
         return {"text": body}
+    if kind == "interactive":
+        buttons = _reply_buttons(obj)
+        if isinstance(buttons, Response):
+            return buttons
+        return {"text": obj["body"]["text"]}
     if kind == "template":
         name = obj.get("name")
         language = obj.get("language")
@@ -905,6 +943,46 @@ def _parse_outbound(sim: WaSimulator, kind: str, obj: Any) -> dict[str, Any] | R
             else None,
         }
     return _meta_error(400, f"(#100) Param {kind} must have an 'id' or an http(s) 'link'.")
+
+
+def _reply_buttons(obj: dict[str, Any]) -> list[tuple[str, str]] | Response:
+    """The (id, title) reply buttons of an interactive `button` message, checked as the Cloud
+    API checks them (1-3 buttons, unique ids and titles, titles of 1-20 characters, a body of
+    at most 1024), or a Meta-like 400. The simulator shows only reply buttons."""
+    if obj.get("type") != "button":
+        return _meta_error(400, "(#100) The simulator shows interactive messages of type button.")
+    body = obj.get("body")
+    body_text = body.get("text") if isinstance(body, dict) else None
+    if not isinstance(body_text, str) or not body_text.strip() or len(body_text) > 1024:
+        return _meta_error(400, "(#100) Param interactive['body']['text'] is required (max 1024).")
+    action = obj.get("action")
+    raw = action.get("buttons") if isinstance(action, dict) else None
+    if not isinstance(raw, list) or not 1 <= len(raw) <= 3:
+        return _meta_error(400, "(#131009) Parameter value is not valid: 1-3 buttons.", code=131009)
+    out: list[tuple[str, str]] = []
+    for b in raw:
+        reply = b.get("reply") if isinstance(b, dict) and b.get("type") == "reply" else None
+        bid = reply.get("id") if isinstance(reply, dict) else None
+        title = reply.get("title") if isinstance(reply, dict) else None
+        if not (isinstance(bid, str) and 0 < len(bid) <= 256):
+            return _meta_error(400, "(#131009) Button id is required (max 256).", code=131009)
+        if not (isinstance(title, str) and 0 < len(title.strip()) <= 20):
+            return _meta_error(400, "(#131009) Button title must be 1-20 characters.", code=131009)
+        out.append((bid, title))
+    if len({i for i, _ in out}) < len(out) or len({t for _, t in out}) < len(out):
+        return _meta_error(400, "(#131009) Button ids and titles must be unique.", code=131009)
+    return out
+
+
+def _buttons_of(row: sqlite3.Row) -> list[tuple[str, str]]:
+    """The reply buttons of a stored outbound interactive message (none for anything else)."""
+    if row["direction"] != "out" or row["type"] != "interactive":
+        return []
+    try:
+        found = _reply_buttons(json.loads(row["payload"]).get("interactive") or {})
+    except (TypeError, ValueError, AttributeError):
+        return []
+    return [] if isinstance(found, Response) else found
 
 
 def _template_text(name: str, components: Any) -> str:
@@ -972,12 +1050,19 @@ def _inbound(sim: WaSimulator) -> Response:
     if not isinstance(phone_number_id, str) or phone_number_id not in sim.phone_numbers:
         return refuse("Nomor layanan kecamatan tidak dikenal.")
     wa_id = re.sub(r"[\s+()-]", "", str(fields.get("from") or ""))
-    if not (wa_id.isdigit() and 8 <= len(wa_id) <= 15):
-        return refuse("Nomor WhatsApp tidak valid. Contoh: 6281234567890.")
+    # a number, or a business-scoped user id: a resident with a username whose number
+    # WhatsApp does not show (e.g. ID.13491208655302741918)
+    username = bool(BSUID.match(wa_id))
+    if not username and not (wa_id.isdigit() and 8 <= len(wa_id) <= 15):
+        return refuse(
+            "Nomor WhatsApp tidak valid. Contoh: 6281234567890 (atau ID pengguna seperti "
+            "ID.13491208655302741918)."
+        )
     name = " ".join(str(fields.get("name") or "").split())[:60]
     now = time.time()
     wamid = _new_wamid()
-    message: dict[str, Any] = {"from": wa_id, "id": wamid, "timestamp": str(int(now))}
+    sender = {"from_user_id": wa_id} if username else {"from": wa_id}
+    message: dict[str, Any] = {**sender, "id": wamid, "timestamp": str(int(now))}
     columns: dict[str, Any] = {}
     if upload is not None and upload.filename:
         data = upload.read()
@@ -1005,6 +1090,29 @@ def _inbound(sim: WaSimulator) -> Response:
         content.update({"mime_type": mime_type, "sha256": media.sha256, "id": media.id})
         message.update({"type": kind, kind: content})
         columns = {"type": kind, "text": caption, "media_id": media.id, "filename": filename}
+    elif isinstance(fields.get("reply"), dict):
+        # the resident tapped a reply button of one of our messages
+        tap = fields["reply"]
+        row = sim.store.message(str(tap.get("wamid") or ""))
+        chosen = [
+            (i, t) for i, t in (_buttons_of(row) if row is not None else []) if i == tap.get("id")
+        ]
+        if row is None or row["wa_id"] != wa_id or row["phone_number_id"] != phone_number_id:
+            return refuse("Pesan bertombol itu tidak ada dalam percakapan ini.")
+        if not chosen:
+            return refuse("Tombol itu tidak ada pada pesan tersebut.")
+        bid, title = chosen[0]
+        message.update(
+            {
+                "context": {"from": sim.display_number(phone_number_id), "id": row["wamid"]},
+                "type": "interactive",
+                "interactive": {
+                    "type": "button_reply",
+                    "button_reply": {"id": bid, "title": title},
+                },
+            }
+        )
+        columns = {"type": "interactive", "text": title}
     else:
         text = fields.get("text")
         if not isinstance(text, str) or not text.strip():
@@ -1015,7 +1123,17 @@ def _inbound(sim: WaSimulator) -> Response:
         columns = {"type": "text", "text": text}
     payload = sim.envelope(
         phone_number_id,
-        {"contacts": [{"profile": {"name": name}, "wa_id": wa_id}], "messages": [message]},
+        {
+            "contacts": [
+                {
+                    "profile": {"name": name, "username": "@" + (name.lower().replace(" ", ""))},
+                    "user_id": wa_id,
+                }
+                if username
+                else {"profile": {"name": name}, "wa_id": wa_id}
+            ],
+            "messages": [message],
+        },
     )
     sim.begin(wamid)  # redelivery waits for this first attempt's answer
     try:
@@ -1052,6 +1170,7 @@ def _message_json(row: sqlite3.Row, base: str) -> dict[str, Any]:
         "at": datetime.fromtimestamp(row["at"], UTC).isoformat(timespec="milliseconds"),
         "document": document,
         "image": image,
+        "buttons": [{"id": i, "title": t} for i, t in _buttons_of(row)],
         "status": row["status"],
         "webhook_status": row["webhook_status"],
         "error": row["error"],
@@ -1113,6 +1232,11 @@ def _render(rows: list[sqlite3.Row], root: str) -> str:
                 )
         if row["text"]:
             parts.append(f'<div class="teks">{_linkify(row["text"])}</div>')
+        for bid, title in _buttons_of(row):
+            parts.append(
+                f'<button type="button" class="pilih" data-wamid="{_esc(row["wamid"])}" '
+                f'data-id="{_esc(bid)}" data-title="{_esc(title)}">{_esc(title)}</button>'
+            )
         when = datetime.fromtimestamp(row["at"], _TZ).strftime("%d/%m %H:%M")
         if row["direction"] == "out":
             label = _STATUS_LABEL.get(row["status"] or "", row["status"] or "")
@@ -1185,6 +1309,8 @@ margin-bottom:.2rem}
 .galat{display:block;font-size:.75rem;color:#a00}
 .tag{font-size:.7rem;background:#075e54;color:#fff;border-radius:4px;padding:0 .3rem}
 .kosong{color:#555;justify-content:center;text-align:center;padding:2rem 1rem}
+.pilih{display:block;width:100%;margin-top:.3rem;background:#fff;color:#128c7e;
+border:1px solid #cde;font-weight:600}
 form{display:flex;flex-wrap:wrap;gap:.4rem;padding:.5rem;background:#f0f0f0;
 border-top:1px solid #ccc}
 #teks{flex:1 1 12rem;resize:none;height:2.6rem;max-height:8rem}
@@ -1210,8 +1336,8 @@ border-radius:6px;background:#ddd;cursor:pointer}
 <div class="isian">
 <label>Nomor layanan kecamatan
 <select id="nomor">__OPTIONS__</select></label>
-<label>Nomor WhatsApp Anda
-<input id="wa" inputmode="numeric" autocomplete="off" value="6281234567890"></label>
+<label>Nomor WhatsApp Anda (atau ID pengguna bila nomor disembunyikan, mis. ID.7306123456)
+<input id="wa" autocomplete="off" value="6281234567890"></label>
 <label>Nama profil WhatsApp
 <input id="nama" autocomplete="off" maxlength="60" value="Andi"></label>
 </div>
@@ -1347,6 +1473,24 @@ aria-label="Pesan"></textarea>
       })
       .catch(function () { kabar("Server tidak dapat dihubungi."); })
       .then(function () { tombol.disabled = false; teks.focus(); });
+  });
+
+  chat.addEventListener("click", function (ev) {
+    var b = ev.target.closest ? ev.target.closest("button.pilih") : null;
+    if (!b) { return; }
+    b.disabled = true;
+    kabar("Mengirim pilihan…");
+    var isi = {phone_number_id: nomor.value, from: wa.value, name: nama.value,
+      reply: {wamid: b.getAttribute("data-wamid"), id: b.getAttribute("data-id")}};
+    kirimPost("/dev/wa/api/send", isi)
+      .then(function (j) {
+        kabar(j.wamid ? (j.error ? "Pilihan tersimpan, tetapi webhook SAPA gagal: " + j.error : "")
+          : (j.error || "Pilihan gagal dikirim."));
+        terakhir = null;
+        muat();
+      })
+      .catch(function () { kabar("Server tidak dapat dihubungi."); })
+      .then(function () { b.disabled = false; });
   });
 
   document.addEventListener("visibilitychange", muat);
