@@ -9,4 +9,4 @@ from sapa.services import signing
 
 @task_function
 def esign_request(c: Container, payload: dict[str, Any], name: str) -> Any:
-    return signing.request_signature(c, payload)
+    return signing.request_signature(c, payload, name)

@@ -209,6 +209,7 @@ def _case_page(
         and any(_can_claim(c, case, a, now) for a in actors)
     )
     body = {
+        "signing": views.signing_state(c, case) if "sign" in allowed else None,
         "case": views.case_summary(c, case, show_nik=bool(NIK_ROLES & set(staff.roles))),
         "timeline": views.case_timeline(c, case),
         "allowed": allowed,

@@ -152,7 +152,7 @@ locals {
   # Where the TTE is decided (staff asks for the passphrase) or made (esign_request).
   signer_env = merge(
     { SIGNER = var.signer },
-    var.signer == "bsre" ? { BSRE_BASE_URL = var.bsre_base_url, BSRE_API = var.bsre_api } : {},
+    var.signer == "bsre" ? { BSRE_BASE_URL = var.bsre_base_url, BSRE_API = var.bsre_api, BSRE_V1_BOX = var.bsre_v1_box } : {},
     var.bsre_ca_in_bundle ? { BSRE_CA_BUNDLE = "/workspace/bsre-ca.pem" } : {},
   )
 

@@ -103,6 +103,16 @@ variable "bsre_api" {
   }
 }
 
+variable "bsre_v1_box" {
+  description = "BSrE API v1 only: whether the service reads width/height as the signature box's size or as its upper-right corner (the guide says both). Settle it with one test signature (README, TTE)."
+  type        = string
+  default     = "size"
+  validation {
+    condition     = contains(["size", "corners"], var.bsre_v1_box)
+    error_message = "bsre_v1_box: size or corners."
+  }
+}
+
 variable "bsre_ca_in_bundle" {
   description = "The BSrE service's TLS certificate is issued by an internal CA shipped in the bundle (`make bundle BSRE_CA=ca.pem`)."
   type        = bool

@@ -167,6 +167,9 @@ class Container:
             s.secret("bsre_nik"),
             api=s.bsre_api,
             timeout=s.bsre_timeout_seconds,
+            connect_timeout=s.bsre_connect_timeout_seconds,
+            v1_box=s.bsre_v1_box,
+            v1_response=s.bsre_v1_response,
             clock=self.clock,
             verify_tls=s.bsre_ca_bundle or True,
         )

@@ -401,6 +401,9 @@ class SignRequest:
     location: str
     verify_url: str  # what the visible QR code points to
     passphrase: str | None = field(default=None, repr=False)
+    # The signer's id of a signature it already made for this document but could not hand
+    # over (a failed download): fetch that, never sign again (see adapters.bsre_signer).
+    pending_id: str | None = None
 
 
 @dataclass(frozen=True)

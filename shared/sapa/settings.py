@@ -86,7 +86,12 @@ class Settings(BaseModel):
     bsre_password: str | None = Field(default=None, repr=False)
     bsre_nik: str | None = Field(default=None, repr=False)  # the head of office's NIK
     bsre_api: Literal["v1", "v2"] = "v1"
-    bsre_timeout_seconds: float = 60.0
+    bsre_timeout_seconds: float = Field(default=60.0, gt=0)  # each read
+    bsre_connect_timeout_seconds: float = Field(default=10.0, gt=0)
+    # v1 only: how the service reads width/height, as the box's size or its upper-right corner
+    # (BSrE's guide says both; settle it with one test signature, see README)
+    bsre_v1_box: Literal["size", "corners"] = "size"
+    bsre_v1_response: Literal["BASE64", "BYTE"] = "BASE64"  # v1's jenis_response
     bsre_ca_bundle: str | None = None  # the internal CA of the service's TLS certificate
 
     # Rate limits per minute (fixed windows counted in the CaseStore, shared by every instance)

@@ -347,3 +347,45 @@ def test_kadis_signs_and_the_esign_request_task_produces_a_verifiable_document(
     page = verify.get(f"/d/{task.payload['document_id']}")
     assert page.status_code == 200
     assert "A*** B***" in page.get_data(as_text=True)
+
+
+def test_the_kadis_sees_why_signing_failed_and_todays_passphrase_failures(
+    container: Container,
+    approved: Case,
+    client_for: Callable[[str], FlaskClient],
+    run_task: Callable[..., Any],
+) -> None:
+    from sapa.adapters.bsre_signer import WRONG_PASSPHRASE, BsreSigner
+    from sapa.domain.texts import text
+    from tests.conftest import RecordingQueue
+    from tests.contract.bsre_fake import FakeBsre
+
+    with FakeBsre() as fake:
+        # GIVEN SAPA signing through BSrE
+        container.settings = container.settings.model_copy(update={"signer": "bsre"})  # type: ignore[misc]
+        container.signer = BsreSigner(  # type: ignore[misc]
+            fake.base_url, fake.username, fake.password, fake.nik, timeout=10
+        )
+        staff = client_for("staff")
+        login = staff.post(
+            "/login", data={"email": "kadis@sapa.test"}, headers={"Accept": "application/json"}
+        )
+        csrf = login.get_json()["csrf"]
+        # WHEN the head of office signs with a wrong passphrase and the signer task runs
+        resp = staff.post(
+            f"/cases/{approved.id}/sign",
+            data={"csrf": csrf, "passphrase": "salah-ketik"},
+            headers={"Accept": "application/json"},
+        )
+        assert resp.status_code == 200, resp.get_data(as_text=True)
+        queue = container.queue
+        assert isinstance(queue, RecordingQueue)
+        (task,) = [t for t in queue.tasks if t.kind == "esign_request"]
+        answer = run_task("esign_request", task.payload, task.name or "t")
+        assert answer.status_code == 200  # permanent: recorded, not retried
+        assert len([r for r in fake.received if r.api == "v1"]) == 1
+        # THEN the case page shows why, how many failures today, and the form to try again
+        page = staff.get(f"/cases/{approved.id}").get_data(as_text=True)
+        assert WRONG_PASSPHRASE in page
+        assert text("passphrase_failures", count=1) in page
+        assert 'name="passphrase"' in page

@@ -88,7 +88,7 @@ HANDLERS: dict[str, Callable[[Container, dict[str, Any], str], Any]] = {
     "media_store": lambda c, p, n: messaging.store_media(c, p),
     "precheck": lambda c, p, n: guestbook.precheck(c, p),
     "siak_handoff": lambda c, p, n: workflow.siak_handoff(c, p),
-    "esign_request": lambda c, p, n: signing.request_signature(c, p),
+    "esign_request": signing.request_signature,
     "deliver": signing.deliver,
 }
 

@@ -13,9 +13,15 @@ import pytest
 from sapa.adapters.bsre_signer import BsreSigner
 from sapa.adapters.clock import FixedClock
 from sapa.bootstrap import Container
-from sapa.domain.errors import IllegalTransition, PermanentError, ValidationFailed
+from sapa.domain.errors import (
+    IllegalTransition,
+    PermanentError,
+    TransientError,
+    ValidationFailed,
+)
+from sapa.domain.texts import text
 from sapa.pdf import verify_signature
-from sapa.services import signing
+from sapa.services import signing, views
 from sapa.services.sealed import SEAL_SECONDS
 from tests.contract.bsre_fake import PASSPHRASE, FakeBsre
 from tests.services.conftest import FakeWhatsApp, Runner
@@ -66,7 +72,7 @@ def test_the_passphrase_reaches_bsre_sealed_and_the_signed_pdf_validates(
     assert PASSPHRASE not in c.store.get(case_id).model_dump_json()
     runner.drain()
     # THEN BSrE got the right passphrase and the case is signed and delivered
-    assert [r.passphrase_ok for r in bsre.received] == [True]
+    assert [r.passphrase_ok for r in bsre.received if r.api == "v1"] == [True]
     case = c.store.get(case_id)
     assert case.state == "delivered"
     report = verify_signature(c.blobs.get(case.signed.key), [bsre.ca_certificate_pem])  # type: ignore[union-attr]
@@ -91,6 +97,68 @@ def test_a_wrong_passphrase_is_recorded_and_signing_can_be_asked_again(
     act(c, case_id, KADIS, "sign", passphrase=PASSPHRASE)
     runner.drain()
     assert c.store.get(case_id).state == "delivered"
+
+
+def test_wrong_passphrases_are_counted_for_the_day_and_shown_before_the_next_try(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock, bsre: FakeBsre
+) -> None:
+    c = container
+    case_id = approved_case(c, runner, wa, clock)
+    # GIVEN BSrE answers a wrong passphrase the v2 way (a Spring 500) — it must not be retried
+    c.signer = BsreSigner(  # type: ignore[misc]
+        bsre.base_url, bsre.username, bsre.password, bsre.nik, api="v2", timeout=10
+    )
+    for attempt in (1, 2):
+        act(c, case_id, KADIS, "sign", passphrase=f"salah-{attempt}")
+        [task] = esign_tasks(c)
+        c.queue.tasks.clear()  # type: ignore[attr-defined]
+        with pytest.raises(PermanentError, match="Passphrase TTE salah"):
+            signing.request_signature(c, task.payload, task.name or "")
+    # THEN BSrE was asked twice in all (no retry), and the kadis' form says so
+    assert len([r for r in bsre.received if r.api == "v2"]) == 2
+    assert signing.passphrase_failures_today(c) == 2
+    state = views.signing_state(c, c.store.get(case_id))
+    assert state["passphrase_failures"] == 2
+    assert state["warning"] == text("passphrase_failures", count=2)
+    assert "Passphrase TTE salah" in state["failure"]
+    failed = [e for e in c.store.events(case_id) if e.event == "sign_failed"]
+    assert [e.detail["passphrase_failures_today"] for e in failed] == [1, 2]
+    # AND the next day starts from nothing
+    clock.advance(24 * 3600)
+    assert signing.passphrase_failures_today(c) == 0
+
+
+def test_an_unrecognised_refusal_is_retried_once_then_shown_with_bsres_words(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock, bsre: FakeBsre
+) -> None:
+    c = container
+    case_id = approved_case(c, runner, wa, clock)
+    bsre.mode = "unrecognised"
+    act(c, case_id, KADIS, "sign", passphrase=PASSPHRASE)
+    [task] = esign_tasks(c)
+    with pytest.raises(TransientError):
+        signing.request_signature(c, task.payload, task.name or "")  # the queue retries once
+    with pytest.raises(PermanentError) as second:
+        signing.request_signature(c, task.payload, task.name or "")
+    assert "kesalahan pada sistem penandatanganan" in second.value.message
+    assert len([r for r in bsre.received if r.api == "v1"]) == 2
+    failed = [e for e in c.store.events(case_id) if e.event == "sign_failed"]
+    assert len(failed) == 1 and "kesalahan pada sistem" in failed[0].detail["reason"]
+    assert PASSPHRASE not in json.dumps([e.detail for e in c.store.events(case_id)])
+
+
+def test_a_certificate_not_issued_is_shown_and_nothing_is_sent(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock, bsre: FakeBsre
+) -> None:
+    c = container
+    case_id = approved_case(c, runner, wa, clock)
+    bsre.user_status = "EXPIRED"
+    act(c, case_id, KADIS, "sign", passphrase=PASSPHRASE)
+    [task] = esign_tasks(c)
+    with pytest.raises(PermanentError, match="kedaluwarsa"):
+        signing.request_signature(c, task.payload, task.name or "")
+    assert [r.api for r in bsre.received] == ["status"]
+    assert c.store.get(case_id).state == "approved"
 
 
 def test_a_sealed_passphrase_expires(

@@ -94,6 +94,15 @@ ID: dict[str, str] = {
         "Maaf, kami hanya dapat menerima foto (JPG/PNG) atau PDF. Silakan kirim dokumen "
         "dalam bentuk foto atau PDF."
     ),
+    "sign_unrecognised": (
+        "Layanan TTE BSrE dua kali menjawab dengan alasan yang tidak dikenal SAPA, sehingga "
+        "tidak dicoba lagi secara otomatis: {reason}. Periksa bersama admin TTE, lalu minta "
+        "tanda tangan lagi."
+    ),
+    "passphrase_failures": (
+        "Passphrase TTE ditolak BSrE {count} kali hari ini. Salah berulang kali dapat mengunci "
+        "sertifikat elektronik: pastikan passphrase benar sebelum mencoba lagi."
+    ),
     "document_withdrawn": (
         "Pemohon menghapus pesan berkas ini di WhatsApp; berkas tidak ditampilkan."
     ),

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sapa.bootstrap import Container
 from sapa.domain.case import Actor, Case, DocumentRef
@@ -30,19 +31,46 @@ log = logging.getLogger(__name__)
 
 
 def sign_hold_seconds(c: Container) -> float:
-    """How long one signing attempt may take before another may try: BSrE's timeout and some,
-    or half a minute for the local signer (after a crash, the retries wait this long)."""
-    return c.settings.bsre_timeout_seconds + 30.0 if c.settings.signer == "bsre" else 30.0
+    """How long one signing attempt may take before another may try: BSrE's calls of one
+    attempt (certificate status, signature, download) and some, or half a minute for the
+    local signer (after a crash, the retries wait this long)."""
+    s = c.settings
+    if s.signer != "bsre":
+        return 30.0
+    return 3 * (s.bsre_timeout_seconds + s.bsre_connect_timeout_seconds) + 30.0
+
+
+def passphrase_failures_today(c: Container) -> int:
+    """How many TTE passphrases BSrE refused today (the office's day): shown to the head of
+    office before they type again, since repeated failures can lock the certificate."""
+    day = c.clock.now().astimezone(ZoneInfo(c.region.timezone)).date().isoformat()
+    for n in range(1000):
+        if c.store.get_key(f"passphrase-failed-{day}#{n}") is None:
+            return n
+    return 1000
+
+
+def _count_passphrase_failure(c: Container, doc_id: str) -> int:
+    """Count one refused passphrase for today; returns today's count."""
+    day = c.clock.now().astimezone(ZoneInfo(c.region.timezone)).date().isoformat()
+    n = passphrase_failures_today(c)
+    while not c.store.claim_key(f"passphrase-failed-{day}#{n}", value={"document_id": doc_id}):
+        n += 1
+    return n + 1
 
 
 def verify_url(c: Container, doc_id: str) -> str:
     return f"{c.settings.verify_base}/d/{doc_id}"
 
 
-def request_signature(c: Container, payload: dict[str, Any]) -> str:
+def request_signature(c: Container, payload: dict[str, Any], task_name_: str = "") -> str:
     """Send the approved draft to the Signer; on success store the signed PDF and finish step 8.
 
     Idempotent per document id: once the case holds the signed document, a retry does nothing.
+    A signature the signer made but could not hand over is fetched by its id on the retry,
+    never made again. A refusal the signer could not read is retried once, then shown to the
+    head of office with its raw reason; a wrong passphrase is never retried (and counted:
+    `passphrase_failures_today`).
     """
     case = c.store.get(str(payload["case_id"]))
     doc_id = str(payload["document_id"])
@@ -64,9 +92,13 @@ def request_signature(c: Container, payload: dict[str, Any]) -> str:
         return "already_signed"
     if case.draft is None:
         raise PermanentError("draft changed since signing was requested", case_id=case.id)
+    # Per request: the retries of one request only download what BSrE signed; a new request
+    # (the head of office asks again after being told the download is gone) may sign anew.
+    pending_key = f"sign-pending-{doc_id}-{task_name_ or 'task'}"
+    pending = c.store.get_key(pending_key)
     try:
         passphrase = None
-        if payload.get("sealed_passphrase"):
+        if payload.get("sealed_passphrase") and pending is None:
             from sapa.services.sealed import unseal
 
             passphrase = unseal(c, str(payload["sealed_passphrase"]))
@@ -79,18 +111,36 @@ def request_signature(c: Container, payload: dict[str, Any]) -> str:
                 location=c.region.name,
                 verify_url=verify_url(c, doc_id),
                 passphrase=passphrase,
+                pending_id=str(pending["id"]) if pending else None,
             )
         )
     except PermanentError as exc:
-        # Wrong passphrase, signer not registered, expired request: the head of office sees
-        # why on the case and may sign again. The passphrase itself is in no message.
+        # Wrong passphrase, signer not registered, certificate not usable: the head of office
+        # sees why on the case and may sign again. The passphrase itself is in no message.
         release(c, held)
-        _note_sign_failed(c, case.id, actor, exc.message)
+        failures = None
+        if exc.detail.get("reason") == "wrong_passphrase":
+            failures = _count_passphrase_failure(c, doc_id)
+        _note_sign_failed(c, case.id, actor, exc.message, failures=failures)
         raise
-    except Exception as exc:
+    except TransientError as exc:
         release(c, held)
-        if isinstance(exc, TransientError):
-            _note_sign_delayed(c, case.id, doc_id, exc.message)
+        reason = exc.detail.get("reason")
+        if reason == "pending_download" and exc.detail.get("pending_id"):
+            # Signed over there: from now on only its download is fetched.
+            c.store.claim_key(pending_key, value={"id": exc.detail["pending_id"]})
+        elif reason == "unrecognised" and not c.store.claim_key(
+            f"sign-unrecognised-{doc_id}-{task_name_ or 'task'}"
+        ):
+            # The second unreadable answer for this request: no blind third attempt.
+            raw = str(exc.detail.get("bsre_error") or exc.message)
+            message = text("sign_unrecognised", reason=raw[:200])
+            _note_sign_failed(c, case.id, actor, message)
+            raise PermanentError(message, **exc.detail) from None
+        _note_sign_delayed(c, case.id, doc_id, exc.message)
+        raise
+    except Exception:
+        release(c, held)
         raise
     try:
         complete_signature(
@@ -119,11 +169,16 @@ def _note_sign_delayed(c: Container, case_id: str, doc_id: str, reason: str) -> 
     mutate(c, case_id, note)
 
 
-def _note_sign_failed(c: Container, case_id: str, actor: Actor, reason: str) -> None:
+def _note_sign_failed(
+    c: Container, case_id: str, actor: Actor, reason: str, *, failures: int | None = None
+) -> None:
     now = c.clock.now()
+    detail: dict[str, Any] = {"reason": reason[:300]}
+    if failures is not None:
+        detail["passphrase_failures_today"] = failures
 
     def note(case: Case) -> None:
-        case.note(actor, "sign_failed", now, reason=reason[:300])
+        case.note(actor, "sign_failed", now, **detail)
 
     mutate(c, case_id, note)
 
