@@ -34,6 +34,7 @@ BENCHMARK_MODULES = (
     "bench.memory",
     "bench.queue",
     "bench.regency_day",
+    "bench.bombs",
 )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import flask
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from sapa.bootstrap import Container, container
 from sapa.domain.errors import (
@@ -77,19 +78,40 @@ def http_function(fn: Handler) -> Handler:
 
     @functools.wraps(fn)
     def wrapper(request: flask.Request) -> Any:
+        limit = request.max_content_length
+        if limit is not None and (request.content_length or 0) > limit:
+            return _too_large(request, fn.__name__)
         try:
-            return fn(request)
+            response = fn(request)
+            # functions-framework reads the body after the response (`read_request`): a body
+            # the function did not need must not turn into a 500 there
+            request.get_data()
+            return response
         except SapaError as exc:
             status = status_for(exc)
             log.log(
                 logging.WARNING if status < 500 else logging.ERROR, "%s: %s", exc.code, exc.message
             )
             return json_response(error_body(exc), status)
+        except RequestEntityTooLarge:
+            return _too_large(request, fn.__name__)
+        except HTTPException as exc:
+            log.warning("http error %s in %s", exc.code, fn.__name__)
+            return exc.get_response()
         except Exception:
             log.exception("unhandled error in %s", fn.__name__)
             return json_response({"error": "internal", "message": text("internal")}, 500)
 
     return wrapper
+
+
+def _too_large(request: flask.Request, name: str) -> flask.Response:
+    """A body over the server's limit: the sender's fault, a short 413, no traceback. The body
+    counts as read: functions-framework reads it again after the response, which would raise
+    once more and turn the 413 into a 500."""
+    request._cached_data = b""
+    log.warning("request body over the size limit in %s", name)
+    return json_response({"error": "too_large", "message": text("too_large")}, 413)
 
 
 def read_json(request: flask.Request) -> Any:

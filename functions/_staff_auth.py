@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import secrets
 from typing import Any
 
 import flask
@@ -64,18 +65,39 @@ def identify(c: Container, request: flask.Request) -> StaffMember:
         except BadSignature:
             raise Unauthorized(text("not_logged_in")) from None
         email = str(data.get("email", "")) if isinstance(data, dict) else ""
+        sid = str(data.get("sid", "")) if isinstance(data, dict) else ""
+        # a session ended by logout stays ended, whoever kept its cookie
+        if not sid or c.store.get_key(_revoked(sid)) is not None:
+            raise Unauthorized(text("not_logged_in"))
+        flask.g.staff_session = sid
     staff = c.staff.get(email)
     if staff is None:
         raise Forbidden(text("forbidden_role"))
     return staff
 
 
+def _revoked(sid: str) -> str:
+    return f"staff-session-revoked-{sid}"
+
+
 def session_cookie(c: Container, staff: StaffMember) -> str:
-    return _serializer(c, "sapa.staff").dumps({"email": staff.email})
+    """A new session (dev login): the officer and a random session id, signed."""
+    sid = secrets.token_urlsafe(18)
+    return _serializer(c, "sapa.staff").dumps({"email": staff.email, "sid": sid})
+
+
+def end_session(c: Container) -> None:
+    """Logout: the session id is recorded as revoked in the store (shared by every instance),
+    so its cookie and its CSRF tokens stop working at once, not when they expire. Behind IAP
+    there is no session of ours to end (IAP's own logout applies)."""
+    sid = str(flask.g.get("staff_session") or "")
+    if sid:
+        c.store.claim_key(_revoked(sid), value={"ended": True})
 
 
 def csrf_token(c: Container, staff: StaffMember) -> str:
-    """A token bound to the officer and signed, valid for a working day (forms carry it)."""
+    """A token bound to the officer and signed, valid for a working day (forms carry it). It
+    acts only with a live session: after logout the session's cookie is refused first."""
     return _serializer(c, "sapa.csrf").dumps(staff.email)
 
 

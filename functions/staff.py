@@ -91,6 +91,7 @@ def _dispatch(c: Container, request: flask.Request, endpoint: str, args: dict[st
     csrf = auth.csrf_token(c, staff)
     if endpoint == "logout":
         auth.check_csrf(c, request, staff)
+        auth.end_session(c)
         resp = flask.redirect(f"{base}/login", 303)
         resp.delete_cookie(auth.COOKIE, path="/")
         return resp
@@ -216,7 +217,7 @@ def _case_page(
         "can_claim": can_claim,
         "claimed_by": run.claimed_by if run else None,
         "handoff": case.handoff is not None and bool({"operator_siak", "admin"} & set(staff.roles)),
-        "can_reply": case.is_open(c.sop),
+        "can_reply": views.may_reply(c, case, staff),
         "can_revoke": case.signed is not None
         and case.document_status == "valid"
         and bool({"kadis", "admin"} & set(staff.roles)),
@@ -298,6 +299,7 @@ def _login(c: Container, request: flask.Request) -> Any:
     staff = c.staff.get(request.form.get("email", ""))
     if staff is None:
         return page("staff_login.html", 401, staff=c.staff.all(), roles=ROLE_LABELS, base=base)
+    cookie = auth.session_cookie(c, staff)
     csrf = auth.csrf_token(c, staff)
     if _json(request):
         resp = json_response({"email": staff.email, "roles": staff.roles, "csrf": csrf})
@@ -306,7 +308,7 @@ def _login(c: Container, request: flask.Request) -> Any:
     # Path "/" so the approval function (its own URL path locally) sees the session too.
     resp.set_cookie(
         auth.COOKIE,
-        auth.session_cookie(c, staff),
+        cookie,
         max_age=auth.SESSION_SECONDS,
         httponly=True,
         samesite="Strict",

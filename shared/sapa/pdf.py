@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
+import re
 import textwrap
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -137,14 +138,94 @@ def simple_pdf(title: str, lines: list[str], pages: int = 1) -> bytes:
     return bytes(out)
 
 
+# Decompression budgets, enforced on the raw bytes before any parser decodes a stream. The
+# structure streams a parser reads into objects (cross-reference and object streams) get a tight
+# one: a 20 MB xref stream became ~800 MB of Python objects; a real document's are a few
+# hundred KB. Other streams (content, images) are counted against a generous total so that
+# inflating them cannot eat the CPU either. Output is counted, never kept.
+MAX_STRUCTURE_STREAM = 4 * 1024 * 1024
+MAX_STREAM = 64 * 1024 * 1024
+MAX_DECODED_TOTAL = 160 * 1024 * 1024
+MAX_STREAMS = 20_000
+TOO_COMPRESSED_PDF = (
+    "Dokumen PDF tidak dapat diterima: isinya mengembang terlalu besar saat dibuka. "
+    "Kirim PDF hasil pindai biasa atau foto dokumen."
+)
+_STREAM_KEYWORD = re.compile(rb"(?<![A-Za-z])stream(?:\r\n|\n|\r)")
+_FLATE = re.compile(rb"/(?:FlateDecode|Fl)(?![A-Za-z])")
+_STRUCTURE = re.compile(rb"/Type\s*/(?:XRef|ObjStm)(?![A-Za-z])")
+_CHUNK = 64 * 1024
+
+
+def check_decoded_size(data: bytes) -> None:
+    """Refuse a PDF whose Flate streams would inflate past the budgets (per stream, per file),
+    counting the inflated bytes in 64 KiB steps without keeping them: a decompression bomb is
+    found in milliseconds and a few MiB, before pyHanko or anything else decodes it. Raises
+    `PermanentError` (TOO_COMPRESSED_PDF)."""
+    total = 0
+    pos = 0
+    for count in range(MAX_STREAMS + 1):
+        found = _STREAM_KEYWORD.search(data, pos)
+        if found is None:
+            return
+        if count == MAX_STREAMS:
+            raise PermanentError(TOO_COMPRESSED_PDF, reason="too many streams")
+        start = found.end()
+        end = data.find(b"endstream", start)
+        end = len(data) if end < 0 else end
+        # the stream's dictionary: from its object's start ("obj") to the keyword
+        head_from = data.rfind(b"obj", max(0, found.start() - 65536), found.start())
+        head = data[head_from if head_from >= 0 else max(0, found.start() - 4096) : found.start()]
+        layers = len(_FLATE.findall(head))
+        if layers:
+            limit = MAX_STRUCTURE_STREAM if _STRUCTURE.search(head) else MAX_STREAM
+            total += _inflated_size(data[start:end], layers, min(limit, MAX_DECODED_TOTAL - total))
+        pos = end + len(b"endstream")
+
+
+def _inflated_size(raw: bytes, layers: int, budget: int) -> int:
+    """How many bytes `raw` inflates to through `layers` Flate filters (a chain inflates layer
+    after layer), or PermanentError once past `budget`. Broken data counts what it gave."""
+
+    if layers > 1:
+        inner = bytearray()
+        for piece in _inflate(raw, budget):
+            inner += piece
+        return _inflated_size(bytes(inner), layers - 1, budget)
+    return sum(len(piece) for piece in _inflate(raw, budget))
+
+
+def _inflate(raw: bytes, budget: int) -> Any:
+    """Yield the inflated bytes of `raw` in steps, raising once they pass `budget`."""
+    import zlib
+
+    inflater = zlib.decompressobj()
+    produced = 0
+    pending = raw
+    try:
+        while pending and not inflater.eof:
+            piece = inflater.decompress(pending, _CHUNK)
+            pending = inflater.unconsumed_tail
+            produced += len(piece)
+            if produced > budget:
+                raise PermanentError(TOO_COMPRESSED_PDF, reason="stream inflates past budget")
+            yield piece
+            if not piece and not pending:
+                break
+    except zlib.error:
+        return  # not (or not only) Flate data: the parser will judge the rest
+
+
 def pdf_page_count(data: bytes) -> int:
     """The number of pages of a PDF, checked by locating its last page in the page tree.
 
-    Parsing is lenient (pyHanko non-strict mode), as befits uploaded documents. Raises
-    `PermanentError` when `data` is not a readable PDF.
+    The inflated size of its streams is checked first (`check_decoded_size`). Parsing is
+    lenient (pyHanko non-strict mode), as befits uploaded documents. Raises `PermanentError`
+    when `data` is not a readable PDF or would inflate past the budgets.
     """
     from pyhanko.pdf_utils.reader import PdfFileReader
 
+    check_decoded_size(data)
     try:
         reader = PdfFileReader(BytesIO(data), strict=False)
         count = int(reader.root["/Pages"]["/Count"])

@@ -31,7 +31,9 @@ class Settings(BaseModel):
     """Every knob SAPA has. Environment variable = field name in upper case (any case is read);
     lists and objects are given as JSON. Keyword arguments win over the environment."""
 
-    model_config = ConfigDict(extra="ignore", validate_default=True)
+    # hide_input_in_errors: a validation error must never print a setting's value (a
+    # misconfigured start once logged the tail of SESSION_SECRET)
+    model_config = ConfigDict(extra="ignore", validate_default=True, hide_input_in_errors=True)
 
     def __init__(self, **values: Any) -> None:
         super().__init__(**{**_from_environment(), **values})

@@ -12,8 +12,14 @@ from sapa.domain.texts import text
 # Photos above this are scaled down (a phone's 12 MP photo stays legible at this size).
 MAX_SIDE = 2560
 # Refuse images that would decompress into more pixels than any honest document photo has
-# (a small file that expands to gigabytes is a decompression bomb).
-MAX_PIXELS = 50_000_000
+# (a small file that expands to gigabytes is a decompression bomb): a 12-megapixel phone photo
+# (4000 × 3000, or 4032 × 3024) fits with room to spare.
+MAX_PIXELS = 16_000_000
+# ... and into more bytes than this once decoded (pixels × bytes per pixel of the image's mode):
+# a 12-megapixel RGB photo is 36 MiB (a 12-megapixel RGBA PNG, 48 MiB, is refused: with its
+# scaled copy and the encoder it would peak ~140 MiB above an idle instance; bench/bombs.py).
+MAX_DECODED_BYTES = 36 * 1024 * 1024
+_BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "LA": 2, "I;16": 2, "RGB": 3, "YCbCr": 3}
 
 
 @dataclass(frozen=True)
@@ -36,16 +42,24 @@ def clean(data: bytes, *, limit_bytes: int, field: str) -> CleanFile:
         raise ValidationFailed(text("file_type"), {field: text("file_type")})
     if ctype == "application/pdf":
         from sapa.domain.errors import PermanentError
-        from sapa.pdf import pdf_page_count
+        from sapa.pdf import TOO_COMPRESSED_PDF, pdf_page_count
 
         try:
-            pdf_page_count(data)
-        except PermanentError:
-            raise ValidationFailed(
-                text("pdf_unreadable"), {field: text("pdf_unreadable")}
-            ) from None
+            pdf_page_count(data)  # within the decompression budgets (sapa.pdf)
+        except PermanentError as exc:
+            msg = exc.message if exc.message == TOO_COMPRESSED_PDF else text("pdf_unreadable")
+            raise ValidationFailed(msg, {field: msg}) from None
         return CleanFile(data, ctype)
     return CleanFile(_reencode(data, ctype, field), ctype)
+
+
+def _fit(size: tuple[int, int]) -> tuple[int, int]:
+    """The output size of an image of `size`: its longest side at most MAX_SIDE."""
+    width, height = size
+    longest = max(width, height, 1)
+    if longest <= MAX_SIDE:
+        return width, height
+    return max(1, width * MAX_SIDE // longest), max(1, height * MAX_SIDE // longest)
 
 
 def _reencode(data: bytes, ctype: str, field: str) -> bytes:
@@ -54,17 +68,23 @@ def _reencode(data: bytes, ctype: str, field: str) -> bytes:
     bad = text("image_unreadable")
     try:
         with Image.open(BytesIO(data)) as probe:
+            if probe.format == "JPEG":
+                # JPEGs decode at 1/2, 1/4 or 1/8 scale when that still covers the output size
+                # (draft): the budget applies to what will really be decoded, so a 24- or
+                # 48-megapixel phone photo is fine while a header claiming 60,000² is not
+                probe.draft(None, _fit(probe.size))
             width, height = probe.size
-            if width * height > MAX_PIXELS:
+            per_pixel = _BYTES_PER_PIXEL.get(probe.mode, 4)
+            if width * height > MAX_PIXELS or width * height * per_pixel > MAX_DECODED_BYTES:
                 big = text("image_too_big")
                 raise ValidationFailed(big, {field: big})
             probe.verify()  # structure check before the full decode
         with Image.open(BytesIO(data)) as opened:
             # Memory: a 12 MP photo is 36 MB per decoded copy, and a function instance has
-            # 256 MiB. JPEGs of more than twice MAX_SIDE decode at a reduced scale (draft);
+            # 256 MiB. JPEGs decode at a reduced scale (draft) where it still covers the output;
             # the image is scaled down in place before it is turned, so at most one full-size
             # copy ever exists.
-            opened.draft(None, (MAX_SIDE, MAX_SIDE))
+            opened.draft(None, _fit(opened.size))
             opened.load()
             img: Image.Image = opened
             if max(img.size) > MAX_SIDE:

@@ -90,8 +90,37 @@ def test_a_redirect_to_another_host_is_refused_before_it_is_followed(graph: Grap
 
 def test_plain_http_is_only_for_the_local_simulator() -> None:
     wa = GraphWhatsApp("https://graph.facebook.com/v21.0", TOKEN, media_hosts=(".fbsbx.com",))
-    assert wa._media_url_allowed("https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1")
-    assert not wa._media_url_allowed("http://lookaside.fbsbx.com/x")
-    assert not wa._media_url_allowed("https://fbsbx.com.evil.example/x")
-    assert not wa._media_url_allowed("https://169.254.169.254/latest/meta-data")
-    assert not wa._media_url_allowed("file:///etc/passwd")
+    ok = "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1"
+    assert wa._media_url(ok) == ok
+    assert wa._media_url("http://lookaside.fbsbx.com/x") is None
+    assert wa._media_url("https://fbsbx.com.evil.example/x") is None
+    assert wa._media_url("https://169.254.169.254/latest/meta-data") is None
+    assert wa._media_url("file:///etc/passwd") is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://169.254.169.254\\@lookaside.fbsbx.com/",  # requests: host 169.254.169.254
+        "https://evil.com\\.fbsbx.com/",  # requests: host evil.com
+        "https://user:pw@lookaside.fbsbx.com/x",
+        "https://lookaside.fbsbx.com/x y",
+        "https://lookaside.fbsbx.com/\x00",
+        "https://[::1]/x",
+        "ftp://lookaside.fbsbx.com/x",
+    ],
+)
+def test_urls_that_parsers_read_differently_are_refused(url: str) -> None:
+    wa = GraphWhatsApp("https://graph.facebook.com/v21.0", TOKEN, media_hosts=(".fbsbx.com",))
+    assert wa._media_url(url) is None
+
+
+def test_a_backslash_trick_reaches_no_other_host_and_leaks_no_token(graph: Graph) -> None:
+    # GIVEN metadata whose URL names the allowed host to urlsplit but another to requests
+    # (the same server under the name "localhost" stands for an attacker's listener)
+    graph.media_url = f"http://localhost:{graph.port}\\@127.0.0.1:{graph.port}/files/ok"
+    # WHEN SAPA fetches the media
+    with pytest.raises(PermanentError, match="tidak diizinkan"):
+        client(graph).fetch_media("m1")
+    # THEN nothing was requested anywhere: the token went nowhere
+    assert graph.hits == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 
@@ -414,3 +415,46 @@ def test_logout_needs_csrf_and_ends_the_session(login: Callable[[str], Officer])
     assert resp.status_code == 303
     assert resp.headers["Location"].endswith("/login")
     assert officer.client.get("/worklist", headers=JSON).status_code == 401
+
+
+def test_a_cookie_kept_after_logout_no_longer_works(
+    container: Container, client_for: Callable[[str], FlaskClient], login: Callable[[str], Officer]
+) -> None:
+    # GIVEN an admin's session cookie and CSRF token, copied before logging out (an attacker's
+    # copy, or a shared computer's)
+    admin = login("admin@sapa.test")
+    cookie = admin.client.get_cookie("sapa_staff")
+    assert cookie is not None
+    stolen = cookie.value
+    assert admin.client.post("/logout", data={"csrf": admin.csrf}).status_code == 303
+    # WHEN the copy is used for an admin search
+    other = client_for("staff")
+    other.set_cookie("sapa_staff", stolen)
+    resp = other.post("/admin/subject", data={"csrf": admin.csrf, "nik": NIK}, headers=JSON)
+    # THEN the session is over: 401, whatever its signature and age say
+    assert resp.status_code == 401
+    assert other.get("/worklist", headers=JSON).status_code == 401
+    # AND a new login of the same officer works (only that session ended)
+    again = login("admin@sapa.test")
+    assert again.client.get("/worklist", headers=JSON).status_code == 200
+
+
+def test_pages_run_only_their_own_inline_code(login: Callable[[str], Officer], flow: Flow) -> None:
+    # GIVEN pages with inline styles (every page) and an admin page with tables
+    admin = login("admin@sapa.test")
+    case = flow.to("form_submitted")
+    nonces = []
+    for path in ("/worklist", f"/cases/{case.id}", "/admin/whatsapp", "/admin/breach"):
+        resp = admin.client.get(path)
+        assert resp.status_code == 200, path
+        csp = resp.headers["Content-Security-Policy"]
+        html = resp.get_data(as_text=True)
+        # THEN no 'unsafe-inline': the inline blocks carry this response's nonce, and no
+        # element carries a style attribute (which only 'unsafe-inline' would allow)
+        assert "unsafe-inline" not in csp
+        (nonce,) = set(re.findall(r"'nonce-([^']+)'", csp))
+        assert html.count("<style") == html.count(f'<style nonce="{nonce}"')
+        assert html.count("<script") == html.count(f'<script nonce="{nonce}"')
+        assert " style=" not in html
+        nonces.append(nonce)
+    assert len(set(nonces)) == len(nonces)  # a fresh nonce per response

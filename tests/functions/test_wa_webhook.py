@@ -451,3 +451,29 @@ def test_a_second_message_of_the_resident_joins_his_open_case(
     assert [m.id for m in container.store.messages(cases[0].id)] == ["wamid.A1", "wamid.A2"]
     # the link task has a deterministic name: the second message queues no second link
     assert [t.kind for t in queue.tasks] == ["notify"]
+
+
+@pytest.mark.parametrize("target", ["wa_webhook", "guestbook", "verify"])
+def test_a_body_over_the_size_limit_is_a_413_without_a_traceback(
+    container: Container,
+    client_for: Callable[[str], FlaskClient],
+    target: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # GIVEN a function whose server refuses bodies over 1 KiB (the local server's limit, scaled)
+    client = client_for(target)
+    app = client.application
+    old = app.config.get("MAX_CONTENT_LENGTH")
+    app.config["MAX_CONTENT_LENGTH"] = 1024
+    try:
+        # WHEN 4 KiB arrive
+        path = {"wa_webhook": "/", "guestbook": "/f/x", "verify": "/d/x"}[target]
+        raw = b"x" * 4096
+        headers = {"X-Hub-Signature-256": sign_body("s", raw)}
+        resp = client.post(path, data={"blob": raw.decode()}, headers=headers)
+    finally:
+        app.config["MAX_CONTENT_LENGTH"] = old
+    # THEN a short 413 in Indonesian, and no ERROR or traceback in the log
+    assert resp.status_code == 413, resp.get_data(as_text=True)[:300]
+    assert "terlalu besar" in resp.get_data(as_text=True)
+    assert not [r for r in caplog.records if r.levelno >= 40 or r.exc_info]

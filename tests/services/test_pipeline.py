@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
 import threading
 from typing import Any
@@ -375,7 +376,11 @@ def test_media_is_stored_when_real_and_refused_when_not(
     runner.drain()
     case = c.store.get(case_id)
     assert [d.content_type for d in case.documents] == ["image/png"]
-    assert c.blobs.get(case.documents[0].key) == PNG
+    stored = c.blobs.get(case.documents[0].key)  # re-encoded: no metadata kept
+    assert (
+        stored.startswith(b"\x89PNG")
+        and case.documents[0].sha256 == hashlib.sha256(stored).hexdigest()
+    )
     assert "media_rejected" in [e.event for e in c.store.events(case_id)]
 
 
@@ -443,3 +448,42 @@ def hashlib_key(c: Container, case_id: str, pdf: bytes) -> str:
     import hashlib
 
     return f"cases/{case_id}/siak/draft-{hashlib.sha256(pdf).hexdigest()[:32]}.pdf"
+
+
+def test_whatsapp_media_get_the_guest_books_cleaning(
+    container: Container, runner: Runner, wa: FakeWhatsApp
+) -> None:
+    # GIVEN a resident who sends, on WhatsApp, a phone photo carrying GPS in its EXIF, a
+    # 75-byte %PDF + HTML polyglot and a PDF bomb
+    from io import BytesIO
+
+    from bench.bombs import pdf_xref_stream_bomb
+    from PIL import Image
+
+    from tests.browser.support import jpeg_with_gps
+
+    c = container
+    case_id = greet(c)
+    photo = jpeg_with_gps()
+    polyglot = b"%PDF-1.4\n<html><script>alert(document.cookie)</script></html>\n%%EOF\n"
+    wa.media = {"m1": photo, "m2": polyglot, "m3": pdf_xref_stream_bomb(20 * 1024 * 1024)}
+    intake.receive(
+        c,
+        [
+            inbound("KK", wamid="wamid.G1", type_="image", media_id="m1"),
+            inbound("", wamid="wamid.G2", type_="document", media_id="m2"),
+            inbound("", wamid="wamid.G3", type_="document", media_id="m3"),
+        ],
+        [],
+    )
+    runner.drain()
+    # THEN the photo is kept re-encoded, without its EXIF; the other two are kept out of staff
+    # view, each with a note that says why
+    case = c.store.get(case_id)
+    (doc,) = case.documents
+    with Image.open(BytesIO(c.blobs.get(doc.key))) as stored:
+        assert not stored.getexif()
+        assert stored.size == (800, 600)
+    refused = [e for e in c.store.events(case_id) if e.event == "media_rejected"]
+    assert {e.detail["wamid"] for e in refused} == {"wamid.G2", "wamid.G3"}
+    assert all(e.detail["reason"] for e in refused)

@@ -67,6 +67,23 @@ def test_cloud_settings_refuse_the_dev_login_and_missing_secrets() -> None:
         Settings(sapa_env="cloud", dev_login=False)
 
 
+def test_a_refused_setting_never_shows_a_secret_in_its_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # GIVEN a cloud start with the default dev login and real secrets in the environment
+    secret = "Rahasia-Sesi-9f8e7d6c5b4a"
+    monkeypatch.setenv("SAPA_ENV", "cloud")
+    monkeypatch.setenv("SESSION_SECRET", secret)
+    monkeypatch.setenv("WA_TOKEN", secret + "-wa")
+    # WHEN the settings refuse it
+    with pytest.raises(pydantic.ValidationError) as refused:
+        Settings(dev_login=True)
+    # THEN the error says why and shows no value
+    assert "DEV_LOGIN" in str(refused.value)
+    assert secret[-8:] not in str(refused.value) and secret[-8:] not in repr(refused.value)
+    assert "Rahasia" not in str(refused.value) + repr(refused.value)
+
+
 def test_local_secrets_are_generated_once_private_and_kept(tmp_path: Path) -> None:
     first = load_settings(sapa_data_dir=tmp_path)
     second = load_settings(sapa_data_dir=tmp_path)

@@ -13,6 +13,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import requests
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 from sapa.domain.errors import PermanentError, TransientError
 from sapa.log import mask
@@ -282,25 +284,37 @@ class GraphWhatsApp:
             raise TransientError("Jawaban WhatsApp tidak dapat dibaca.")
         return answer
 
-    def _media_url_allowed(self, url: str) -> bool:
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower()
-        if parts.scheme not in ("https", "http") or not host:
-            return False
-        if parts.scheme == "http" and host not in ("127.0.0.1", "localhost", "::1"):
-            return False  # plain http only to the local simulator
-        return any(
+    def _media_url(self, url: str) -> str | None:
+        """`url` as it will be fetched, if it may carry the token: parsed with the parser
+        `requests` itself uses (urllib3's), so the host checked is the host connected to; no
+        backslash, user info, whitespace or control character; https (plain http only to the
+        local simulator on loopback); the host one of `media_hosts`. None otherwise."""
+        if not url or any(c in url for c in "\\@") or any(c.isspace() or ord(c) < 32 for c in url):
+            return None
+        try:
+            parts = parse_url(url)
+        except LocationParseError:
+            return None
+        host = (parts.host or "").lower().rstrip(".")
+        if parts.auth or not host or parts.scheme not in ("https", "http"):
+            return None
+        if parts.scheme == "http" and host not in ("127.0.0.1", "localhost", "[::1]", "::1"):
+            return None  # plain http only to the local simulator
+        allowed = any(
             host == h.lstrip(".") or (h.startswith(".") and host.endswith(h))
             for h in (m.lower() for m in self._media_hosts)
         )
+        return str(parts.url) if allowed else None
 
     def _download(self, url: str) -> tuple[bytes, str]:
         # Follow redirects by hand: each hop must stay on an allowed host.
         for _hop in range(4):
-            if not self._media_url_allowed(url):
+            checked = self._media_url(url)
+            if checked is None:
                 log.warning("whatsapp media url refused: host not allowed")
                 raise PermanentError("Alamat media WhatsApp tidak diizinkan.")
-            response = self._request("GET", url, stream=True, allow_redirects=False)
+            # the checked form is what is fetched: the token goes to no other host
+            response = self._request("GET", checked, stream=True, allow_redirects=False)
             if response.is_redirect and response.headers.get("Location"):
                 url = requests.compat.urljoin(url, response.headers["Location"])
                 response.close()

@@ -342,6 +342,26 @@ class Case(BaseModel):
             return  # an abandoned claim expires
         raise Conflict(text("claimed_by_other", who=run.claimed_by))
 
+    def reply_role(self, sop: Sop) -> str | None:
+        """The officer role that speaks to the resident now: the waiting step's, or, while
+        the case waits on the resident (the guest book, a correction), the role that sent them
+        the link (the counter). None once the case is closed."""
+        if not self.is_open(sop):
+            return None
+        step = self.waiting_step(sop) or sop.step_for_event("send_link")
+        return step.role if step is not None else None
+
+    def guard_reply(self, sop: Sop, actor: Actor, at: datetime) -> None:
+        """An officer may write to the resident only as every action is checked: the role of
+        the step at hand (or admin), their own kecamatan, and no one else's claim."""
+        role = self.reply_role(sop)
+        if role is None or actor.role not in (role, "admin"):
+            raise self._illegal("reply", actor)
+        self._guard_actor(sop, actor.role, actor, "reply")
+        run = self.current_run(sop)
+        if run is not None and actor.role != "admin":
+            self._guard_claim(sop, run, actor, at)
+
     def refusal(self, event: str, actor: Actor) -> IllegalTransition:
         """The error for `event` by `actor` not being allowed on this case now."""
         return self._illegal(event, actor)

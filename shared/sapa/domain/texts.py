@@ -103,6 +103,7 @@ ID: dict[str, str] = {
         "Passphrase TTE ditolak BSrE {count} kali hari ini. Salah berulang kali dapat mengunci "
         "sertifikat elektronik: pastikan passphrase benar sebelum mencoba lagi."
     ),
+    "too_large": "Kiriman terlalu besar. Perkecil berkas (foto atau PDF) lalu kirim lagi.",
     "document_withdrawn": (
         "Pemohon menghapus pesan berkas ini di WhatsApp; berkas tidak ditampilkan."
     ),

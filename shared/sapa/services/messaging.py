@@ -11,8 +11,13 @@ from itsdangerous import URLSafeTimedSerializer
 
 from sapa.bootstrap import Container
 from sapa.domain.case import Actor, Case, DocumentRef
-from sapa.domain.documents import extension, sniff
-from sapa.domain.errors import IllegalTransition, PermanentError, TransientError
+from sapa.domain.documents import extension
+from sapa.domain.errors import (
+    IllegalTransition,
+    PermanentError,
+    TransientError,
+    ValidationFailed,
+)
 from sapa.domain.texts import STATE_LABELS, text
 from sapa.ports import Message
 from sapa.services import estimate
@@ -488,9 +493,18 @@ def store_media(c: Container, payload: dict[str, Any]) -> str:
         # ... and against the sha256 the webhook announced (hex or base64), the same way.
         if not _sha256_matches(expected, hashlib.sha256(media.data).digest()):
             raise TransientError("Media dari WhatsApp rusak saat diunduh (sha256 tidak cocok).")
-    ctype = sniff(media.data)
     now = c.clock.now()
-    if ctype is None:
+    # The same cleaning as a guest-book upload: type by content, images re-encoded without
+    # EXIF/GPS, PDFs parsed within the decompression budgets. What fails stays out of staff
+    # view: only a note says what came and why it was refused.
+    from sapa.uploads import clean as clean_file
+
+    try:
+        safe = clean_file(
+            media.data, limit_bytes=c.settings.max_upload_mb * 1024 * 1024, field="media"
+        )
+    except ValidationFailed as exc:
+        refusal = exc.message
 
         def reject(case: Case) -> None:
             case.note(
@@ -499,13 +513,15 @@ def store_media(c: Container, payload: dict[str, Any]) -> str:
                 now,
                 wamid=payload.get("wamid"),
                 mime_type=media.mime_type,
+                reason=refusal,
             )
 
         mutate(c, case_id, reject)
         return "rejected"
-    digest = hashlib.sha256(media.data).hexdigest()
+    ctype = safe.content_type
+    digest = hashlib.sha256(safe.data).hexdigest()
     key = f"cases/{case_id}/wa/{digest[:32]}.{extension(ctype)}"
-    ref = c.blobs.put(key, media.data, ctype)
+    ref = c.blobs.put(key, safe.data, ctype)
 
     wamid = str(payload.get("wamid") or "") or None
     # the resident may have deleted the message before its copy was made

@@ -259,3 +259,15 @@ def signing_state(c: Container, case: Case) -> dict[str, Any]:
         "passphrase_failures": count,
         "warning": text("passphrase_failures", count=count) if count else None,
     }
+
+
+def may_reply(c: Container, case: Case, staff: StaffMember) -> bool:
+    """Whether the reply form is offered to `staff` (the same check the action makes)."""
+    from sapa.domain.errors import SapaError
+    from sapa.services.workflow import acting_role
+
+    try:
+        case.guard_reply(c.sop, acting_role(c, case, staff, "reply"), c.clock.now())
+    except SapaError:
+        return False
+    return True

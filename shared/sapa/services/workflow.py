@@ -38,6 +38,9 @@ def acting_role(c: Container, case: Case, staff: StaffMember, action: str) -> Ac
     hold it, else admin for the actions admins may take."""
     waiting = case.waiting_step(c.sop)
     candidates = [waiting.role] if waiting else []
+    if action == "reply":
+        speaker = case.reply_role(c.sop)
+        candidates = [speaker, "admin"] if speaker else ["admin"]
     if action in ("reject", "cancel", "reassign", "revoke_document"):
         candidates.append("admin")
     if action == "revoke_document":
@@ -160,8 +163,7 @@ def _reply(c: Container, case: Case, actor: Actor, message: str, now: Any) -> No
     body = message.strip()
     if not body:
         raise ValidationFailed(text("form_has_errors"), {"message": text("required")})
-    if not case.is_open(c.sop):
-        raise case.refusal("reply", actor)
+    case.guard_reply(c.sop, actor, now)
     case.note(actor, "reply", now, length=len(body))
     outbox_task(
         case,
