@@ -156,12 +156,28 @@ def test_the_same_file_picked_twice_is_kept_once(container: Container, token: st
     assert [d.key for d in case.documents] == [first.key]
     assert len(events(c, case.id, "document_uploaded")) == 1
     assert len(stored_docs(c, case.id)) == 1
-    # AND a different photo for the same requirement becomes the current one
+    # AND a different photo for the same requirement, before the form went in, replaces it:
+    # the earlier file is gone from the case and from storage (no pile of distinct uploads)
     newer = guestbook.upload_document(c, token, "kk_lama", Upload("kk2.png", PNG_SHARPER))
     case = case_of(c, token)
-    assert len(case.documents) == 2
+    assert [d.key for d in case.documents] == [newer.key]
     assert guestbook.documents_by_requirement(case)["kk_lama"].key == newer.key
+    assert not c.blobs.exists(first.key)
+    assert len(stored_docs(c, case.id)) == 1
     assert case.state == "link_sent"
+
+
+def test_pile_of_distinct_uploads_keeps_one_file_per_requirement(
+    container: Container, token: str
+) -> None:
+    # GIVEN whoever holds the link uploading 20 distinct photos for one requirement
+    c = container
+    for shade in range(20):
+        guestbook.upload_document(c, token, "kk_lama", Upload("kk.png", png((shade, 9, 9))))
+    # THEN one file is kept for it, in the case and in storage
+    case = case_of(c, token)
+    assert len(case.documents) == 1
+    assert len(stored_docs(c, case.id)) == 1
 
 
 def test_a_file_that_is_not_a_photo_or_pdf_is_refused_next_to_its_document(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from itsdangerous import BadSignature, SignatureExpired
@@ -135,8 +135,12 @@ def upload_document(c: Container, token: str, requirement: str, upload: Upload) 
         msg = text("correction_needed")
         raise ValidationFailed(msg, {f"doc_{requirement}": msg})
 
+    replaced: list[str] = []
+
     def change(case: Case) -> None:
+        replaced.clear()
         if all(d.key != ref.key for d in case.documents):
+            replaced.extend(_replace_pending(c, case, ref))
             case.documents.append(ref)
             case.note(
                 Actor.applicant(case.wa_id),
@@ -144,10 +148,41 @@ def upload_document(c: Container, token: str, requirement: str, upload: Upload) 
                 ref.at,
                 requirement=requirement,
                 sha256=ref.sha256,
+                **({"replaces": len(replaced)} if replaced else {}),
             )
 
     mutate(c, case.id, change)
+    for key in replaced:
+        c.blobs.delete(key)
     return ref
+
+
+def _replace_pending(c: Container, case: Case, ref: DocumentRef) -> list[str]:
+    """Take off the case the documents of `ref`'s requirement picked since the form last went
+    in (no officer has seen them); their keys, for the caller to delete once saved. A file
+    picked again replaces the one picked earlier: a resident, or whoever holds the link,
+    cannot pile up distinct uploads until retention."""
+    since = last_submission(c, case)
+    gone = [
+        d
+        for d in case.documents
+        if d.requirement == ref.requirement
+        and d.source == "guestbook"
+        and d.key != ref.key
+        and (since is None or d.at > since)
+    ]
+    for d in gone:
+        case.documents.remove(d)
+    return [d.key for d in gone]
+
+
+def last_submission(c: Container, case: Case) -> datetime | None:
+    """When the resident last sent the form (the check step's latest run became ready then);
+    None before the first submission."""
+    submitted = next((t.to_state for t in c.sop.transitions if t.event == "submit_form"), None)
+    check = c.sop.step_waiting_in(submitted) if submitted else None
+    runs = case.runs(check.key) if check else []
+    return max((r.ready_at for r in runs), default=None)
 
 
 def _store(c: Container, case: Case, requirement: str, upload: Upload) -> DocumentRef:
@@ -195,11 +230,15 @@ def _keep_progress(
     passed its checks: on a weak connection nothing already sent is sent twice."""
     draft = {k: str(v)[:300] for k, v in fields.items() if k in FORM_FIELDS}
 
+    replaced: list[str] = []
+
     def change(case: Case) -> None:
+        replaced.clear()
         case.draft_form = {**case.draft_form, **draft}
         known = {d.key for d in case.documents}
         for ref in refs:
             if ref.key not in known:
+                replaced.extend(_replace_pending(c, case, ref))
                 case.documents.append(ref)
                 case.note(
                     Actor.applicant(case.wa_id),
@@ -210,6 +249,8 @@ def _keep_progress(
                 )
 
     mutate(c, case.id, change)
+    for key in replaced:
+        c.blobs.delete(key)
 
 
 def _validate(c: Container, case: Case, fields: dict[str, str]) -> tuple[Service, dict[str, Any]]:
