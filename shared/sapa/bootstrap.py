@@ -10,7 +10,7 @@ from sapa.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from sapa.domain.reference import Catalogue, Desa, Region, WaTemplate
-    from sapa.domain.sla import SlaClocks
+    from sapa.domain.sla import SlaClocks, SlaPolicy
     from sapa.domain.sop import Sop
     from sapa.ports import BlobStore, CaseStore, Clock, Signer, StaffDirectory, TaskQueue, WhatsApp
 
@@ -53,11 +53,17 @@ class Container:
         return load_templates(self.settings.templates_file)
 
     @property
-    def sla_clocks(self) -> SlaClocks:
-        """Working hours, holidays and each step's clock (sla.toml; read once per file)."""
-        from sapa.domain.sla import load_sla_clocks
+    def sla(self) -> SlaPolicy:
+        """The office's SLA policy: clocks, escalation, resident waits, the STATUS estimate
+        (sla.toml, parsed once per file: `sapa.domain.sla.load_sla_policy`)."""
+        from sapa.domain.sla import load_sla_policy
 
-        return load_sla_clocks(str(self.settings.sla_file) if self.settings.sla_file else None)
+        return load_sla_policy(str(self.settings.sla_file) if self.settings.sla_file else None)
+
+    @property
+    def sla_clocks(self) -> SlaClocks:
+        """Working hours, holidays and each step's clock (`sla.clocks`)."""
+        return self.sla.clocks
 
     @cached_property
     def phone_numbers(self) -> dict[str, str]:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sapa.domain.case import Case, StepRun
 from sapa.domain.sop import Sop, Step
+from sapa.domain.texts import text
 
 RAW = "raw"  # wall-clock time: nights, weekends and holidays count
 WORKING = "working"  # only the office's opening hours count
@@ -270,6 +271,122 @@ def load_sla_clocks(path: str | None = None) -> SlaClocks:
             raw = (base / name).read_text("utf-8")
         holidays = parse_holidays(tomllib.loads(raw))
     return parse_clocks(data, holidays)
+
+
+# ---- the office's SLA policy: sla.toml read once -------------------------------------------------
+
+RESIDENT_WAITS = ("guestbook", "correction")  # the [residents.*] tables texts exist for
+
+
+@dataclass(frozen=True)
+class ResidentWait:
+    """A state in which the case waits on the resident: remind once, then expire."""
+
+    name: str  # guestbook | correction
+    state: str
+    remind_after: timedelta
+    expire_after: timedelta
+
+    @property
+    def reminder_kind(self) -> str:
+        return f"reminder_{self.name}"
+
+    def expiry_reason(self) -> str:
+        days = self.expire_after / timedelta(days=1)
+        return text(f"expired_reason_{self.name}", days=f"{days:g}")
+
+
+@dataclass(frozen=True)
+class SlaConfig:
+    grace: timedelta
+    escalate_to: str
+    escalate_to_for_step_role: dict[str, str] = field(default_factory=dict)
+    residents: tuple[ResidentWait, ...] = ()
+    officer_whatsapp: bool = True
+
+    def escalation_role(self, step_role: str) -> str:
+        return self.escalate_to_for_step_role.get(step_role, self.escalate_to)
+
+    def resident_wait(self, state: str) -> ResidentWait | None:
+        return next((w for w in self.residents if w.state == state), None)
+
+
+def parse_sweep(data: Mapping[str, Any]) -> SlaConfig:
+    """sla.toml's [escalation] and [residents.*] tables."""
+    esc = data.get("escalation", {})
+    residents = []
+    for name, r in data.get("residents", {}).items():
+        if name not in RESIDENT_WAITS:
+            raise ValueError(
+                f"sla: unknown [residents.{name}] (known: {', '.join(RESIDENT_WAITS)})"
+            )
+        wait = ResidentWait(
+            name=name,
+            state=str(r["state"]),
+            remind_after=timedelta(hours=float(r["remind_after_hours"])),
+            expire_after=timedelta(days=float(r["expire_after_days"])),
+        )
+        if wait.remind_after >= wait.expire_after:
+            raise ValueError(f"sla: [residents.{name}] reminds only after it expires")
+        residents.append(wait)
+    return SlaConfig(
+        grace=timedelta(minutes=float(esc.get("grace_minutes", 30))),
+        escalate_to=str(esc.get("to_role", "kabid")),
+        escalate_to_for_step_role=dict(esc.get("to_role_for_step_role", {})),
+        residents=tuple(residents),
+        officer_whatsapp=bool(esc.get("officer_whatsapp", True)),
+    )
+
+
+@dataclass(frozen=True)
+class EstimateConfig:
+    """sla.toml [estimate]: how far back to look, how many runs make a figure, the cache."""
+
+    window: timedelta = timedelta(days=30)
+    min_samples: int = 5
+    max_cases: int = 2000
+    cache_ttl: timedelta = timedelta(minutes=5)
+
+
+def parse_estimate(data: Mapping[str, Any]) -> EstimateConfig:
+    raw = data.get("estimate", {})
+    unknown = set(raw) - {"window_days", "min_samples", "max_cases", "cache_minutes"}
+    if unknown:
+        raise ValueError(f"sla: unknown keys in [estimate]: {sorted(unknown)}")
+    cfg = EstimateConfig(
+        window=timedelta(days=float(raw.get("window_days", 30))),
+        min_samples=int(raw.get("min_samples", 5)),
+        max_cases=int(raw.get("max_cases", 2000)),
+        cache_ttl=timedelta(minutes=float(raw.get("cache_minutes", 5))),
+    )
+    if cfg.window <= timedelta(0) or cfg.min_samples < 1 or cfg.max_cases < 1:
+        raise ValueError("sla: [estimate] needs window_days > 0, min_samples >= 1, max_cases >= 1")
+    if cfg.cache_ttl < timedelta(0):
+        raise ValueError("sla: [estimate] cache_minutes must not be negative")
+    return cfg
+
+
+@dataclass(frozen=True)
+class SlaPolicy:
+    """Everything sla.toml says, parsed once: the clocks (working hours, holidays), escalation
+    and resident waits (the SLA sweep), and the STATUS estimate's settings. A parse error of
+    any table surfaces when the policy is first read."""
+
+    clocks: SlaClocks
+    sweep: SlaConfig
+    estimate: EstimateConfig
+
+    def resident_wait(self, state: str) -> ResidentWait | None:
+        return self.sweep.resident_wait(state)
+
+
+@cache
+def load_sla_policy(path: str | None = None) -> SlaPolicy:
+    """The SLA policy of an sla.toml (bundled without a path)."""
+    data = load_sla_data(path)
+    return SlaPolicy(
+        clocks=load_sla_clocks(path), sweep=parse_sweep(data), estimate=parse_estimate(data)
+    )
 
 
 # ---- timings -----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from sapa.bootstrap import Container
 from sapa.domain.case import Case
-from sapa.domain.sla import load_sla_data
+from sapa.domain.sla import EstimateConfig
 from sapa.domain.sop import Sop, Step
 from sapa.domain.texts import DAY_NAMES, MONTH_NAMES, ROLE_LABELS, STATE_LABELS, text
 
@@ -25,33 +25,9 @@ ZONE_NAMES = {"Asia/Jakarta": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "
 KECAMATAN, ALL, MUTU_BAKU = "kecamatan", "all", "mutu_baku"  # where a step's figure came from
 
 
-@dataclass(frozen=True)
-class EstimateConfig:
-    """sla.toml [estimate]: how far back to look, how many runs make a figure, the cache."""
-
-    window: timedelta = timedelta(days=30)
-    min_samples: int = 5
-    max_cases: int = 2000
-    cache_ttl: timedelta = timedelta(minutes=5)
-
-
 def config_for(c: Container) -> EstimateConfig:
-    path = str(c.settings.sla_file) if c.settings.sla_file else None
-    raw = load_sla_data(path).get("estimate", {})
-    unknown = set(raw) - {"window_days", "min_samples", "max_cases", "cache_minutes"}
-    if unknown:
-        raise ValueError(f"sla: unknown keys in [estimate]: {sorted(unknown)}")
-    cfg = EstimateConfig(
-        window=timedelta(days=float(raw.get("window_days", 30))),
-        min_samples=int(raw.get("min_samples", 5)),
-        max_cases=int(raw.get("max_cases", 2000)),
-        cache_ttl=timedelta(minutes=float(raw.get("cache_minutes", 5))),
-    )
-    if cfg.window <= timedelta(0) or cfg.min_samples < 1 or cfg.max_cases < 1:
-        raise ValueError("sla: [estimate] needs window_days > 0, min_samples >= 1, max_cases >= 1")
-    if cfg.cache_ttl < timedelta(0):
-        raise ValueError("sla: [estimate] cache_minutes must not be negative")
-    return cfg
+    """sla.toml [estimate] (`Container.sla`, read once per file)."""
+    return c.sla.estimate
 
 
 # ---- recent step times ------------------------------------------------------------------------
@@ -180,10 +156,8 @@ def status_reply(c: Container, case: Case) -> str:
     expected to be done (or what the resident still has to do)."""
     sop = c.sop
     state = STATE_LABELS.get(case.state, case.state)
-    from sapa.services.sla_sweep import config_for as sweep_config  # it sends messages
-
     waiting = case.waiting_step(sop)
-    resident_wait = sweep_config(c).resident_wait(case.state)
+    resident_wait = c.sla.resident_wait(case.state)
     if case.is_open(sop) and waiting is None and resident_wait is not None:
         return text(
             "wa_status_resident",

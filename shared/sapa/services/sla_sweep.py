@@ -28,20 +28,14 @@ clock time (a resident can fill the guest book on a Sunday).
 from __future__ import annotations
 
 import logging
-import tomllib
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
-from importlib import resources
-from pathlib import Path
 
 from sapa.bootstrap import Container
 from sapa.domain.case import Actor, Case
 from sapa.domain.errors import PermanentError, TransientError
-from sapa.domain.sla import format_duration, step_timing, timeline
+from sapa.domain.sla import SlaConfig, format_duration, step_timing, timeline
 from sapa.domain.sop import Sop
-from sapa.domain.texts import text
 from sapa.services import messaging
 from sapa.services.names import task_name
 from sapa.services.unit import mutate, outbox_task
@@ -50,79 +44,14 @@ from sapa.services.workflow import correction_summary
 log = logging.getLogger(__name__)
 
 COUNTS = ("breaches", "escalations", "lead_time_breaches", "reminders", "expired")
-RESIDENT_WAITS = ("guestbook", "correction")  # the [residents.*] tables texts exist for
 EXPIRY_NOTICE = "expiry_notice"  # the flag of the expiry message: due → sending@t → <result>@t
 NOTICE_LEASE = timedelta(minutes=10)  # a sweep that died while sending: another one takes over
 
 
-@dataclass(frozen=True)
-class ResidentWait:
-    """A state in which the case waits on the resident: remind once, then expire."""
-
-    name: str  # guestbook | correction
-    state: str
-    remind_after: timedelta
-    expire_after: timedelta
-
-    @property
-    def reminder_kind(self) -> str:
-        return f"reminder_{self.name}"
-
-    def expiry_reason(self) -> str:
-        days = self.expire_after / timedelta(days=1)
-        return text(f"expired_reason_{self.name}", days=f"{days:g}")
-
-
-@dataclass(frozen=True)
-class SlaConfig:
-    grace: timedelta
-    escalate_to: str
-    escalate_to_for_step_role: dict[str, str] = field(default_factory=dict)
-    residents: tuple[ResidentWait, ...] = ()
-    officer_whatsapp: bool = True
-
-    def escalation_role(self, step_role: str) -> str:
-        return self.escalate_to_for_step_role.get(step_role, self.escalate_to)
-
-    def resident_wait(self, state: str) -> ResidentWait | None:
-        return next((w for w in self.residents if w.state == state), None)
-
-
-@cache
-def load_config(path: str | None = None) -> SlaConfig:
-    """The SLA settings (sla.toml); without a path, the bundled defaults."""
-    if path is None:
-        raw = resources.files("sapa.data").joinpath("sla.toml").read_text("utf-8")
-    else:
-        raw = Path(path).read_text("utf-8")
-    data = tomllib.loads(raw)
-    esc = data.get("escalation", {})
-    residents = []
-    for name, r in data.get("residents", {}).items():
-        if name not in RESIDENT_WAITS:
-            raise ValueError(
-                f"sla: unknown [residents.{name}] (known: {', '.join(RESIDENT_WAITS)})"
-            )
-        wait = ResidentWait(
-            name=name,
-            state=str(r["state"]),
-            remind_after=timedelta(hours=float(r["remind_after_hours"])),
-            expire_after=timedelta(days=float(r["expire_after_days"])),
-        )
-        if wait.remind_after >= wait.expire_after:
-            raise ValueError(f"sla: [residents.{name}] reminds only after it expires")
-        residents.append(wait)
-    return SlaConfig(
-        grace=timedelta(minutes=float(esc.get("grace_minutes", 30))),
-        escalate_to=str(esc.get("to_role", "kabid")),
-        escalate_to_for_step_role=dict(esc.get("to_role_for_step_role", {})),
-        residents=tuple(residents),
-        officer_whatsapp=bool(esc.get("officer_whatsapp", True)),
-    )
-
-
 def config_for(c: Container) -> SlaConfig:
-    cfg = load_config(str(c.settings.sla_file) if c.settings.sla_file else None)
+    """The escalation and resident-wait settings of the office's sla.toml (`Container.sla`,
+    read once per file), checked against the SOP."""
+    cfg = c.sla.sweep
     for wait in cfg.residents:
         if not any(t.event == "expire" for t in c.sop.events_from(wait.state)):
             raise ValueError(f"sla: the SOP cannot expire a case in state {wait.state!r}")
