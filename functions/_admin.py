@@ -12,13 +12,12 @@ import flask
 from werkzeug.routing import Rule
 
 import _staff_auth as auth
-from _edge import json_response
+from _edge import client_of, json_response, wants_json
 from _render import page, secure
 from sapa.bootstrap import Container
 from sapa.domain.errors import Forbidden, NotFound
 from sapa.domain.texts import FIELD_LABELS, STATE_LABELS
 from sapa.ports import StaffMember
-from sapa.ratelimit import client_address
 from sapa.services import access, notices, subject
 
 RULES = [
@@ -33,18 +32,10 @@ RULES = [
 ]
 
 
-def _json(request: flask.Request) -> bool:
-    return "application/json" in request.headers.get("Accept", "")
-
-
 def client(request: flask.Request) -> str:
     from sapa.bootstrap import container
 
-    return client_address(
-        request.headers.get("X-Forwarded-For", ""),
-        request.remote_addr,
-        container().settings.trusted_proxy_hops,
-    )
+    return client_of(container(), request)
 
 
 def dispatch(
@@ -90,7 +81,7 @@ def dispatch(
         return _breach(c, request, endpoint, ctx)
     if endpoint == "admin_whatsapp":
         rows = notices.recent(c)
-        if _json(request):
+        if wants_json(request):
             return json_response({"notices": rows})
         numbers = {pnid: c.region.kecamatan_by_code(k).name for pnid, k in c.phone_numbers.items()}
         return page("staff_admin_whatsapp.html", rows=rows, numbers=numbers, **ctx)
@@ -98,7 +89,7 @@ def dispatch(
 
 
 def _done(request: flask.Request, base: str, case_id: str) -> Any:
-    if _json(request):
+    if wants_json(request):
         return json_response({"ok": True, "case_id": case_id})
     return flask.redirect(f"{base}/cases/{case_id}", 303)
 
@@ -125,7 +116,7 @@ def _subject(c: Container, request: flask.Request, staff: StaffMember, ctx: dict
         }
         for k in cases
     ]
-    if _json(request):
+    if wants_json(request):
         return json_response({"subject": who.masked, "cases": rows})
     query = {"kind": who.kind, "value": who.value, "masked": who.masked, "label": who.label}
     return page("staff_admin_subject.html", query=query, rows=rows, **ctx, **_labels())
@@ -150,7 +141,7 @@ def _breach(c: Container, request: flask.Request, endpoint: str, ctx: dict[str, 
         resp = secure(flask.Response(access.report_csv(rows), mimetype="text/csv"))
         resp.headers["Content-Disposition"] = f'attachment; filename="laporan-akses-{stamp}.csv"'
         return resp
-    if _json(request):
+    if wants_json(request):
         return json_response(
             {"rows": [dict(zip(access.CSV_HEADER, r.csv_row(), strict=True)) for r in rows]}
         )

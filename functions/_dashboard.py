@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import flask
 from markupsafe import Markup
 
-from _edge import json_response
+from _edge import json_response, wants_json
 from _render import page, secure
 from sapa.bootstrap import Container
 from sapa.domain.errors import Forbidden, PermanentError, ValidationFailed
@@ -49,7 +49,7 @@ def handle(
             request.args, today=today, region=c.region, catalogue=c.catalogue
         )
     except ValidationFailed as exc:
-        if endpoint != "dashboard" or _wants_json(request):
+        if endpoint != "dashboard" or wants_json(request):
             raise PermanentError(exc.message, fields=exc.fields) from None
         return _page(c, request, staff, base, None, exc.fields, 400)
     table = request.args.get("table", "")
@@ -60,15 +60,11 @@ def handle(
         return _csv(d, table)
     if endpoint == "dashboard_xlsx":
         return _xlsx(d, c)
-    if _wants_json(request):
+    if wants_json(request):
         body = dataclasses.asdict(d)
         body["tables"] = {k: dataclasses.asdict(t) for k, t in dash.tables(d).items()}
         return json_response(body)
     return _page(c, request, staff, base, d, {}, 200)
-
-
-def _wants_json(request: flask.Request) -> bool:
-    return "application/json" in request.headers.get("Accept", "")
 
 
 def _page(

@@ -114,6 +114,23 @@ def _too_large(request: flask.Request, name: str) -> flask.Response:
     return json_response({"error": "too_large", "message": text("too_large")}, 413)
 
 
+def wants_json(request: flask.Request) -> bool:
+    """The caller asked for JSON (`Accept: application/json`), not a page."""
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def client_of(c: Container, request: flask.Request) -> str:
+    """The client's address as the platform's front end saw it (the entry the first trusted
+    proxy wrote: see sapa.ratelimit.client_address)."""
+    from sapa.ratelimit import client_address
+
+    return client_address(
+        request.headers.get("X-Forwarded-For", ""),
+        request.remote_addr,
+        c.settings.trusted_proxy_hops,
+    )
+
+
 def read_json(request: flask.Request) -> Any:
     try:
         value = json.loads(request.get_data(cache=True) or b"null")

@@ -6,13 +6,13 @@ from typing import Any
 
 import flask
 
-from _edge import http_function, json_response
+from _edge import client_of, http_function, json_response, wants_json
 from _render import page
 from sapa.bootstrap import Container, container
 from sapa.domain.case import Case
 from sapa.domain.errors import ValidationFailed
 from sapa.domain.texts import FIELD_LABELS, text
-from sapa.ratelimit import client_address, limiter_secret, shared_limiter
+from sapa.ratelimit import limiter_secret, shared_limiter
 from sapa.services import guestbook
 from sapa.services.guestbook import LinkInvalid, Submission, Upload
 
@@ -30,10 +30,6 @@ HINTS = {
     "kk": "16 angka, di bagian atas Kartu Keluarga.",
     "wa_number": "Nomor yang kami hubungi bila ada pertanyaan.",
 }
-
-
-def _wants_json(request: flask.Request) -> bool:
-    return "application/json" in request.headers.get("Accept", "")
 
 
 def _form(
@@ -80,18 +76,14 @@ def guestbook_corrections(c: Container, case: Case) -> list[str]:
 
 
 def _gone(request: flask.Request, exc: LinkInvalid) -> flask.Response:
-    if _wants_json(request):
+    if wants_json(request):
         return json_response({"error": exc.code, "message": exc.message}, 410)
     return page("message.html", 410, title="Tautan tidak berlaku", message=exc.message)
 
 
 def _too_many(c: Container, request: flask.Request, parts: list[str]) -> flask.Response | None:
     """Per client address, every request counts (a wrong token too): 429 with Retry-After."""
-    address = client_address(
-        request.headers.get("X-Forwarded-For", ""),
-        request.remote_addr,
-        c.settings.trusted_proxy_hops,
-    )
+    address = client_of(c, request)
     limiter = shared_limiter(
         c.store,
         "guestbook",
@@ -102,7 +94,7 @@ def _too_many(c: Container, request: flask.Request, parts: list[str]) -> flask.R
     if verdict.allowed:
         return None
     message = text("rate_limited", seconds=verdict.retry_after)
-    if _wants_json(request) or parts[2:3] in (["draft"], ["doc"]):
+    if wants_json(request) or parts[2:3] in (["draft"], ["doc"]):
         resp = json_response({"error": "rate_limited", "message": message}, 429)
     else:
         resp = page("message.html", 429, title="Terlalu banyak permintaan", message=message)
@@ -165,13 +157,13 @@ def guestbook_http(request: flask.Request) -> Any:
     try:
         updated = guestbook.submit(c, token, Submission(fields, files))
     except ValidationFailed as exc:
-        if _wants_json(request):
+        if wants_json(request):
             return json_response(
                 {"error": exc.code, "message": exc.message, "fields": exc.fields}, 422
             )
         case = c.store.get(case.id)  # with the documents the refused submission kept
         return _form(c, case, {**guestbook.current_values(case), **fields}, exc.fields, 422)
-    if _wants_json(request):
+    if wants_json(request):
         return json_response({"reg_no": updated.reg_no, "state": updated.state})
     return page(
         "message.html",

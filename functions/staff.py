@@ -15,7 +15,7 @@ from werkzeug.routing import Map, Rule
 import _admin
 import _dashboard
 import _staff_auth as auth
-from _edge import error_body, http_function, json_response, status_for
+from _edge import error_body, http_function, json_response, status_for, wants_json
 from _render import page, secure
 from sapa.bootstrap import Container, container
 from sapa.domain.case import Actor, Case
@@ -49,10 +49,6 @@ NIK_ROLES = {"loket", "verifikator", "operator_siak"}
 SIGN_EVENTS = ("sign_requested", "sign_failed")
 
 
-def _json(request: flask.Request) -> bool:
-    return "application/json" in request.headers.get("Accept", "")
-
-
 def _base(request: flask.Request) -> str:
     return request.script_root.rstrip("/")
 
@@ -70,11 +66,11 @@ def staff_http(request: flask.Request) -> Any:
     try:
         return _dispatch(c, request, str(endpoint), args)
     except Unauthorized as exc:
-        if _json(request) or auth.uses_iap(c):
+        if wants_json(request) or auth.uses_iap(c):
             return json_response(error_body(exc), 401)
         return flask.redirect(f"{_base(request)}/login", 303)
     except SapaError as exc:
-        if _json(request):
+        if wants_json(request):
             return json_response(error_body(exc), status_for(exc))
         return page(
             "message.html", status_for(exc), title="Tidak dapat diproses", message=exc.message
@@ -108,7 +104,7 @@ def _dispatch(c: Container, request: flask.Request, endpoint: str, args: dict[st
         case = workflow.perform(
             c, args["case_id"], staff, args["action"], _action_input(c, request)
         )
-        if _json(request):
+        if wants_json(request):
             return json_response({"case": views.case_summary(c, case)})
         return flask.redirect(f"{base}/cases/{case.id}", 303)
     case = c.store.get(args["case_id"])
@@ -177,7 +173,7 @@ def _worklist(
     service = request.args.get("service") or None
     cases = views.worklist(c, staff, kecamatan=kecamatan, service=service)
     rows = [{**views.case_summary(c, k), "clock": views.sla_clock(c, k)} for k in cases]
-    if _json(request):
+    if wants_json(request):
         return json_response({"cases": rows})
     scoped = all(r in c.sop.kecamatan_roles for r in staff.roles)
     return page(
@@ -244,7 +240,7 @@ def _case_page(
             for m in views.conversation(c.store.messages(case.id))
         ],
     }
-    if _json(request):
+    if wants_json(request):
         return json_response(body)
     return page(
         "staff_case.html",
@@ -301,7 +297,7 @@ def _login(c: Container, request: flask.Request) -> Any:
         return page("staff_login.html", 401, staff=c.staff.all(), roles=ROLE_LABELS, base=base)
     cookie = auth.session_cookie(c, staff)
     csrf = auth.csrf_token(c, staff)
-    if _json(request):
+    if wants_json(request):
         resp = json_response({"email": staff.email, "roles": staff.roles, "csrf": csrf})
     else:
         resp = flask.redirect(f"{base}/worklist", 303)

@@ -7,12 +7,12 @@ from typing import Any
 
 import flask
 
-from _edge import http_function, json_response
+from _edge import client_of, http_function, json_response
 from _render import page
 from sapa.bootstrap import container
 from sapa.domain.errors import NotFound
 from sapa.domain.texts import text
-from sapa.ratelimit import client_address, limiter_secret, shared_limiter
+from sapa.ratelimit import limiter_secret, shared_limiter
 from sapa.services import signing
 
 MAX_PDF = 20 * 1024 * 1024
@@ -21,11 +21,7 @@ _limiter = None  # the limit is counted in the CaseStore (shared by every instan
 
 def client_ip(request: flask.Request) -> str:
     """The client as the platform's front end saw it (see sapa.ratelimit.client_address)."""
-    return client_address(
-        request.headers.get("X-Forwarded-For", ""),
-        request.remote_addr,
-        container().settings.trusted_proxy_hops,
-    )
+    return client_of(container(), request)
 
 
 @http_function
