@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
 from datetime import date, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -21,14 +19,12 @@ from sapa.domain.errors import Forbidden, PermanentError, ValidationFailed
 from sapa.domain.texts import ROLE_LABELS
 from sapa.ports import StaffMember
 from sapa.services import dashboard as dash
+from sapa.services import export
 
 ROLES = ("admin", "kabid", "kadis")
 ENDPOINTS = ("dashboard", "dashboard_csv", "dashboard_xlsx", "report_monthly")
 FORBIDDEN = "Dasbor dan laporan kepatuhan SOP hanya untuk Kepala Bidang, Kepala Dinas, dan Admin."
 BAD_TABLE = "Tabel tidak dikenal. Pilih salah satu: {names}."
-# Excel with Indonesian regional settings reads ';' as the list separator and ',' as the
-# decimal mark; the BOM tells it the file is UTF-8.
-CSV_SEPARATOR = ";"
 ZONE_NAMES = {"Asia/Makassar": "WITA", "Asia/Jakarta": "WIB", "Asia/Jayapura": "WIT"}
 
 
@@ -133,80 +129,15 @@ def _attachment(data: bytes, mimetype: str, filename: str) -> flask.Response:
     return resp
 
 
-DECIMALS = {"seconds": 1, "ratio": 3, "share": 4}
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def plain_text(value: str) -> str:
-    """Text a spreadsheet will not run as a formula (a name from the staff file, say)."""
-    return "'" + value if len(value) > 1 and value.startswith(FORMULA_START) else value
-
-
-def csv_cell(kind: str, value: Any) -> str:
-    """Numbers as Indonesian Excel reads them (decimal comma); empty where there is no sample."""
-    if value is None:
-        return ""
-    if kind == "int":
-        return str(int(value))
-    if kind in DECIMALS:
-        return f"{float(value):.{DECIMALS[kind]}f}".replace(".", ",")
-    return plain_text(str(value))
-
-
 def _csv(d: dash.Dashboard, name: str) -> flask.Response:
-    t = dash.tables(d)[name]
-    out = io.StringIO()
-    writer = csv.writer(out, delimiter=CSV_SEPARATOR, lineterminator="\r\n")
-    writer.writerow([col.header for col in t.columns])
-    for row in t.rows:
-        writer.writerow([csv_cell(col.kind, v) for col, v in zip(t.columns, row, strict=True)])
-    data = "\ufeff" + out.getvalue()
     return _attachment(
-        data.encode("utf-8"), "text/csv; charset=utf-8", _filename(d, f"_{name}.csv")
+        export.dashboard_csv(d, name), "text/csv; charset=utf-8", _filename(d, f"_{name}.csv")
     )
 
 
 def _xlsx(d: dash.Dashboard, c: Container) -> flask.Response:
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    wb = Workbook()
-    info = wb.active
-    info.title = "Info"
-    f = d.filters
-    info.append(["Dasbor kepatuhan SOP", c.region.office])
-    info.append(["Periode", f"{f.start.isoformat()} s.d. {f.end.isoformat()}"])
-    info.append(["Kecamatan", f.kecamatan or "semua"])
-    info.append(["Layanan", f.service or "semua"])
-    info.append(["Dibuat", d.generated_at.astimezone(ZoneInfo(c.region.timezone)).isoformat()])
-    info.append(["Permohonan", d.cases])
-    info.append(["Kepatuhan langkah petugas", d.compliance])
-    info["B7"].number_format = "0.0%"
-    info["A1"].font = Font(bold=True)
-    info.column_dimensions["A"].width = 28
-    info.column_dimensions["B"].width = 60
-    formats = {"int": "0", "seconds": "0.0", "share": "0.0%", "ratio": "0.00"}
-    for name, t in dash.tables(d).items():
-        ws = wb.create_sheet(title=name)
-        ws.append([col.header for col in t.columns])
-        for cell in ws[1]:
-            cell.font = Font(bold=True)
-        for r, row in enumerate(t.rows, start=2):
-            for i, value in enumerate(row, start=1):
-                cell = ws.cell(row=r, column=i, value=value)
-                if cell.data_type == "f":  # openpyxl reads "=…" as a formula: keep it text
-                    cell.data_type = "s"
-        for i, col in enumerate(t.columns, start=1):
-            letter = ws.cell(row=1, column=i).column_letter
-            ws.column_dimensions[letter].width = max(12, min(len(col.header) + 2, 40))
-            if col.kind in formats:
-                for (cell,) in ws.iter_rows(min_row=2, min_col=i, max_col=i):
-                    cell.number_format = formats[col.kind]
-        ws.freeze_panes = "A2"
-    out = io.BytesIO()
-    wb.save(out)
     return _attachment(
-        out.getvalue(),
+        export.dashboard_xlsx(d, c.region.office, ZoneInfo(c.region.timezone)),
         "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         _filename(d, ".xlsx"),
     )

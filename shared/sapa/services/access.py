@@ -24,6 +24,7 @@ from sapa.bootstrap import Container
 from sapa.domain.case import Case
 from sapa.domain.errors import PermanentError, SapaError, TransientError
 from sapa.ports import AccessRecord, StaffMember
+from sapa.services.export import plain_text
 from sapa.services.views import who
 
 log = logging.getLogger(__name__)
@@ -95,12 +96,7 @@ class ReportRow:
 
     def csv_row(self) -> tuple[str, ...]:
         cells = (self.case_id, self.reg_no, self.what, self.actor, self.role)
-        return (self.at.astimezone(UTC).isoformat(), self.kind, *(_cell(v) for v in cells))
-
-
-def _cell(value: str) -> str:
-    """A spreadsheet never runs a cell as a formula (the report is opened in one)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+        return (self.at.astimezone(UTC).isoformat(), self.kind, *(plain_text(v) for v in cells))
 
 
 def parse_time(raw: str, zone: tzinfo) -> datetime:
