@@ -195,7 +195,8 @@ def _case_page(
     actors = [Actor(id=staff.email, role=r, kecamatan=staff.kecamatan) for r in staff.roles]
     now = c.clock.now()
     allowed = sorted({e for a in actors for e in case.allowed_events(c.sop, a, now)})
-    signing = [e.event for e in c.store.events(case.id) if e.event in SIGN_EVENTS]
+    events = c.store.events(case.id)  # read once: sign state, signing form, audit trail
+    signing = [e.event for e in events if e.event in SIGN_EVENTS]
     if case.signed is None and "sign" in allowed and signing[-1:] == ["sign_requested"]:
         allowed.remove("sign")  # already asked: the signer is at work
     run = case.current_run(c.sop)
@@ -206,7 +207,7 @@ def _case_page(
         and any(_can_claim(c, case, a, now) for a in actors)
     )
     body = {
-        "signing": views.signing_state(c, case) if "sign" in allowed else None,
+        "signing": views.signing_state(c, events) if "sign" in allowed else None,
         "case": views.case_summary(c, case, show_nik=bool(NIK_ROLES & set(staff.roles))),
         "timeline": views.case_timeline(c, case),
         "allowed": allowed,
@@ -226,8 +227,7 @@ def _case_page(
             and (waiting.role not in c.sop.kecamatan_roles or s.kecamatan == case.kecamatan)
         ],
         "events": [
-            {**e.model_dump(mode="json"), "actor_id": views.who(e.actor_id)}
-            for e in c.store.events(case.id)
+            {**e.model_dump(mode="json"), "actor_id": views.who(e.actor_id)} for e in events
         ],
         "messages": [
             # the guest-book link is the resident's key to their form: not for staff eyes

@@ -7,7 +7,6 @@ contract tests rest on a fake that behaves like the documentation, not like the 
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from io import BytesIO
 from typing import Any
 
@@ -28,19 +27,6 @@ A4_HEIGHT = 842.0
 SCALE = 3.0  # render at 216 dpi
 LINK = "https://sapa.example.go.id/verify/d/c-0001-v1"
 UNKNOWN = "7306019999999999"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeBsre]:
-    with FakeBsre(slow_seconds=2.0) as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeBsre) -> Iterator[FakeBsre]:
-    server.reset()
-    yield server
-    server.reset()
 
 
 # --- helpers ---------------------------------------------------------------------------------

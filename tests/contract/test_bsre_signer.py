@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import traceback
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from io import BytesIO
 from typing import Any
@@ -50,19 +49,6 @@ VERIFY_URL = "https://sapa.example.go.id/verify/d/c-0001-v1"
 APIS = ("v1", "v2")
 PADES = "/ETSI.CAdES.detached"
 DEFAULT_RECT = [469.0, 36.0, 559.0, 126.0]  # QrBox(): bottom right of A4, 36 pt margins
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[FakeBsre]:
-    with FakeBsre(slow_seconds=2.0) as fake:
-        yield fake
-
-
-@pytest.fixture
-def fake(server: FakeBsre) -> Iterator[FakeBsre]:
-    server.reset()
-    yield server
-    server.reset()
 
 
 def make_signer(fake: FakeBsre, api: str = "v1", **overrides: Any) -> BsreSigner:

@@ -117,7 +117,7 @@ def test_wrong_passphrases_are_counted_for_the_day_and_shown_before_the_next_try
     # THEN BSrE was asked twice in all (no retry), and the kadis' form says so
     assert len([r for r in bsre.received if r.api == "v2"]) == 2
     assert signing.passphrase_failures_today(c) == 2
-    state = views.signing_state(c, c.store.get(case_id))
+    state = views.signing_state(c, c.store.events(case_id))
     assert state["passphrase_failures"] == 2
     assert state["warning"] == text("passphrase_failures", count=2)
     assert "Passphrase TTE salah" in state["failure"]

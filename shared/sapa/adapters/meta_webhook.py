@@ -520,9 +520,3 @@ def parse_notification(body: Any) -> Notification:
     for fld in dict.fromkeys(out.ignored):
         log.info("webhook change acknowledged, not read", extra={"kind": fld[:60]})
     return out
-
-
-def parse_payload(body: Any) -> tuple[list[InboundMessage], list[StatusUpdate]]:
-    """The live messages (and echoes) and statuses of a webhook body (see parse_notification)."""
-    found = parse_notification(body)
-    return found.messages, found.statuses

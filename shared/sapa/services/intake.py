@@ -7,7 +7,6 @@ import uuid
 from dataclasses import dataclass
 
 from sapa.adapters.meta_webhook import (
-    AccountNotice,
     IdentityChange,
     InboundMessage,
     Notification,
@@ -72,9 +71,12 @@ def receive(
     else:
         found = Notification(messages=messages, statuses=statuses or [])
     result = IntakeResult(ignored=found.history + len(found.ignored))
-    for notice in found.notices:
-        keep_notice(c, notice)
-        result.notices += 1
+    if found.notices:
+        from sapa.services import notices  # rare: not on the webhook's import path
+
+        for notice in found.notices:
+            notices.keep(c, notice)
+            result.notices += 1
     for change in found.identities:
         _apply_identity(c, change)
     for m in found.messages:
@@ -365,13 +367,6 @@ def _apply_identity(c: Container, change: IdentityChange) -> None:
                 case.wa_id = change.wa_id or change.current
 
         mutate(c, found.id, rekey)
-
-
-def keep_notice(c: Container, notice: AccountNotice) -> None:
-    """Keep an account, number or template notice for the admin (services.notices)."""
-    from sapa.services import notices
-
-    notices.keep(c, notice)
 
 
 def _keyword(m: InboundMessage) -> str:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sapa.bootstrap import Container
-from sapa.domain.case import Case
+from sapa.domain.case import AuditEvent, Case
 from sapa.domain.sla import clock_parts, format_duration, format_on_clock, timeline
 from sapa.domain.texts import ROLE_LABELS, STATE_LABELS, text
 from sapa.domain.values import mask_nik, mask_phone
@@ -242,14 +242,14 @@ def conversation(messages: list[Message]) -> list[dict[str, Any]]:
     return shown
 
 
-def signing_state(c: Container, case: Case) -> dict[str, Any]:
-    """For the head of office's sign form: why the last signature request failed (when it
-    is the latest word on signing) and how many passphrases BSrE refused today, with the
-    warning to show before they type again."""
+def signing_state(c: Container, events: list[AuditEvent]) -> dict[str, Any]:
+    """For the head of office's sign form, from the case's audit `events`: why the last
+    signature request failed (when it is the latest word on signing) and how many
+    passphrases BSrE refused today, with the warning to show before they type again."""
     from sapa.services.signing import passphrase_failures_today
 
     last = None
-    for e in c.store.events(case.id):
+    for e in events:
         if e.event in ("sign_requested", "sign_failed"):
             last = e
     failure = str(last.detail.get("reason") or "") if last and last.event == "sign_failed" else ""
