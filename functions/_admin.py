@@ -4,7 +4,6 @@ POST carries the CSRF token; a NIK or number travels only in POST bodies, never 
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,7 +15,7 @@ from _edge import client_of, json_response, wants_json
 from _render import page, secure
 from sapa.bootstrap import Container
 from sapa.domain.errors import Forbidden, NotFound
-from sapa.domain.texts import FIELD_LABELS, STATE_LABELS
+from sapa.domain.texts import FIELD_LABELS
 from sapa.ports import StaffMember
 from sapa.services import access, notices, subject
 
@@ -30,12 +29,6 @@ RULES = [
     Rule("/admin/breach.csv", endpoint="admin_breach_csv"),
     Rule("/admin/whatsapp", endpoint="admin_whatsapp"),
 ]
-
-
-def client(request: flask.Request) -> str:
-    from sapa.bootstrap import container
-
-    return client_of(container(), request)
 
 
 def dispatch(
@@ -59,7 +52,7 @@ def dispatch(
         return _subject(c, request, staff, ctx)
     if endpoint == "admin_export":
         who = subject.parse_subject(request.form.get("nik", ""), request.form.get("wa", ""))
-        done = subject.export(c, staff, who, client=client(request))
+        done = subject.export(c, staff, who, client=client_of(c, request))
         resp = secure(flask.Response(done.data, mimetype="application/zip"))
         resp.headers["Content-Disposition"] = f'attachment; filename="{done.filename}"'
         return resp
@@ -99,23 +92,8 @@ def _subject(c: Container, request: flask.Request, staff: StaffMember, ctx: dict
         return page("staff_admin_subject.html", query=None, rows=[], **ctx, **_labels())
     nik, wa = request.form.get("nik", ""), request.form.get("wa", "")
     who = subject.parse_subject(nik, wa)
-    cases = subject.find(c, staff, who, client=client(request))
-    rows = [
-        {
-            "id": k.id,
-            "reg_no": k.reg_no,
-            "state": k.state,
-            "state_label": STATE_LABELS.get(k.state, k.state),
-            "kecamatan": c.region.kecamatan_by_code(k.kecamatan).name,
-            "service": c.catalogue.get(k.service).name if k.service else "-",
-            "created_at": k.created_at.isoformat(),
-            "open": k.is_open(c.sop),
-            "signed": k.signed is not None and "signed" not in k.retention,
-            "anonymised": "personal_data" in k.retention,
-            "fields": [f for f in subject.CORRECTABLE if k.form.get(f)],
-        }
-        for k in cases
-    ]
+    cases = subject.find(c, staff, who, client=client_of(c, request))
+    rows = subject.rows(c, cases)
     if wants_json(request):
         return json_response({"subject": who.masked, "cases": rows})
     query = {"kind": who.kind, "value": who.value, "masked": who.masked, "label": who.label}
@@ -130,8 +108,8 @@ def _breach(c: Container, request: flask.Request, endpoint: str, ctx: dict[str, 
     zone = ZoneInfo(c.region.timezone)
     raw_since, raw_until = request.args.get("since", ""), request.args.get("until", "")
     if not raw_since and not raw_until and endpoint == "admin_breach":
-        now = c.clock.now().astimezone(zone)
-        default = {"since": (now - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M"), "until": ""}
+        since = access.default_since(c).astimezone(zone)
+        default = {"since": since.strftime("%Y-%m-%dT%H:%M"), "until": ""}
         return page("staff_admin_breach.html", rows=None, form=default, **ctx)
     since = access.parse_time(raw_since, zone)
     until = access.parse_time(raw_until, zone) if raw_until else access.until_now(c)

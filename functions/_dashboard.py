@@ -15,28 +15,21 @@ from markupsafe import Markup
 from _edge import json_response, wants_json
 from _render import page, secure
 from sapa.bootstrap import Container
-from sapa.domain.errors import Forbidden, PermanentError, ValidationFailed
+from sapa.domain.errors import PermanentError, ValidationFailed
 from sapa.domain.texts import ROLE_LABELS
 from sapa.ports import StaffMember
+from sapa.services import access, export
 from sapa.services import dashboard as dash
-from sapa.services import export
 
-ROLES = ("admin", "kabid", "kadis")
 ENDPOINTS = ("dashboard", "dashboard_csv", "dashboard_xlsx", "report_monthly")
-FORBIDDEN = "Dasbor dan laporan kepatuhan SOP hanya untuk Kepala Bidang, Kepala Dinas, dan Admin."
 BAD_TABLE = "Tabel tidak dikenal. Pilih salah satu: {names}."
 ZONE_NAMES = {"Asia/Makassar": "WITA", "Asia/Jakarta": "WIB", "Asia/Jayapura": "WIT"}
-
-
-def may_see(staff: StaffMember) -> bool:
-    return bool(set(ROLES) & set(staff.roles))
 
 
 def handle(
     c: Container, request: flask.Request, staff: StaffMember, endpoint: str, base: str
 ) -> Any:
-    if not may_see(staff):
-        raise Forbidden(FORBIDDEN)
+    access.may_see_reports(staff)
     today = c.clock.now().astimezone(ZoneInfo(c.region.timezone)).date()
     if endpoint == "report_monthly":
         return _monthly_pdf(c, request, today)

@@ -7,7 +7,7 @@ from typing import Any
 import flask
 
 import _staff_auth as auth
-from _edge import error_body, http_function, json_response, status_for
+from _edge import error_body, http_function, json_response, status_for, wants_json
 from _render import page
 from sapa.bootstrap import container
 from sapa.domain.errors import SapaError, Unauthorized, ValidationFailed
@@ -24,7 +24,6 @@ def approval_http(request: flask.Request) -> Any:
     officer is identified like in the staff workspace. The state machine checks the rest."""
     c = container()
     parts = [p for p in request.path.split("/") if p]
-    wants_json = "application/json" in request.headers.get("Accept", "")
     if len(parts) != 1:
         return page("message.html", 404, title="Tidak ditemukan", message="Halaman tidak ada.")
     case_id = parts[0]
@@ -49,11 +48,11 @@ def approval_http(request: flask.Request) -> Any:
     except Unauthorized as exc:
         return json_response(error_body(exc), 401)
     except SapaError as exc:
-        if wants_json:
+        if wants_json(request):
             return json_response(error_body(exc), status_for(exc))
         return page(
             "message.html", status_for(exc), title="Tidak dapat diproses", message=exc.message
         )
-    if wants_json:
+    if wants_json(request):
         return json_response({"case": views.case_summary(c, case)})
     return flask.redirect(staff_case, 303)

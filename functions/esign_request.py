@@ -4,9 +4,9 @@ from typing import Any
 
 from _edge import task_function
 from sapa.bootstrap import Container
-from sapa.services import signing
+from sapa.services import signing as service
 
 
 @task_function
 def esign_request(c: Container, payload: dict[str, Any], name: str) -> Any:
-    return signing.request_signature(c, payload, name)
+    return service.esign_request(c, payload, name)

@@ -4,9 +4,9 @@ from typing import Any
 
 from _edge import task_function
 from sapa.bootstrap import Container
-from sapa.services import messaging
+from sapa.services import media as service
 
 
-@task_function(give_up=messaging.media_failed)
+@task_function(give_up=service.media_failed)
 def media_store(c: Container, payload: dict[str, Any], name: str) -> Any:
-    return messaging.store_media(c, payload)
+    return service.media_store(c, payload)

@@ -4,9 +4,9 @@ from typing import Any
 
 from _edge import task_function
 from sapa.bootstrap import Container
-from sapa.services import messaging
+from sapa.services import notify as service
 
 
 @task_function
 def notify(c: Container, payload: dict[str, Any], name: str) -> Any:
-    return messaging.notify(c, payload, name)
+    return service.notify(c, payload, name)

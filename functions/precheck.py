@@ -4,9 +4,9 @@ from typing import Any
 
 from _edge import task_function
 from sapa.bootstrap import Container
-from sapa.services import guestbook
+from sapa.services import guestbook as service
 
 
 @task_function
 def precheck(c: Container, payload: dict[str, Any], name: str) -> Any:
-    return guestbook.precheck(c, payload)
+    return service.precheck(c, payload)

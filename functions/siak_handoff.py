@@ -4,9 +4,9 @@ from typing import Any
 
 from _edge import task_function
 from sapa.bootstrap import Container
-from sapa.services import workflow
+from sapa.services import handoff as service
 
 
 @task_function
 def siak_handoff(c: Container, payload: dict[str, Any], name: str) -> Any:
-    return workflow.siak_handoff(c, payload)
+    return service.siak_handoff(c, payload)

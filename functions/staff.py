@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -15,10 +14,10 @@ from werkzeug.routing import Map, Rule
 import _admin
 import _dashboard
 import _staff_auth as auth
-from _edge import error_body, http_function, json_response, status_for, wants_json
+from _edge import client_of, error_body, http_function, json_response, status_for, wants_json
 from _render import page, secure
 from sapa.bootstrap import Container, container
-from sapa.domain.case import Actor, Case
+from sapa.domain.case import Case
 from sapa.domain.errors import Forbidden, NotFound, SapaError, Unauthorized
 from sapa.domain.texts import ACTION_LABELS, FIELD_LABELS, ROLE_LABELS, STATE_LABELS, text
 from sapa.ports import StaffMember
@@ -43,10 +42,6 @@ _routes = Map(
     ],
     strict_slashes=False,
 )
-_LINK = re.compile(r"(/guestbook/f/)\S+")
-# Roles that need the full NIK for their step; everyone else sees it masked.
-NIK_ROLES = {"loket", "verifikator", "operator_siak"}
-SIGN_EVENTS = ("sign_requested", "sign_failed")
 
 
 def _base(request: flask.Request) -> str:
@@ -100,7 +95,7 @@ def _dispatch(c: Container, request: flask.Request, endpoint: str, args: dict[st
     if endpoint == "action":
         auth.check_csrf(c, request, staff)
         # Who may not see a case may not act on it either (replies included): 403 first.
-        _may_see(c, staff, c.store.get(args["case_id"]).kecamatan)
+        access.may_see(c, staff, c.store.get(args["case_id"]).kecamatan)
         case = workflow.perform(
             c, args["case_id"], staff, args["action"], _action_input(c, request)
         )
@@ -108,18 +103,13 @@ def _dispatch(c: Container, request: flask.Request, endpoint: str, args: dict[st
             return json_response({"case": views.case_summary(c, case)})
         return flask.redirect(f"{base}/cases/{case.id}", 303)
     case = c.store.get(args["case_id"])
-    _may_see(c, staff, case.kecamatan)
+    access.may_see(c, staff, case.kecamatan)
     if endpoint == "case":
-        access.record(c, staff, case, "case", client=_admin.client(request))
+        access.record(c, staff, case, "case", client=client_of(c, request))
         return _case_page(c, request, staff, csrf, base, case)
     if endpoint == "document":
-        docs = case.documents + [d for d in (case.draft, case.signed) if d is not None]
-        if not 0 <= args["n"] < len(docs):
-            raise NotFound("Dokumen tidak ada.")
-        doc = docs[args["n"]]
-        if doc.withdrawn_at is not None:
-            raise NotFound(text("document_withdrawn"))
-        access.record(c, staff, case, f"document:{args['n']}", client=_admin.client(request))
+        doc = views.document(case, args["n"])
+        access.record(c, staff, case, f"document:{args['n']}", client=client_of(c, request))
         resp = secure(flask.Response(c.blobs.get(doc.key), mimetype=doc.content_type))
         resp.headers["Content-Disposition"] = "inline"
         # shown inside the case page's viewer (same origin only), never run as a page itself
@@ -127,11 +117,11 @@ def _dispatch(c: Container, request: flask.Request, endpoint: str, args: dict[st
         resp.headers["X-Frame-Options"] = "SAMEORIGIN"
         return resp
     if endpoint == "handoff":
-        if not {"operator_siak", "admin"} & set(staff.roles):
+        if not access.may_download_handoff(staff):
             raise Forbidden(text("forbidden_role"))
         if case.handoff is None:
             raise NotFound("Paket serah terima belum siap.")
-        access.record(c, staff, case, "handoff", client=_admin.client(request))
+        access.record(c, staff, case, "handoff", client=client_of(c, request))
         url = c.blobs.signed_url(
             case.handoff.key,
             ttl_seconds=300,  # long enough to start the download, too short to pass around
@@ -175,7 +165,7 @@ def _worklist(
     rows = [{**views.case_summary(c, k), "clock": views.sla_clock(c, k)} for k in cases]
     if wants_json(request):
         return json_response({"cases": rows})
-    scoped = all(r in c.sop.kecamatan_roles for r in staff.roles)
+    scoped = access.kecamatan_bound(c, staff)
     return page(
         "staff_worklist.html",
         staff=staff,
@@ -192,54 +182,7 @@ def _worklist(
 def _case_page(
     c: Container, request: flask.Request, staff: StaffMember, csrf: str, base: str, case: Case
 ) -> Any:
-    actors = [Actor(id=staff.email, role=r, kecamatan=staff.kecamatan) for r in staff.roles]
-    now = c.clock.now()
-    allowed = sorted({e for a in actors for e in case.allowed_events(c.sop, a, now)})
-    events = c.store.events(case.id)  # read once: sign state, signing form, audit trail
-    signing = [e.event for e in events if e.event in SIGN_EVENTS]
-    if case.signed is None and "sign" in allowed and signing[-1:] == ["sign_requested"]:
-        allowed.remove("sign")  # already asked: the signer is at work
-    run = case.current_run(c.sop)
-    waiting = case.waiting_step(c.sop)
-    can_claim = (
-        run is not None
-        and run.claimed_by != staff.email
-        and any(_can_claim(c, case, a, now) for a in actors)
-    )
-    body = {
-        "signing": views.signing_state(c, events) if "sign" in allowed else None,
-        "case": views.case_summary(c, case, show_nik=bool(NIK_ROLES & set(staff.roles))),
-        "timeline": views.case_timeline(c, case),
-        "allowed": allowed,
-        "can_claim": can_claim,
-        "claimed_by": run.claimed_by if run else None,
-        "handoff": case.handoff is not None and bool({"operator_siak", "admin"} & set(staff.roles)),
-        "can_reply": views.may_reply(c, case, staff),
-        "can_revoke": case.signed is not None
-        and case.document_status == "valid"
-        and bool({"kadis", "admin"} & set(staff.roles)),
-        "assignees": [
-            {"email": s.email, "name": s.name}
-            for s in c.staff.all()
-            if "admin" in staff.roles
-            and waiting is not None
-            and waiting.role in s.roles
-            and (waiting.role not in c.sop.kecamatan_roles or s.kecamatan == case.kecamatan)
-        ],
-        "events": [
-            {**e.model_dump(mode="json"), "actor_id": views.who(e.actor_id)} for e in events
-        ],
-        "messages": [
-            # the guest-book link is the resident's key to their form: not for staff eyes
-            {
-                **m,
-                "body": _LINK.sub(r"\1…", m["body"]),
-                "edited_from": _LINK.sub(r"\1…", m["edited_from"]) if m["edited_from"] else None,
-                "media_id": None,
-            }
-            for m in views.conversation(c.store.messages(case.id))
-        ],
-    }
+    body = views.case_page(c, case, staff)
     if wants_json(request):
         return json_response(body)
     return page(
@@ -257,14 +200,6 @@ def _case_page(
     )
 
 
-def _can_claim(c: Container, case: Case, actor: Actor, now: Any) -> bool:
-    try:
-        case.model_copy(deep=True).claim(c.sop, actor, now)
-    except SapaError:
-        return False
-    return True
-
-
 def _local_time(c: Container) -> Any:
     zone = ZoneInfo(c.region.timezone)
 
@@ -275,11 +210,6 @@ def _local_time(c: Container) -> Any:
         return str(when.astimezone(zone).strftime("%d-%m-%Y %H:%M:%S"))
 
     return fmt
-
-
-def _may_see(c: Container, staff: StaffMember, kecamatan: str) -> None:
-    if all(r in c.sop.kecamatan_roles for r in staff.roles) and staff.kecamatan != kecamatan:
-        raise Forbidden(text("wrong_kecamatan", kecamatan=staff.kecamatan or "-"))
 
 
 def _login(c: Container, request: flask.Request) -> Any:

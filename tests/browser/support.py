@@ -66,7 +66,7 @@ def jpeg_with_gps(width: int = 800, height: int = 600) -> bytes:
 
 def case_of(stack: LocalStack, link: str) -> Case:
     """The case behind a guest-book link, as stored now."""
-    from sapa.services.messaging import link_serializer
+    from sapa.services.notify import link_serializer
 
     return stack.c.store.get(str(link_serializer(stack.c).loads(link.rsplit("/", 1)[1])))
 

@@ -12,7 +12,7 @@ from itsdangerous import TimestampSigner
 
 from sapa import demo
 from sapa.localserver import LocalStack
-from sapa.services.messaging import link_serializer
+from sapa.services.notify import link_serializer
 
 from .support import KK, case_of, fill_guestbook, fresh_wa_id, submit_over_http
 

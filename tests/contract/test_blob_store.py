@@ -870,7 +870,7 @@ def test_the_siak_operator_downloads_the_handoff_straight_from_the_bucket(
     import io
     import zipfile
 
-    from sapa.services import workflow
+    from sapa.services import handoff
     from tests.functions.conftest import FakeWhatsApp, Flow, app_for
 
     bucket = _bucket_name()
@@ -885,7 +885,7 @@ def test_the_siak_operator_downloads_the_handoff_straight_from_the_bucket(
     container.whatsapp = wa
     # GIVEN a forwarded case whose hand-off package is in the bucket
     case = Flow(container, wa, container.queue).to("forwarded")
-    assert workflow.siak_handoff(container, {"case_id": case.id}) == "ready"
+    assert handoff.siak_handoff(container, {"case_id": case.id}) == "ready"
     handoff = container.store.get(case.id).handoff
     assert handoff is not None
     operator = app_for("staff").test_client()

@@ -30,7 +30,7 @@ from sapa.domain.case import Actor, Case
 from sapa.domain.errors import TransientError
 from sapa.pdf import simple_pdf
 from sapa.ports import MediaContent, Task
-from sapa.services import guestbook, intake, messaging, signing, workflow
+from sapa.services import guestbook, intake, notify, signing, workflow
 from sapa.services.guestbook import Submission, Upload
 from sapa.services.workflow import ActionInput
 from tests.conftest import ROOT, RecordingQueue
@@ -357,13 +357,13 @@ class Flow:
         """SOP step 2 by the system: run the queued notify task(s) of the link."""
         for task in self.queue.take():
             if task.kind == "notify" and task.payload.get("kind") == "guestbook_link":
-                messaging.notify(self.c, task.payload, task.name or "")
+                notify.notify(self.c, task.payload, task.name or "")
         case = self.c.store.get(case.id)
         assert case.state == "link_sent"
         return case
 
     def token(self, case: Case) -> str:
-        return messaging.link_serializer(self.c).dumps(case.id)
+        return notify.link_serializer(self.c).dumps(case.id)
 
     def submit(self, case: Case) -> Case:
         # the address must name a desa of the case's own kecamatan
@@ -423,7 +423,7 @@ class Flow:
         signed = pdf if pdf is not None else tiny_pdf("KTP-el bertanda tangan")
         return {
             "case_id": case.id,
-            "document_id": workflow.document_id(case),
+            "document_id": signing.document_id(case),
             "signature_id": "sig-0001",
             "signed_at": self.c.clock.now().isoformat(),
             "pdf_base64": base64.b64encode(signed).decode(),

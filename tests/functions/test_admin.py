@@ -17,7 +17,7 @@ from sapa.bootstrap import Container
 from sapa.domain.case import Case
 from sapa.domain.errors import TransientError
 from sapa.ports import AccessRecord, CaseStore
-from sapa.services import access, subject
+from sapa.services import access, handoff, subject
 from tests.functions.conftest import NIK, WA_ID, Flow, blob_files, snapshot
 
 ADMIN = "admin@sapa.test"
@@ -249,9 +249,8 @@ def test_reading_a_case_page_a_document_and_the_handoff_is_logged(
     container: Container, login: Callable[[str], Browser], flow: Flow
 ) -> None:
     case = flow.to("forwarded")
-    from sapa.services import workflow
 
-    workflow.siak_handoff(container, {"case_id": case.id})
+    handoff.siak_handoff(container, {"case_id": case.id})
     assert container.store.get(case.id).handoff is not None
     loket, operator = login(LOKET), login(OPERATOR)
     assert loket.client.get(f"/cases/{case.id}").status_code == 200

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 
 from sapa.bootstrap import Container
 from sapa.domain.case import Case
-from sapa.services import workflow
+from sapa.services import signing
 from tests.functions.conftest import NIK, Flow, blob_files, esign_signature, snapshot, tiny_pdf
 
 
@@ -86,7 +86,7 @@ def test_a_valid_callback_signs_the_case_and_queues_delivery(
     # GIVEN an approved case and the signer's callback for its draft's document id
     pdf = tiny_pdf("KTP-el bertanda tangan")
     body = flow.callback_body(approved, pdf)
-    assert body["document_id"] == workflow.document_id(approved)
+    assert body["document_id"] == signing.document_id(approved)
     # WHEN the signed callback arrives
     resp = callback(body)
     # THEN it is accepted
@@ -207,7 +207,7 @@ def test_an_unknown_document_id_is_a_404_page(verify: FlaskClient, flow: Flow) -
 def test_an_approved_but_unsigned_document_is_not_verifiable(
     verify: FlaskClient, approved: Case
 ) -> None:
-    resp = verify.get(f"/d/{workflow.document_id(approved)}")
+    resp = verify.get(f"/d/{signing.document_id(approved)}")
     assert resp.status_code == 404
 
 

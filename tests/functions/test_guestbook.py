@@ -18,7 +18,7 @@ from sapa.bootstrap import Container
 from sapa.domain.case import Case
 from sapa.domain.texts import text
 from sapa.services import guestbook as guestbook_service
-from sapa.services import messaging
+from sapa.services import notify
 from tests.functions.conftest import (
     KK,
     NIK,
@@ -57,7 +57,7 @@ def expired_token(c: Container, case_id: str) -> str:
         def get_timestamp(self) -> int:
             return int(time.time()) - age
 
-    real = messaging.link_serializer(c)
+    real = notify.link_serializer(c)
     serializer = URLSafeTimedSerializer(real.secret_keys[-1], salt=real.salt, signer=PastSigner)
     return serializer.dumps(case_id)
 
@@ -191,7 +191,7 @@ def test_an_expired_token_is_gone_with_a_friendly_page(
     token = expired_token(container, waiting.id)
     # (sanity: only its age is wrong: with a longer max_age the service's serializer takes it)
     days = container.settings.guestbook_link_days
-    assert messaging.link_serializer(container).loads(token, max_age=(days + 1) * 86400) == (
+    assert notify.link_serializer(container).loads(token, max_age=(days + 1) * 86400) == (
         waiting.id
     )
     # WHEN the resident opens it

@@ -482,7 +482,7 @@ def test_batal_then_ya_on_whatsapp_end_with_a_cancelled_case_and_one_confirmatio
     run_task: Callable[..., Any],
 ) -> None:
     from sapa.domain.texts import text
-    from sapa.services.messaging import CANCEL_CONFIRM_MINUTES
+    from sapa.services.commands import CANCEL_CONFIRM_MINUTES
     from tests.functions.conftest import text_body
 
     # GIVEN a resident whose link was sent

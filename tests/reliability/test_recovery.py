@@ -15,7 +15,7 @@ import requests
 from sapa import demo
 from sapa.adapters.embedded.wa_simulator import EXTENSION, WaSimulator
 from sapa.localserver import LocalStack
-from sapa.services import messaging
+from sapa.services import notify
 from sapa.settings import load_settings
 
 pytestmark = pytest.mark.e2e
@@ -65,7 +65,7 @@ def test_a_message_whose_sender_died_is_recorded_from_its_status_and_not_sent_ag
     real = c.whatsapp
     c.__dict__["whatsapp"] = DiesAfterSending(real)
     with pytest.raises(Crash):
-        messaging.notify(c, task.payload, task.name)
+        notify.notify(c, task.payload, task.name)
     c.__dict__["whatsapp"] = real
     assert not [m for m in c.store.messages(case.id) if m.direction == "out"]
     # THEN its status webhook records it, marked as recovered
@@ -77,7 +77,7 @@ def test_a_message_whose_sender_died_is_recorded_from_its_status_and_not_sent_ag
     assert recorded.data["recovered"] is True
     assert recorded.data["kind"] == "guestbook_link"
     # AND the task's retry finds it sent: the resident has the link once
-    assert messaging.notify(c, task.payload, task.name) == "already_sent"
+    assert notify.notify(c, task.payload, task.name) == "already_sent"
     phone = sim.store.conversation(demo.PHONE_NUMBER_ID, WA_ID)
     outbound = [r for r in phone if r["direction"] == "out"]
     assert len(outbound) == 1 and "/guestbook/f/" in outbound[0]["text"]

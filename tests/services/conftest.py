@@ -13,7 +13,7 @@ from sapa.adapters.meta_webhook import InboundMessage
 from sapa.bootstrap import Container
 from sapa.domain.errors import TransientError
 from sapa.ports import MediaContent, Task
-from sapa.services import guestbook, intake, messaging, signing, workflow
+from sapa.services import commands, guestbook, handoff, intake, media, notify, signing
 from tests.conftest import RecordingQueue
 
 
@@ -83,12 +83,12 @@ class FakeWhatsApp:
 
 
 HANDLERS: dict[str, Callable[[Container, dict[str, Any], str], Any]] = {
-    "notify": messaging.notify,
-    "command": messaging.command,
-    "media_store": lambda c, p, n: messaging.store_media(c, p),
+    "notify": notify.notify,
+    "command": commands.command,
+    "media_store": lambda c, p, n: media.media_store(c, p),
     "precheck": lambda c, p, n: guestbook.precheck(c, p),
-    "siak_handoff": lambda c, p, n: workflow.siak_handoff(c, p),
-    "esign_request": signing.request_signature,
+    "siak_handoff": lambda c, p, n: handoff.siak_handoff(c, p),
+    "esign_request": signing.esign_request,
     "deliver": signing.deliver,
 }
 

@@ -22,7 +22,7 @@ from sapa.pdf import simple_pdf
 from sapa.ports import StaffMember
 from sapa.services import guestbook, workflow
 from sapa.services.guestbook import Submission, Upload
-from sapa.services.messaging import link_serializer
+from sapa.services.notify import link_serializer
 from sapa.services.workflow import ActionInput
 from tests.services.conftest import FakeWhatsApp, Runner, greet
 

@@ -23,7 +23,7 @@ from sapa.domain.errors import (
 from sapa.domain.sla import timeline
 from sapa.pdf import simple_pdf, verify_signature
 from sapa.ports import StaffMember
-from sapa.services import guestbook, intake, messaging, recovery, signing, workflow
+from sapa.services import guestbook, intake, notify, recovery, signing, workflow
 from sapa.services.guestbook import Submission, Upload
 from sapa.services.workflow import ActionInput
 from tests.conftest import RecordingQueue
@@ -131,7 +131,7 @@ def test_full_path_measures_every_step_against_its_mutu_baku(
     assert c.blobs.get(case.draft.key) == draft  # type: ignore[union-attr]
     report = verify_signature(signed, [c.signer.ca_certificate_pem])  # type: ignore[attr-defined]
     assert report.intact and report.trusted
-    view = signing.verification(c, workflow.document_id(case), signed)
+    view = signing.verification(c, signing.document_id(case), signed)
     assert view.hash_matches is True and view.holder == "A*** B***"
 
 
@@ -239,13 +239,13 @@ def test_whatsapp_outage_is_retried_and_sends_once(
     [task] = c.queue.take()  # type: ignore[attr-defined]
     wa.fail_next = 1
     with pytest.raises(TransientError):
-        messaging.notify(c, task.payload, task.name or "")
+        notify.notify(c, task.payload, task.name or "")
     # the link is issued (step 2 done, so a resident tapping it at once finds the form open)
     # but not yet delivered; nothing is recorded as sent
     assert c.store.get(case_id).state == "link_sent" and wa.sent == []
     assert not any(m.direction == "out" for m in c.store.messages(case_id))
-    messaging.notify(c, task.payload, task.name or "")
-    messaging.notify(c, task.payload, task.name or "")  # a replay of the same task
+    notify.notify(c, task.payload, task.name or "")
+    notify.notify(c, task.payload, task.name or "")  # a replay of the same task
     assert len(wa.sent) == 1
     case = c.store.get(case_id)
     assert case.state == "link_sent"
@@ -298,8 +298,8 @@ def test_signing_retry_never_signs_twice(
     runner.drain()
     act(c, case_id, KADIS, "sign")
     [task] = [t for t in c.queue.tasks if t.kind == "esign_request"]  # type: ignore[attr-defined]
-    assert signing.request_signature(c, task.payload) == "signed"
-    assert signing.request_signature(c, task.payload) == "already_signed"
+    assert signing.esign_request(c, task.payload) == "signed"
+    assert signing.esign_request(c, task.payload) == "already_signed"
     assert [e.event for e in c.store.events(case_id)].count("sign") == 1
     with pytest.raises(IllegalTransition):
         act(c, case_id, KADIS, "sign")

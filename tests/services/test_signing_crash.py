@@ -46,18 +46,18 @@ def test_a_signed_pdf_orphaned_by_a_crash_is_deleted_when_the_retry_completes(
 
     monkeypatch.setattr(signing, "mutate", dies)
     with pytest.raises(Crash):
-        signing.request_signature(c, task.payload)
+        signing.esign_request(c, task.payload)
     monkeypatch.setattr(signing, "mutate", real)
     (orphan,) = _signed_files(c, case_id)
     assert c.store.get(case_id).signed is None
     # WHEN the task is retried once the dead attempt's hold is over
     clock.advance(signing.sign_hold_seconds(c) + 1)
-    assert signing.request_signature(c, task.payload) == "signed"
+    assert signing.esign_request(c, task.payload) == "signed"
     # THEN the case holds the new signature and it is the only signed file left
     case = c.store.get(case_id)
     assert case.state == "signed" and case.signed is not None
     (kept,) = _signed_files(c, case_id)
     assert kept != orphan and kept.as_posix().endswith(case.signed.key)
     # AND a replay changes nothing
-    assert signing.request_signature(c, task.payload) == "already_signed"
+    assert signing.esign_request(c, task.payload) == "already_signed"
     assert _signed_files(c, case_id) == [kept]

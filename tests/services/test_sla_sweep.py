@@ -16,7 +16,7 @@ import pytest
 from sapa.adapters.clock import FixedClock
 from sapa.bootstrap import Container
 from sapa.domain.case import Case
-from sapa.services import guestbook, intake, sla_sweep, views
+from sapa.services import guestbook, intake, notify, sla_sweep, views
 from tests.services.conftest import FakeWhatsApp, Runner, greet, inbound
 from tests.services.test_pipeline import LOKET, act, submission, token_from
 
@@ -838,9 +838,8 @@ def test_an_alert_that_fails_for_a_while_is_sent_once_when_whatsapp_is_back(
 
 
 def runner_handler(c: Container, task: Any) -> Any:
-    from sapa.services import messaging
 
-    return messaging.notify(c, task.payload, task.name or "")
+    return notify.notify(c, task.payload, task.name or "")
 
 
 def test_officer_alerts_can_be_switched_off_and_staff_without_numbers_get_none(

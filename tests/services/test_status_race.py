@@ -14,8 +14,8 @@ from sapa.adapters.meta_webhook import StatusUpdate
 from sapa.bootstrap import Container
 from sapa.domain.texts import text
 from sapa.ports import Message, Task
-from sapa.services import intake, messaging, signing
-from sapa.services.messaging import SEND_HOLD_SECONDS
+from sapa.services import intake, notify, signing
+from sapa.services.notify import SEND_HOLD_SECONDS
 from tests.services.conftest import FakeWhatsApp, Runner, greet
 from tests.services.test_pipeline import KADIS, act, to_approved
 
@@ -106,7 +106,7 @@ def _link_sent_then_died(c: Container) -> tuple[Task, Sent]:
     dying = DiesAfterSending()
     c.whatsapp = dying  # type: ignore[misc]
     with pytest.raises(Crash):
-        messaging.notify(c, task.payload, task.name or "")
+        notify.notify(c, task.payload, task.name or "")
     return task, dying.took
 
 
@@ -146,7 +146,7 @@ def test_a_status_that_beats_a_live_sender_keeps_the_real_text(
     # GIVEN an API whose status webhook is handled before the sender records the message
     c.whatsapp = StatusBeforeReturn(c, "delivered")  # type: ignore[misc]
     # WHEN the link is sent
-    assert messaging.notify(c, task.payload, task.name or "") == "sent"
+    assert notify.notify(c, task.payload, task.name or "") == "sent"
     # THEN the conversation holds the text the resident got, with the reported status
     (msg,) = _outbound(c, task.payload["case_id"])
     assert "/guestbook/f/" in msg.body and not msg.data.get("recovered")
@@ -170,9 +170,9 @@ def test_a_dead_senders_message_is_recorded_from_its_status_and_not_sent_again(
     # AND the task's retry, even while the dead sender's hold lasts, sends nothing
     fresh = FakeWhatsApp()
     c.whatsapp = fresh  # type: ignore[misc]
-    assert messaging.notify(c, task.payload, task.name or "") == "already_sent"
+    assert notify.notify(c, task.payload, task.name or "") == "already_sent"
     clock.advance(SEND_HOLD_SECONDS + 1)
-    assert messaging.notify(c, task.payload, task.name or "") == "already_sent"
+    assert notify.notify(c, task.payload, task.name or "") == "already_sent"
     assert fresh.sent == []
 
 

@@ -87,7 +87,7 @@ def test_a_wrong_passphrase_is_recorded_and_signing_can_be_asked_again(
     act(c, case_id, KADIS, "sign", passphrase="salah-ketik")
     [task] = esign_tasks(c)
     with pytest.raises(PermanentError, match="Passphrase TTE salah"):
-        signing.request_signature(c, task.payload)
+        signing.esign_request(c, task.payload)
     c.queue.tasks.clear()  # type: ignore[attr-defined]
     failed = [e for e in c.store.events(case_id) if e.event == "sign_failed"]
     assert len(failed) == 1 and "salah" in failed[0].detail["reason"]
@@ -113,7 +113,7 @@ def test_wrong_passphrases_are_counted_for_the_day_and_shown_before_the_next_try
         [task] = esign_tasks(c)
         c.queue.tasks.clear()  # type: ignore[attr-defined]
         with pytest.raises(PermanentError, match="Passphrase TTE salah"):
-            signing.request_signature(c, task.payload, task.name or "")
+            signing.esign_request(c, task.payload, task.name or "")
     # THEN BSrE was asked twice in all (no retry), and the kadis' form says so
     assert len([r for r in bsre.received if r.api == "v2"]) == 2
     assert signing.passphrase_failures_today(c) == 2
@@ -137,9 +137,9 @@ def test_an_unrecognised_refusal_is_retried_once_then_shown_with_bsres_words(
     act(c, case_id, KADIS, "sign", passphrase=PASSPHRASE)
     [task] = esign_tasks(c)
     with pytest.raises(TransientError):
-        signing.request_signature(c, task.payload, task.name or "")  # the queue retries once
+        signing.esign_request(c, task.payload, task.name or "")  # the queue retries once
     with pytest.raises(PermanentError) as second:
-        signing.request_signature(c, task.payload, task.name or "")
+        signing.esign_request(c, task.payload, task.name or "")
     assert "kesalahan pada sistem penandatanganan" in second.value.message
     assert len([r for r in bsre.received if r.api == "v1"]) == 2
     failed = [e for e in c.store.events(case_id) if e.event == "sign_failed"]
@@ -156,7 +156,7 @@ def test_a_certificate_not_issued_is_shown_and_nothing_is_sent(
     act(c, case_id, KADIS, "sign", passphrase=PASSPHRASE)
     [task] = esign_tasks(c)
     with pytest.raises(PermanentError, match="kedaluwarsa"):
-        signing.request_signature(c, task.payload, task.name or "")
+        signing.esign_request(c, task.payload, task.name or "")
     assert [r.api for r in bsre.received] == ["status"]
     assert c.store.get(case_id).state == "approved"
 
@@ -179,7 +179,7 @@ def test_a_sealed_passphrase_expires(
     later = real_time.time() + SEAL_SECONDS + 60
     monkeypatch.setattr("cryptography.fernet.time.time", lambda: later)
     with pytest.raises(PermanentError, match="kedaluwarsa"):
-        signing.request_signature(c, task.payload)
+        signing.esign_request(c, task.payload)
     assert bsre.received == []  # BSrE was never asked
 
 
@@ -209,14 +209,14 @@ def test_the_durable_queue_never_holds_the_passphrase_in_the_clear(
 def test_a_revoked_document_shows_as_revoked_on_the_public_page(
     container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock, bsre: FakeBsre
 ) -> None:
-    from sapa.services import workflow
+    from sapa.services import signing
 
     c = container
     case_id = approved_case(c, runner, wa, clock)
     act(c, case_id, KADIS, "sign", passphrase=PASSPHRASE)
     runner.drain()
     case = c.store.get(case_id)
-    doc_id = workflow.document_id(case)
+    doc_id = signing.document_id(case)
     assert signing.verification(c, doc_id).status == "valid"
     # a loket officer may not revoke; the head of office may, with a reason
     with pytest.raises(IllegalTransition):

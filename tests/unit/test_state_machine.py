@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from sapa.domain.case import Actor, Case
-from sapa.domain.errors import Conflict, Forbidden, IllegalTransition
+from sapa.domain.errors import Conflict, Forbidden, IllegalTransition, SapaError
 from sapa.domain.sop import Sop, default_sop
 
 SOP = default_sop()
@@ -666,3 +666,56 @@ def test_given_new_events_then_they_are_not_part_of_the_stored_document(
     assert case.new_events
     assert "new_events" not in case.model_dump()
     assert Case.model_validate_json(case.model_dump_json()).event_seq == case.event_seq
+
+
+# ---- asking without doing: may_claim and may_be_assigned ------------------------------------
+
+
+OTHER_KECAMATAN = "730601"  # Bontonompo: not the case's
+WAITING_ROLE = {"form_submitted": "loket", "contacted": "verifikator", "forwarded": "operator_siak"}
+WAITING_ROLE["approved"] = "kadis"
+
+
+@pytest.mark.parametrize("state", ["form_submitted", "contacted", "forwarded", "approved"])
+def test_may_claim_answers_exactly_what_claim_would_do_and_changes_nothing(
+    state: str,
+    case_at: Callable[..., Case],
+    sop: Sop,
+    clock: Callable[[float], datetime],
+    make_actor: Callable[..., Actor],
+) -> None:
+    actor = make_actor
+    roles = ("loket", "verifikator", "operator_siak", "kabid", "kadis", "admin", "system")
+    candidates = [actor(r) for r in roles] + [actor("loket", kecamatan=OTHER_KECAMATAN)]
+    claimed = case_at(state)
+    first = actor(WAITING_ROLE[state])
+    claimed.claim(sop, first, clock(10_000))
+    for case in (case_at(state), claimed):
+        for who in [*candidates, actor(WAITING_ROLE[state], n=2)]:
+            before = case.model_dump()
+            asked = case.may_claim(sop, who, clock(10_010))
+            assert case.model_dump() == before
+            try:
+                case.model_copy(deep=True).claim(sop, who, clock(10_010))
+                did = True
+            except SapaError:
+                did = False
+            assert asked == did, (state, who.role, who.kecamatan)
+
+
+def test_may_be_assigned_follows_reassign_role_and_kecamatan(
+    case_at: Callable[..., Case],
+    sop: Sop,
+    clock: Callable[[float], datetime],
+    make_actor: Callable[..., Actor],
+) -> None:
+    actor = make_actor
+    case = case_at("form_submitted")  # the counter's step: a kecamatan role
+    assert case.may_be_assigned(sop, actor("loket", n=2))
+    assert not case.may_be_assigned(sop, actor("loket", kecamatan=OTHER_KECAMATAN))
+    assert not case.may_be_assigned(sop, actor("verifikator"))
+    assert not case_at("delivered").may_be_assigned(sop, actor("loket"))
+    # and reassign agrees
+    case.reassign(sop, actor("admin"), actor("loket", n=2), clock(10_000))
+    with pytest.raises(SapaError):
+        case.reassign(sop, actor("admin"), actor("loket", kecamatan=OTHER_KECAMATAN), clock(10_010))

@@ -38,7 +38,7 @@ from sapa.domain.case import Actor, AuditEvent, Case
 from sapa.domain.values import BSUID
 from sapa.localserver import LocalStack
 from sapa.ports import Message
-from sapa.services import guestbook, messaging, signing, workflow
+from sapa.services import guestbook, notify, signing, workflow
 from sapa.services.guestbook import Submission
 from sapa.services.workflow import ActionInput
 from sapa.settings import load_settings
@@ -321,7 +321,7 @@ class Rig:
     def approved(self, wa_id: str = WA_ID) -> Case:
         """A case taken by the services (and its tasks by the queue) to `approved`."""
         case = self.greet(wa_id)
-        token = messaging.link_serializer(self.c).dumps(case.id)
+        token = notify.link_serializer(self.c).dumps(case.id)
         guestbook.submit(self.c, token, Submission(valid_fields(), valid_files()))
         self.drain()
         loket = next(
@@ -354,7 +354,7 @@ class Rig:
         assert signing.complete_signature(
             self.c,
             case.id,
-            workflow.document_id(case),
+            signing.document_id(case),
             tiny_pdf("KTP-el bertanda tangan"),
             "sig-0001",
             self.clock.now(),

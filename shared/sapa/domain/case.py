@@ -7,9 +7,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from sapa.domain.errors import Conflict, Forbidden, IllegalTransition
+from sapa.domain.errors import Conflict, Forbidden, IllegalTransition, SapaError
 from sapa.domain.sop import STEP_ROLE, Sop, Step, Transition
 from sapa.domain.texts import ROLE_LABELS, text
+
+# Who may revoke a signed document: the head of office who signed it, or an admin.
+REVOKE_ROLES = ("kadis", "admin")
 
 
 class Actor(BaseModel):
@@ -238,6 +241,40 @@ class Case(BaseModel):
 
     def claim(self, sop: Sop, actor: Actor, at: datetime) -> AuditEvent:
         """An officer takes the waiting step ("ambil"), so two officers never work one case."""
+        step, run = self._guard_take(sop, actor, at)
+        if run.claimed_by == actor.id:
+            return self._record(actor, "claim", self.state, self.state, at, {"step": step.key})
+        run.claimed_at, run.claimed_by = at, actor.id
+        self.updated_at = at
+        return self._record(actor, "claim", self.state, self.state, at, {"step": step.key})
+
+    def may_claim(self, sop: Sop, actor: Actor, at: datetime) -> bool:
+        """Whether `actor` could take the waiting step now (what `claim` checks), for offering
+        the button; nothing changes."""
+        try:
+            self._guard_take(sop, actor, at)
+        except SapaError:
+            return False
+        return True
+
+    def may_be_assigned(self, sop: Sop, to: Actor) -> bool:
+        """Whether an admin could hand the waiting step to `to` (what `reassign` checks of
+        the officer it goes to)."""
+        step = self.waiting_step(sop)
+        if step is None:
+            return False
+        try:
+            self._guard_assignee(sop, step, to)
+        except SapaError:
+            return False
+        return True
+
+    def _guard_assignee(self, sop: Sop, step: Step, to: Actor) -> None:
+        if to.role != step.role:
+            raise self._illegal("reassign", to)
+        self._guard_actor(sop, step.role, to, "reassign")
+
+    def _guard_take(self, sop: Sop, actor: Actor, at: datetime) -> tuple[Step, StepRun]:
         step = self.waiting_step(sop)
         run = self.current_run(sop)
         if step is None or run is None:
@@ -245,12 +282,9 @@ class Case(BaseModel):
         if actor.role == "system" and not step.automatable:
             raise self._illegal("claim", actor)  # the system may only take steps it can do
         self._guard_actor(sop, step.role, actor, "claim")
-        if run.claimed_by == actor.id:
-            return self._record(actor, "claim", self.state, self.state, at, {"step": step.key})
-        self._guard_claim(sop, run, actor, at)
-        run.claimed_at, run.claimed_by = at, actor.id
-        self.updated_at = at
-        return self._record(actor, "claim", self.state, self.state, at, {"step": step.key})
+        if run.claimed_by != actor.id:
+            self._guard_claim(sop, run, actor, at)
+        return step, run
 
     def release(self, sop: Sop, actor: Actor, at: datetime) -> AuditEvent:
         run = self.current_run(sop)
@@ -267,9 +301,7 @@ class Case(BaseModel):
         run = self.current_run(sop)
         if admin.role != "admin" or step is None or run is None:
             raise self._illegal("reassign", admin)
-        if to.role != step.role:
-            raise self._illegal("reassign", to)
-        self._guard_actor(sop, step.role, to, "reassign")
+        self._guard_assignee(sop, step, to)
         before = run.claimed_by
         run.claimed_at, run.claimed_by = at, to.id
         self.updated_at = at
@@ -285,7 +317,7 @@ class Case(BaseModel):
     def revoke_document(self, actor: Actor, reason: str, at: datetime) -> AuditEvent:
         """The head of office (or an admin) revokes the signed document: the public
         verification page says so from then on. The signature itself cannot be undone."""
-        if actor.role not in ("kadis", "admin") or self.signed is None:
+        if actor.role not in REVOKE_ROLES or self.signed is None:
             raise self._illegal("revoke_document", actor)
         if self.document_status == "revoked":
             raise self._illegal("revoke_document", actor)

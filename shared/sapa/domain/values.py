@@ -106,3 +106,10 @@ def mask_phone(v: str) -> str:
 def mask_name(name: str) -> str:
     """'Andi Baso' → 'A*** B***': enough to recognise, not enough to identify."""
     return " ".join(w[:1] + "***" for w in name.split())
+
+
+def masked_actor(actor_id: str | None) -> str | None:
+    """An actor id for staff eyes: a resident's (their WA number, "wa:…") masked."""
+    if actor_id and actor_id.startswith("wa:"):
+        return "pemohon " + mask_phone(actor_id[3:])
+    return actor_id

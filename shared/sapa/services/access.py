@@ -1,4 +1,5 @@
-"""Who saw and who changed a resident's data: the access log, and the breach report built on it.
+"""Who may see a resident's data, who saw it and who changed it: the staff's scope, the access
+log, and the breach report built on it.
 
 UU 27/2022 asks a controller to keep a record of processing and to be able to tell, within
 3×24 hours of a breach, whose data was involved. The audit trail records every change; this
@@ -22,10 +23,11 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 from sapa.bootstrap import Container
 from sapa.domain.case import Case
-from sapa.domain.errors import PermanentError, SapaError, TransientError
+from sapa.domain.errors import Forbidden, PermanentError, SapaError, TransientError
+from sapa.domain.texts import text
+from sapa.domain.values import masked_actor
 from sapa.ports import AccessRecord, StaffMember
 from sapa.services.export import plain_text
-from sapa.services.views import who
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +42,53 @@ TOO_MANY_ROWS = (
     "Terlalu banyak catatan dalam rentang ini (lebih dari {limit}); persempit rentang waktunya."
 )
 REPORT_MAX_DAYS = 366
+# The breach report opens on the last 3×24 hours: the time UU 27/2022 gives to notify.
+REPORT_DEFAULT_DAYS = 3
 REPORT_LIMIT = 100_000
 
 # What the breach report's CSV calls each kind of row and each column (read by the office).
 CSV_HEADER = ("waktu_utc", "jenis", "case_id", "nomor_registrasi", "apa", "oleh", "peran")
 KIND_ACCESS = "akses"
 KIND_CHANGE = "perubahan"
+
+
+# Roles whose step needs the full NIK (entering it, checking it against the documents and SIAK);
+# every other officer sees it masked.
+NIK_ROLES = frozenset({"loket", "verifikator", "operator_siak"})
+# Who may download the SIAK hand-off package (it carries every document of the case).
+HANDOFF_ROLES = frozenset({"operator_siak", "admin"})
+# Who reads the SOP-compliance dashboard, its downloads and the monthly report.
+REPORT_ROLES = frozenset({"admin", "kabid", "kadis"})
+REPORTS_FORBIDDEN = (
+    "Dasbor dan laporan kepatuhan SOP hanya untuk Kepala Bidang, Kepala Dinas, dan Admin."
+)
+
+
+def kecamatan_bound(c: Container, staff: StaffMember) -> bool:
+    """An officer whose every role is a kecamatan role (the counter) sees only their own
+    kecamatan's cases; the domain checks the same for each action (Case._guard_actor)."""
+    return all(r in c.sop.kecamatan_roles for r in staff.roles)
+
+
+def may_see(c: Container, staff: StaffMember, kecamatan: str) -> None:
+    """Refuse (Forbidden) a case of another kecamatan to a kecamatan-bound officer: who may not
+    see a case may not act on it either."""
+    if kecamatan_bound(c, staff) and staff.kecamatan != kecamatan:
+        raise Forbidden(text("wrong_kecamatan", kecamatan=staff.kecamatan or "-"))
+
+
+def sees_full_nik(staff: StaffMember) -> bool:
+    return bool(NIK_ROLES & set(staff.roles))
+
+
+def may_download_handoff(staff: StaffMember) -> bool:
+    return bool(HANDOFF_ROLES & set(staff.roles))
+
+
+def may_see_reports(staff: StaffMember) -> None:
+    """Refuse (Forbidden) the dashboard and reports to anyone but the heads and admins."""
+    if not REPORT_ROLES & set(staff.roles):
+        raise Forbidden(REPORTS_FORBIDDEN)
 
 
 def client_hash(c: Container, address: str | None) -> str:
@@ -115,6 +158,11 @@ def until_now(c: Container) -> datetime:
     return c.clock.now() + timedelta(seconds=1)
 
 
+def default_since(c: Container) -> datetime:
+    """Where the breach report's window starts when none is asked for."""
+    return c.clock.now() - timedelta(days=REPORT_DEFAULT_DAYS)
+
+
 def check_window(since: datetime, until: datetime) -> None:
     if since.tzinfo is None or until.tzinfo is None or since >= until:
         raise PermanentError(WINDOW_INVALID)
@@ -139,7 +187,7 @@ def breach_report(c: Container, since: datetime, until: datetime) -> list[Report
     for case in changed:
         for e in c.store.events(case.id):
             if since <= e.at < until:
-                actor = who(e.actor_id) or ""
+                actor = masked_actor(e.actor_id) or ""
                 rows.append(
                     ReportRow(e.at, KIND_CHANGE, case.id, case.reg_no, e.event, actor, e.role)
                 )

@@ -16,8 +16,8 @@ from sapa.domain.errors import PermanentError, ValidationFailed
 from sapa.domain.reference import Service
 from sapa.domain.texts import text
 from sapa.domain.values import KkNumber, Nik, normalize_phone
-from sapa.services.messaging import link_serializer
 from sapa.services.names import task_name
+from sapa.services.notify import link_serializer
 from sapa.services.unit import mutate, outbox_task
 
 CONSENT_VERSION = "pdp-2026-11-v1"

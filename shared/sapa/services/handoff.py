@@ -1,17 +1,21 @@
-"""The SIAK hand-off package: a PDF of the data in SIAK's order, and the documents, in one zip."""
+"""The SIAK hand-off package (SOP step 5 → 6): a PDF of the data in SIAK's order and the
+documents, in one zip, built by the `siak_handoff` task when the files are forwarded."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sapa.bootstrap import Container
-from sapa.domain.case import Case, DocumentRef
+from sapa.domain.case import Actor, Case, DocumentRef
 from sapa.domain.documents import extension
 from sapa.domain.texts import FIELD_LABELS
+from sapa.services.unit import mutate
 
 # The order in which SIAK's entry forms ask for the data (biodata first, then address).
 SIAK_ORDER = ("nik", "kk", "name", "birth_date", "address", "desa", "wa_number", "notes")
@@ -76,3 +80,58 @@ def build_package(c: Container, case: Case) -> bytes:
             json.dumps(data, ensure_ascii=False, indent=2),
         )
     return out.getvalue()
+
+
+def siak_handoff(c: Container, payload: dict[str, Any]) -> str:
+    """Build the SIAK operator's hand-off package when the files are forwarded (SIAK has no
+    API: a person types the data in) and attach it to the case. Idempotent: the package of the
+    same data is the same object, and a case that has one keeps it."""
+    case = c.store.get(str(payload["case_id"]))
+    siak = c.sop.step_for_event("enter_siak")
+    waiting = case.waiting_step(c.sop)
+    if siak is None or waiting is None or waiting.key != siak.key:
+        return "skipped"
+    if _handoff_current(c, case):
+        return "already_ready"  # built for this forward already (the task came twice)
+    data = build_package(c, case)
+    digest = hashlib.sha256(data).hexdigest()
+    ref = c.blobs.put(f"cases/{case.id}/siak/handoff-{digest[:32]}.zip", data, "application/zip")
+    now = c.clock.now()
+    replaced: list[str] = []
+
+    def attach(case: Case) -> str:
+        replaced.clear()
+        if case.handoff is not None and (
+            case.handoff.sha256 == ref.sha256 or _handoff_current(c, case)
+        ):
+            return "already_ready"
+        if case.handoff is not None:
+            replaced.append(case.handoff.key)
+        case.handoff = DocumentRef(
+            key=ref.key,
+            sha256=ref.sha256,
+            size=ref.size,
+            content_type="application/zip",
+            filename=f"serah-terima-siak-{case.reg_no}.zip",
+            source="siak_handoff",
+            at=now,
+        )
+        case.note(Actor.system(), "siak_handoff_ready", now, key=ref.key, sha256=ref.sha256)
+        return "ready"
+
+    saved, outcome = mutate(c, case.id, attach)
+    # Personal data must not outlive its reference (retention and erasure see only what the
+    # case points to): the package this one replaced, or this one if another build won.
+    stale = list(replaced) if outcome == "ready" else []
+    if saved.handoff is None or saved.handoff.key != ref.key:
+        stale.append(ref.key)
+    for key in stale:
+        c.blobs.delete(key)
+    return outcome
+
+
+def _handoff_current(c: Container, case: Case) -> bool:
+    """The case holds a hand-off package built since the files were last forwarded (the
+    package embeds its build time, so two builds of the same data differ in bytes)."""
+    run = case.current_run(c.sop)
+    return case.handoff is not None and run is not None and case.handoff.at >= run.ready_at

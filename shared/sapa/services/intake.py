@@ -20,6 +20,7 @@ from sapa.domain.texts import text
 from sapa.domain.values import mask_phone
 from sapa.ports import Message, Task
 from sapa.services.names import BUTTON_PREFIX, task_name
+from sapa.services.steps import link_task
 from sapa.services.unit import mutate
 
 log = logging.getLogger(__name__)
@@ -189,9 +190,9 @@ def limit_replies(c: Container, case: Case, m: InboundMessage, tasks: list[Task]
 def recover_outbound(c: Container, s: StatusUpdate) -> str | None:
     """A status of a message SAPA sent but has not recorded: the sender died between the send
     and the record, or has not got there yet. Record it now from the reference it was sent
-    with (services.messaging.send_reference), with a placeholder text, so that the retry of a
+    with (services.notify.send_reference), with a placeholder text, so that the retry of a
     dead sender's task finds it sent and does not send it again; a live sender then puts the
-    real text in the placeholder's place (services.messaging.record_outbound). Returns the
+    real text in the placeholder's place (services.notify.record_outbound). Returns the
     case id once the message is recorded with this wamid."""
     parts = s.reference.split("|")
     if len(parts) != 5 or parts[0] != "sapa" or not parts[2].startswith("out:"):
@@ -371,7 +372,7 @@ def _apply_identity(c: Container, change: IdentityChange) -> None:
 
 def _keyword(m: InboundMessage) -> str:
     """The keyword a message says: typed, or the id of a button SAPA sent and the resident
-    tapped (`SAPA_<KEYWORD>`, see messaging.BUTTONS)."""
+    tapped (`SAPA_<KEYWORD>`, see notify.BUTTONS)."""
     if m.type not in ("text", "button", "interactive"):
         return ""
     if m.reply_id.startswith(BUTTON_PREFIX):
@@ -424,19 +425,8 @@ def follow_ups(c: Container, case: Case, m: InboundMessage) -> list[Task]:
     link_step = c.sop.step_for_event("send_link")
     if waiting is not None and link_step is not None and waiting.key == link_step.key:
         mode = c.region.kecamatan_by_code(case.kecamatan).link_mode
-        if mode == "auto":
-            runs = len(case.runs(link_step.key))
-            tasks.append(
-                Task(
-                    kind="notify",
-                    payload={
-                        "case_id": case.id,
-                        "kind": "guestbook_link",
-                        "then_event": link_step.event,
-                    },
-                    name=task_name("notify", case.id, "link", runs),
-                )
-            )
+        if mode == "auto":  # step 2 without an officer (services.steps.send_link by hand)
+            tasks.append(link_task(case, len(case.runs(link_step.key))))
     word = _keyword(m)
     command = KEYWORDS.get(word)
     if command in ("confirm_cancel", "decline_cancel") and case.cancel_requested_at is None:

@@ -12,5 +12,5 @@ def task_name(kind: str, *parts: object) -> str:
 
 
 # The id of a reply button SAPA sends is this prefix and the keyword the tap stands for
-# (messaging.BUTTONS); intake reads a tap on it as that keyword typed.
+# (notify.BUTTONS); intake reads a tap on it as that keyword typed.
 BUTTON_PREFIX = "SAPA_"

@@ -15,7 +15,8 @@ from sapa.domain.errors import NotFound, PermanentError, TransientError
 from sapa.domain.texts import text
 from sapa.domain.values import mask_name
 from sapa.ports import SignRequest
-from sapa.services.messaging import (
+from sapa.services.names import task_name
+from sapa.services.notify import (
     SEND_HOLD_SECONDS,
     in_window,
     note_delayed,
@@ -23,11 +24,16 @@ from sapa.services.messaging import (
     send,
     send_reference,
 )
-from sapa.services.names import task_name
 from sapa.services.unit import hold, mutate, outbox_task, release
-from sapa.services.workflow import document_id
 
 log = logging.getLogger(__name__)
+
+
+def document_id(case: Case) -> str:
+    """The signed document's public id: stable per case and draft version (idempotency key)."""
+    if case.draft is None:
+        raise ValueError("a case without a SIAK draft has no document to sign")
+    return hashlib.sha256(f"{case.id}:{case.draft.sha256}".encode()).hexdigest()[:24]
 
 
 def sign_hold_seconds(c: Container) -> float:
@@ -63,7 +69,7 @@ def verify_url(c: Container, doc_id: str) -> str:
     return f"{c.settings.verify_base}/d/{doc_id}"
 
 
-def request_signature(c: Container, payload: dict[str, Any], task_name_: str = "") -> str:
+def esign_request(c: Container, payload: dict[str, Any], task_name_: str = "") -> str:
     """Send the approved draft to the Signer; on success store the signed PDF and finish step 8.
 
     Idempotent per document id: once the case holds the signed document, a retry does nothing.

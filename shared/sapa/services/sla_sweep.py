@@ -36,7 +36,7 @@ from sapa.domain.case import Actor, Case
 from sapa.domain.errors import PermanentError, TransientError
 from sapa.domain.sla import SlaConfig, format_duration, step_timing, timeline
 from sapa.domain.sop import Sop
-from sapa.services import messaging
+from sapa.services import notify
 from sapa.services.names import task_name
 from sapa.services.unit import mutate, outbox_task
 from sapa.services.workflow import correction_summary
@@ -101,7 +101,7 @@ def _alert_officers(
     c: Container, case: Case, kind: str, emails: list[str], key: str, step: str, over: float
 ) -> None:
     """Queue the officer alerts with the change (the outbox), once per run, kind and officer:
-    only staff with a WhatsApp number get one (messaging.notify_staff). One task per officer,
+    only staff with a WhatsApp number get one (notify.notify_staff). One task per officer,
     so one slow send never holds up the others past the queue's deadline."""
     params = {"step": c.sop.step(step).kegiatan, "over": format_duration(over)}
     for email in emails:
@@ -275,7 +275,7 @@ def _send_expiry_notice(c: Container, case_id: str, now: datetime) -> str | None
         result = "sent"  # a sweep sent it and died before saying so
     else:
         try:
-            result = messaging.send(
+            result = notify.send(
                 c, case, "expired", {"reason": case.closed_reason or ""}, message_id
             )
         except TransientError:

@@ -469,3 +469,24 @@ def _forget_contact_if_unused(c: Container, wa_id: str) -> None:
     cases is still open and needs it."""
     if not any(k.is_open(c.sop) for k in c.store.cases_of_subject(wa_id=wa_id)):
         c.store.forget_contacts(wa_id=wa_id)
+
+
+def rows(c: Container, cases: list[Case]) -> list[dict[str, Any]]:
+    """The admin's table of a subject's cases: what each holds and what may still be done."""
+    return [
+        {
+            "id": k.id,
+            "reg_no": k.reg_no,
+            "state": k.state,
+            "state_label": STATE_LABELS.get(k.state, k.state),
+            "kecamatan": c.region.kecamatan_by_code(k.kecamatan).name,
+            "service": c.catalogue.get(k.service).name if k.service else "-",
+            "created_at": k.created_at.isoformat(),
+            "open": k.is_open(c.sop),
+            # the signed document is kept until retention removes it
+            "signed": k.signed is not None and "signed" not in k.retention,
+            "anonymised": "personal_data" in k.retention,
+            "fields": [f for f in CORRECTABLE if k.form.get(f)],
+        }
+        for k in cases
+    ]

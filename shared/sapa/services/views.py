@@ -2,26 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
 from sapa.bootstrap import Container
-from sapa.domain.case import AuditEvent, Case
+from sapa.domain.case import REVOKE_ROLES, Actor, AuditEvent, Case, DocumentRef
+from sapa.domain.errors import NotFound
 from sapa.domain.sla import clock_parts, format_duration, format_on_clock, timeline
 from sapa.domain.texts import ROLE_LABELS, STATE_LABELS, text
-from sapa.domain.values import mask_nik, mask_phone
+from sapa.domain.values import mask_nik, mask_phone, masked_actor
 from sapa.ports import Message, StaffMember
+from sapa.services import access
 
 
 def _iso(d: datetime | None) -> str | None:
     return d.isoformat() if d else None
-
-
-def who(actor_id: str | None) -> str | None:
-    """Actor ids of residents are their WA numbers: show them masked."""
-    if actor_id and actor_id.startswith("wa:"):
-        return "pemohon " + mask_phone(actor_id[3:])
-    return actor_id
 
 
 def case_timeline(c: Container, case: Case) -> dict[str, Any]:
@@ -43,9 +39,9 @@ def case_timeline(c: Container, case: Case) -> dict[str, Any]:
                 "role_label": ROLE_LABELS.get(s.step.role, s.step.role),
                 "ready_at": _iso(s.run.ready_at),
                 "claimed_at": _iso(s.run.claimed_at),
-                "claimed_by": who(s.run.claimed_by),
+                "claimed_by": masked_actor(s.run.claimed_by),
                 "done_at": _iso(s.run.done_at),
-                "done_by": who(s.run.done_by),
+                "done_by": masked_actor(s.run.done_by),
                 "outcome": s.run.outcome,
                 "waiting_seconds": s.waiting_seconds,
                 "handling_seconds": s.handling_seconds,
@@ -177,7 +173,7 @@ def worklist(
         if sop_step.role in staff.roles and sop_step.from_state:
             wanted_states.setdefault(sop_step.from_state, set()).add(sop_step.role)
     states = set(wanted_states) | {"returned"}
-    scoped = all(r in c.sop.kecamatan_roles for r in staff.roles)
+    scoped = access.kecamatan_bound(c, staff)
     cases = c.store.list_cases(
         states=states, kecamatan=staff.kecamatan if scoped else kecamatan, limit=500
     )
@@ -271,3 +267,77 @@ def may_reply(c: Container, case: Case, staff: StaffMember) -> bool:
     except SapaError:
         return False
     return True
+
+
+# A case's signing events, in order; the last says whether the signer is at work.
+_SIGN_EVENTS = ("sign_requested", "sign_failed")
+# The guest-book link in a message is the resident's key to their form: not for staff eyes.
+_LINK = re.compile(r"(/guestbook/f/)\S+")
+
+
+def case_page(c: Container, case: Case, staff: StaffMember) -> dict[str, Any]:
+    """Everything the case page shows `staff` (and its JSON): the case with the NIK as their
+    role may see it, the timeline, the conversation, the audit trail, and which actions are
+    offered, each by the same rule the action itself is checked with."""
+    actors = [Actor(id=staff.email, role=r, kecamatan=staff.kecamatan) for r in staff.roles]
+    now = c.clock.now()
+    allowed = sorted({e for a in actors for e in case.allowed_events(c.sop, a, now)})
+    events = c.store.events(case.id)  # read once: sign state, signing form, audit trail
+    signing = [e.event for e in events if e.event in _SIGN_EVENTS]
+    if case.signed is None and "sign" in allowed and signing[-1:] == ["sign_requested"]:
+        allowed.remove("sign")  # already asked: the signer is at work
+    run = case.current_run(c.sop)
+    return {
+        "signing": signing_state(c, events) if "sign" in allowed else None,
+        "case": case_summary(c, case, show_nik=access.sees_full_nik(staff)),
+        "timeline": case_timeline(c, case),
+        "allowed": allowed,
+        "can_claim": run is not None
+        and run.claimed_by != staff.email
+        and any(case.may_claim(c.sop, a, now) for a in actors),
+        "claimed_by": run.claimed_by if run else None,
+        "handoff": case.handoff is not None and access.may_download_handoff(staff),
+        "can_reply": may_reply(c, case, staff),
+        "can_revoke": case.signed is not None
+        and case.document_status == "valid"
+        and any(r in REVOKE_ROLES for r in staff.roles),
+        "assignees": assignees(c, case, staff),
+        "events": [
+            {**e.model_dump(mode="json"), "actor_id": masked_actor(e.actor_id)} for e in events
+        ],
+        "messages": [
+            {
+                **m,
+                "body": _LINK.sub(r"\1…", m["body"]),
+                "edited_from": _LINK.sub(r"\1…", m["edited_from"]) if m["edited_from"] else None,
+                "media_id": None,
+            }
+            for m in conversation(c.store.messages(case.id))
+        ],
+    }
+
+
+def assignees(c: Container, case: Case, staff: StaffMember) -> list[dict[str, str]]:
+    """The officers an admin may hand the waiting step to (none for anyone else)."""
+    step = case.waiting_step(c.sop)
+    if "admin" not in staff.roles or step is None:
+        return []
+    return [
+        {"email": s.email, "name": s.name}
+        for s in c.staff.all()
+        if step.role in s.roles
+        and case.may_be_assigned(
+            c.sop, Actor(id=s.email, role=step.role, kecamatan=s.kecamatan, name=s.name)
+        )
+    ]
+
+
+def document(case: Case, n: int) -> DocumentRef:
+    """The case page's document number `n`: the resident's documents, then the SIAK draft and
+    the signed document. A withdrawn one (the resident deleted its message) is gone."""
+    docs = case.documents + [d for d in (case.draft, case.signed) if d is not None]
+    if not 0 <= n < len(docs):
+        raise NotFound("Dokumen tidak ada.")
+    if docs[n].withdrawn_at is not None:
+        raise NotFound(text("document_withdrawn"))
+    return docs[n]

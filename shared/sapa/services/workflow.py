@@ -1,36 +1,21 @@
-"""Officers' work on a case (SOP steps 2–8): claim, perform the step, return, reject."""
+"""Officers' work on a case around the SOP's steps: who acts in which role, and the moves that
+are not steps (claim, release, corrections, returns, rejection, cancellation, reassignment,
+replies). Each step's own work is in services.steps, found by its SOP event."""
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
-from typing import Any
-
 from sapa.bootstrap import Container
-from sapa.domain.case import Actor, Case, DocumentRef
-from sapa.domain.documents import sniff
-from sapa.domain.errors import Forbidden, PermanentError, SapaError, ValidationFailed
+from sapa.domain.case import REVOKE_ROLES, Actor, Case
+from sapa.domain.errors import Forbidden, SapaError, ValidationFailed
 from sapa.domain.texts import text
 from sapa.ports import StaffMember
 from sapa.services.names import task_name
+from sapa.services.steps import PREPARE, STEPS, Act, ActionInput, Handler
 from sapa.services.unit import mutate, outbox_task
 
-# Actions that are not SOP events but the service's own.
-ACTIONS = {"claim", "release", "sign"}
+__all__ = ["ActionInput", "acting_role", "correction_summary", "perform"]
+
 NEEDS_REASON = {"request_correction", "return", "reject", "revoke_document"}
-
-
-@dataclass
-class ActionInput:
-    reason: str = ""
-    siak_ref: str = ""
-    draft_pdf: bytes | None = None
-    note: str = ""
-    # request_correction: "doc:<requirement>" / "field:<name>" → what is wrong with it
-    corrections: dict[str, str] = field(default_factory=dict)
-    assignee: str = ""  # reassign: the officer's email
-    passphrase: str = field(default="", repr=False)  # sign with BSrE: never stored or logged
-    message: str = ""  # reply: the text for the resident
 
 
 def acting_role(c: Container, case: Case, staff: StaffMember, action: str) -> Actor:
@@ -44,7 +29,7 @@ def acting_role(c: Container, case: Case, staff: StaffMember, action: str) -> Ac
     if action in ("reject", "cancel", "reassign", "revoke_document"):
         candidates.append("admin")
     if action == "revoke_document":
-        candidates = ["kadis", "admin"]
+        candidates = list(REVOKE_ROLES)
     if action == "reassign":
         candidates = ["admin"]
     role = next((r for r in candidates if r in staff.roles), None)
@@ -57,76 +42,23 @@ def acting_role(c: Container, case: Case, staff: StaffMember, action: str) -> Ac
 
 
 def perform(c: Container, case_id: str, staff: StaffMember, action: str, data: ActionInput) -> Case:
-    """Do `action` on the case as `staff`. The domain checks role, kecamatan, claim and state."""
-    corrections = {k: v.strip()[:300] for k, v in data.corrections.items() if v.strip()}
-    if action == "request_correction" and corrections:
-        pass  # the items are the reasons
-    elif action in NEEDS_REASON and not data.reason.strip():
+    """Do `action` on the case as `staff`: an SOP step (services.steps.STEPS) or a move around
+    the steps (MOVES); anything else is applied as an SOP transition, which the domain refuses
+    with the precise reason when it is not one. The domain checks role, kecamatan, claim and
+    state."""
+    itemised = action == "request_correction" and _corrections(data)
+    if action in NEEDS_REASON and not data.reason.strip() and not itemised:
         raise ValidationFailed(text("form_has_errors"), {"reason": text("required")})
-    draft: DocumentRef | None = None
-    if action == "enter_siak":
-        draft = _store_draft(c, case_id, data)
+    prepare = PREPARE.get(action)
+    draft = prepare(c, case_id, data) if prepare is not None else None
+    handler = STEPS.get(action) or MOVES.get(action) or _transition(action)
     now = c.clock.now()
-    replaced: list[str] = []  # the draft this one replaces (deleted once the change is saved)
+    replaced: list[str] = []  # what the saved change leaves unreferenced (deleted after it)
 
     def change(case: Case) -> None:
-        replaced.clear()
-        actor = acting_role(c, case, staff, action)
-        if action == "claim":
-            case.claim(c.sop, actor, now)
-            return
-        if action == "release":
-            case.release(c.sop, actor, now)
-            return
-        if action == "sign":
-            _request_signature(c, case, actor, now, data.passphrase)
-            return
-        if action == "reassign":
-            _reassign(c, case, actor, data.assignee, now)
-            return
-        if action == "reply":
-            _reply(c, case, actor, data.message, now)
-            return
-        if action == "revoke_document":
-            case.revoke_document(actor, data.reason.strip()[:500], now)
-            return
-        if action == "send_link":
-            # Manual mode: the officer sends the link; the step is done when it has gone out.
-            if action not in case.allowed_events(c.sop, actor, now):
-                case.apply(c.sop, action, actor, now)  # raises the precise error
-            case.claim(c.sop, actor, now)
-            run_key = case.waiting_step(c.sop).key  # type: ignore[union-attr]
-            outbox_task(
-                case,
-                "notify",
-                {
-                    "case_id": case.id,
-                    "kind": "guestbook_link",
-                    "then_event": "send_link",
-                    "actor": actor.model_dump(),
-                },
-                name=task_name("notify", case.id, "link", len(case.runs(run_key))),
-            )
-            return
-        detail: dict[str, Any] = {}
-        if data.reason:
-            detail["reason"] = data.reason.strip()[:500]
-        if data.note.strip():
-            detail["note"] = data.note.strip()[:1000]
-        if action == "request_correction":
-            general = data.reason.strip()[:300]
-            case.corrections = {**corrections, **({"general": general} if general else {})}
-            case.corrections_at = now
-            detail["corrections"] = dict(case.corrections)
-            detail["reason"] = correction_summary(c, case)
-        if draft is not None:
-            case.siak_ref = data.siak_ref.strip()
-            if case.draft is not None and case.draft.key != draft.key:
-                replaced.append(case.draft.key)
-            case.draft = draft
-            detail.update(siak_ref=case.siak_ref, draft_sha256=draft.sha256)
-        case.apply(c.sop, action, actor, now, **detail)
-        _after(c, case, action, detail)
+        act = Act(c, acting_role(c, case, staff, action), now, data, draft)
+        handler(act, case)
+        replaced[:] = act.replaced
 
     try:
         updated, _ = mutate(c, case_id, change)
@@ -148,8 +80,63 @@ def _unreferenced(c: Container, case_id: str, key: str) -> bool:
     return case.draft is None or case.draft.key != key
 
 
-def _reassign(c: Container, case: Case, admin: Actor, email: str, now: Any) -> None:
-    target = c.staff.get(email.strip())
+def _transition(event: str) -> Handler:
+    """A move the SOP's transitions define with nothing more to it (return, cancel)."""
+
+    def handler(act: Act, case: Case) -> None:
+        act.apply(case, event)
+
+    return handler
+
+
+def _claim(act: Act, case: Case) -> None:
+    case.claim(act.c.sop, act.actor, act.now)
+
+
+def _release(act: Act, case: Case) -> None:
+    case.release(act.c.sop, act.actor, act.now)
+
+
+def _revoke_document(act: Act, case: Case) -> None:
+    case.revoke_document(act.actor, act.data.reason.strip()[:500], act.now)
+
+
+def _corrections(data: ActionInput) -> dict[str, str]:
+    return {k: v.strip()[:300] for k, v in data.corrections.items() if v.strip()}
+
+
+def _request_correction(act: Act, case: Case) -> None:
+    """Back to the resident with what to fix, item by item; the resident is told (with a
+    fresh guest-book link)."""
+    general = act.data.reason.strip()[:300]
+    case.corrections = {**_corrections(act.data), **({"general": general} if general else {})}
+    case.corrections_at = act.now
+    detail = act.apply(
+        case,
+        "request_correction",
+        corrections=dict(case.corrections),
+        reason=correction_summary(act.c, case),
+    )
+    _tell_resident(case, "correction", detail["reason"])
+
+
+def _reject(act: Act, case: Case) -> None:
+    detail = act.apply(case, "reject")
+    _tell_resident(case, "rejected", detail.get("reason", ""))
+
+
+def _tell_resident(case: Case, kind: str, reason: str) -> None:
+    outbox_task(
+        case,
+        "notify",
+        {"case_id": case.id, "kind": kind, "params": {"reason": reason}},
+        name=task_name("notify", case.id, kind, case.event_seq),
+    )
+
+
+def _reassign(act: Act, case: Case) -> None:
+    c, admin, now = act.c, act.actor, act.now
+    target = c.staff.get(act.data.assignee.strip())
     step = case.waiting_step(c.sop)
     if target is None or step is None or step.role not in target.roles:
         raise ValidationFailed(text("form_has_errors"), {"assignee": text("assignee_invalid")})
@@ -157,10 +144,11 @@ def _reassign(c: Container, case: Case, admin: Actor, email: str, now: Any) -> N
     case.reassign(c.sop, admin, to, now)
 
 
-def _reply(c: Container, case: Case, actor: Actor, message: str, now: Any) -> None:
+def _reply(act: Act, case: Case) -> None:
     """An officer writes to the resident from the case file; the notify queue sends it (inside
     the 24-hour window only: a free text has no template, so outside it the case says so)."""
-    body = message.strip()
+    c, actor, now = act.c, act.actor, act.now
+    body = act.data.message.strip()
     if not body:
         raise ValidationFailed(text("form_has_errors"), {"message": text("required")})
     case.guard_reply(c.sop, actor, now)
@@ -193,150 +181,14 @@ def correction_summary(c: Container, case: Case) -> str:
     return "\n".join(lines)
 
 
-def _after(c: Container, case: Case, action: str, detail: dict[str, Any]) -> None:
-    """What a performed step sets in motion (tasks saved with the change, in its outbox)."""
-    n = case.event_seq
-    if action == "contact":
-        outbox_task(
-            case,
-            "notify",
-            {"case_id": case.id, "kind": "contacted"},
-            name=task_name("notify", case.id, "contacted", n),
-        )
-    elif action == "forward":
-        outbox_task(
-            case, "siak_handoff", {"case_id": case.id}, name=task_name("siak_handoff", case.id, n)
-        )
-    elif action in ("request_correction", "reject"):
-        kind = "correction" if action == "request_correction" else "rejected"
-        outbox_task(
-            case,
-            "notify",
-            {"case_id": case.id, "kind": kind, "params": {"reason": detail.get("reason", "")}},
-            name=task_name("notify", case.id, kind, n),
-        )
-
-
-def _store_draft(c: Container, case_id: str, data: ActionInput) -> DocumentRef:
-    errors = {}
-    if not data.siak_ref.strip():
-        errors["siak_ref"] = text("siak_ref_required")
-    pdf = data.draft_pdf or b""
-    if not pdf or sniff(pdf) != "application/pdf":
-        errors["draft"] = text("draft_required")
-    elif len(pdf) > c.settings.max_upload_mb * 1024 * 1024:
-        errors["draft"] = text("file_too_large", limit_mb=c.settings.max_upload_mb)
-    else:
-        from sapa.pdf import pdf_page_count
-
-        try:
-            pdf_page_count(pdf)
-        except PermanentError:
-            errors["draft"] = text("pdf_unreadable")
-    if errors:
-        raise ValidationFailed(text("form_has_errors"), errors)
-    digest = hashlib.sha256(pdf).hexdigest()
-    ref = c.blobs.put(f"cases/{case_id}/siak/draft-{digest[:32]}.pdf", pdf, "application/pdf")
-    return DocumentRef(
-        key=ref.key,
-        sha256=ref.sha256,
-        size=ref.size,
-        content_type="application/pdf",
-        filename="konsep-siak.pdf",
-        source="siak_draft",
-        at=c.clock.now(),
-    )
-
-
-def document_id(case: Case) -> str:
-    """The signed document's public id: stable per case and draft version (idempotency key)."""
-    assert case.draft is not None
-    return hashlib.sha256(f"{case.id}:{case.draft.sha256}".encode()).hexdigest()[:24]
-
-
-def _request_signature(c: Container, case: Case, actor: Actor, now: Any, passphrase: str) -> None:
-    """SOP step 8 starts: the head of office asks for the TTE; the signer works in a task. A
-    signer that needs the passphrase gets it sealed in the task (see services.sealed)."""
-    if "sign" not in case.allowed_events(c.sop, actor, now):
-        case.apply(c.sop, "sign", actor, now)  # raises the precise IllegalTransition
-    if case.draft is None:
-        raise ValidationFailed(text("draft_required"), {"draft": text("draft_required")})
-    if c.settings.signer == "bsre" and not passphrase:
-        raise ValidationFailed(
-            text("passphrase_required"), {"passphrase": text("passphrase_required")}
-        )
-    run = case.current_run(c.sop)
-    if run is not None and run.claimed_by is None:
-        case.claim(c.sop, actor, now)
-    doc_id = document_id(case)
-    case.note(actor, "sign_requested", now, document_id=doc_id)
-    payload: dict[str, Any] = {
-        "case_id": case.id,
-        "document_id": doc_id,
-        "actor": actor.model_dump(),
-    }
-    if passphrase:
-        from sapa.services.sealed import seal
-
-        payload["sealed_passphrase"] = seal(c, passphrase)
-    # One task per request: after a refused passphrase the head of office may ask again.
-    outbox_task(
-        case, "esign_request", payload, name=task_name("esign_request", doc_id, case.event_seq)
-    )
-
-
-def siak_handoff(c: Container, payload: dict[str, Any]) -> str:
-    """Build the SIAK operator's hand-off package when the files are forwarded (SIAK has no
-    API: a person types the data in) and attach it to the case. Idempotent: the package of the
-    same data is the same object, and a case that has one keeps it."""
-    from sapa.services.handoff import build_package
-
-    case = c.store.get(str(payload["case_id"]))
-    siak = c.sop.step_for_event("enter_siak")
-    waiting = case.waiting_step(c.sop)
-    if siak is None or waiting is None or waiting.key != siak.key:
-        return "skipped"
-    if _handoff_current(c, case):
-        return "already_ready"  # built for this forward already (the task came twice)
-    data = build_package(c, case)
-    digest = hashlib.sha256(data).hexdigest()
-    ref = c.blobs.put(f"cases/{case.id}/siak/handoff-{digest[:32]}.zip", data, "application/zip")
-    now = c.clock.now()
-    replaced: list[str] = []
-
-    def attach(case: Case) -> str:
-        replaced.clear()
-        if case.handoff is not None and (
-            case.handoff.sha256 == ref.sha256 or _handoff_current(c, case)
-        ):
-            return "already_ready"
-        if case.handoff is not None:
-            replaced.append(case.handoff.key)
-        case.handoff = DocumentRef(
-            key=ref.key,
-            sha256=ref.sha256,
-            size=ref.size,
-            content_type="application/zip",
-            filename=f"serah-terima-siak-{case.reg_no}.zip",
-            source="siak_handoff",
-            at=now,
-        )
-        case.note(Actor.system(), "siak_handoff_ready", now, key=ref.key, sha256=ref.sha256)
-        return "ready"
-
-    saved, outcome = mutate(c, case.id, attach)
-    # Personal data must not outlive its reference (retention and erasure see only what the
-    # case points to): the package this one replaced, or this one if another build won.
-    stale = list(replaced) if outcome == "ready" else []
-    if saved.handoff is None or saved.handoff.key != ref.key:
-        stale.append(ref.key)
-    for key in stale:
-        c.blobs.delete(key)
-    return outcome
-
-
-def _handoff_current(c: Container, case: Case) -> bool:
-    """The case holds a hand-off package built since the files were last forwarded (the
-    package embeds its build time, so two builds of the same data differ in bytes)."""
-    run = case.current_run(c.sop)
-    return case.handoff is not None and run is not None and case.handoff.at >= run.ready_at
+# The moves around the steps, by action name (claim/release/reassign/reply/revoke_document are
+# the service's own; the others are SOP transitions with something more to do).
+MOVES: dict[str, Handler] = {
+    "claim": _claim,
+    "release": _release,
+    "reassign": _reassign,
+    "reply": _reply,
+    "revoke_document": _revoke_document,
+    "request_correction": _request_correction,
+    "reject": _reject,
+}

@@ -1,8 +1,9 @@
-"""Messages to residents (notify), their commands (BATAL) and the media they send."""
+"""Messages to residents and officers: what they say (render), sending them once inside or
+outside the 24-hour window (send), and the `notify` task. A resident's commands are in
+services.commands, the media they send in services.media."""
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from datetime import timedelta
 from typing import Any
@@ -10,19 +11,16 @@ from typing import Any
 from itsdangerous import URLSafeTimedSerializer
 
 from sapa.bootstrap import Container
-from sapa.domain.case import Actor, Case, DocumentRef
-from sapa.domain.documents import extension
+from sapa.domain.case import Actor, Case
 from sapa.domain.errors import (
-    IllegalTransition,
     PermanentError,
     TransientError,
-    ValidationFailed,
 )
 from sapa.domain.texts import STATE_LABELS, text
 from sapa.ports import Message
 from sapa.services import estimate
-from sapa.services.names import BUTTON_PREFIX, task_name
-from sapa.services.unit import hold, mutate, outbox_task, release
+from sapa.services.names import BUTTON_PREFIX
+from sapa.services.unit import hold, mutate, release
 
 log = logging.getLogger(__name__)
 
@@ -374,178 +372,3 @@ def record_outbound(
     )
     if not c.store.add_message(message) and c.store.complete_recovered(message):
         log.info("a status came before its message was recorded", extra={"case_id": case.id})
-
-
-def command(c: Container, payload: dict[str, Any], task_name_: str = "") -> str:
-    """A resident's keyword command (typed, or a tapped button). BATAL asks to confirm; YA
-    within the confirmation time cancels the open case and confirms it, TIDAK keeps it. A case
-    past the point of cancelling says so."""
-    what = payload.get("command")
-    actor = Actor.applicant(str(payload["wa_id"]))
-    now = c.clock.now()
-    case_id = str(payload["case_id"])
-    if what == "request_cancel":
-
-        def ask(case: Case) -> str:
-            if actor.id != Actor.applicant(case.wa_id).id:
-                return "not_cancellable"  # not the case's resident: nothing to tell him
-            if "cancel" not in case.allowed_events(c.sop, actor, now):
-                outbox_task(
-                    case,
-                    "notify",
-                    {"case_id": case.id, "kind": "cancel_not_possible"},
-                    name=task_name("notify", task_name_ or case.id, "cancel"),
-                )
-                return "not_cancellable"
-            asked = case.cancel_requested_at
-            if asked is None or now - asked > timedelta(minutes=CANCEL_CONFIRM_MINUTES):
-                # A request already pending (this task delivered again) keeps its deadline.
-                case.cancel_requested_at = now
-                case.note(actor, "cancel_requested", now)
-            outbox_task(
-                case,
-                "notify",
-                {"case_id": case.id, "kind": "cancel_confirm"},
-                name=task_name("notify", task_name_ or case.id, "cancel_confirm"),
-            )
-            return "confirmation_asked"
-
-        return mutate(c, case_id, ask)[1]
-    if what == "decline_cancel":
-
-        def keep(case: Case) -> str:
-            if actor.id != Actor.applicant(case.wa_id).id or case.cancel_requested_at is None:
-                return "no_pending_request"
-            case.cancel_requested_at = None
-            case.note(actor, "cancel_declined", now)
-            outbox_task(
-                case,
-                "notify",
-                {"case_id": case.id, "kind": "cancel_declined"},
-                name=task_name("notify", task_name_ or case.id, "cancel_declined"),
-            )
-            return "kept"
-
-        return mutate(c, case_id, keep)[1]
-    if what != "confirm_cancel":
-        raise PermanentError("unknown command")
-
-    def cancel(case: Case) -> str:
-        if actor.id != Actor.applicant(case.wa_id).id:
-            return "not_cancellable"  # another resident's YA leaves this request pending
-        asked = case.cancel_requested_at
-        if asked is None or now - asked > timedelta(minutes=CANCEL_CONFIRM_MINUTES):
-            case.cancel_requested_at = None
-            return "no_pending_request"
-        case.cancel_requested_at = None
-        try:
-            case.apply(c.sop, "cancel", actor, now, reason="dibatalkan pemohon (BATAL)")
-        except IllegalTransition:
-            return "not_cancellable"
-        outbox_task(
-            case,
-            "notify",
-            {"case_id": case.id, "kind": "cancelled"},
-            name=task_name("notify", case.id, "cancelled"),
-        )
-        return "cancelled"
-
-    return mutate(c, case_id, cancel)[1]
-
-
-def media_failed(c: Container, payload: dict[str, Any], reason: str) -> None:
-    """The media could not be fetched after every retry (expired id, provider down): tell the
-    officer on the case and ask the resident to send it again. Safe to repeat."""
-    case_id = str(payload["case_id"])
-    now = c.clock.now()
-
-    def note(case: Case) -> None:
-        case.note(
-            Actor.system(), "media_failed", now, wamid=payload.get("wamid"), reason=reason[:300]
-        )
-        outbox_task(
-            case,
-            "notify",
-            {"case_id": case.id, "kind": "media_failed"},
-            name=task_name("notify", str(payload.get("wamid")), "media_failed"),
-        )
-
-    mutate(c, case_id, note)
-
-
-def store_media(c: Container, payload: dict[str, Any]) -> str:
-    """Copy a resident's WhatsApp media into the BlobStore and attach it to the case as a
-    candidate requirement document. Media ids expire, so this runs promptly and retries."""
-    case_id = str(payload["case_id"])
-    # The adapter checks the bytes against the sha256 of Meta's media endpoint and raises
-    # TransientError on a mismatch, so a truncated download is retried.
-    try:
-        media = c.whatsapp.fetch_media(str(payload["media_id"]))
-    except PermanentError as exc:
-        # An expired or unknown media id never heals: tell staff and the resident now (the
-        # task is dropped, so the give-up of the last retry would never run).
-        media_failed(c, payload, exc.message)
-        raise
-    expected = payload.get("sha256")
-    if isinstance(expected, str) and expected:
-        from sapa.adapters.graph_whatsapp import _sha256_matches
-
-        # ... and against the sha256 the webhook announced (hex or base64), the same way.
-        if not _sha256_matches(expected, hashlib.sha256(media.data).digest()):
-            raise TransientError("Media dari WhatsApp rusak saat diunduh (sha256 tidak cocok).")
-    now = c.clock.now()
-    # The same cleaning as a guest-book upload: type by content, images re-encoded without
-    # EXIF/GPS, PDFs parsed within the decompression budgets. What fails stays out of staff
-    # view: only a note says what came and why it was refused.
-    from sapa.uploads import clean as clean_file
-
-    try:
-        safe = clean_file(
-            media.data, limit_bytes=c.settings.max_upload_mb * 1024 * 1024, field="media"
-        )
-    except ValidationFailed as exc:
-        refusal = exc.message
-
-        def reject(case: Case) -> None:
-            case.note(
-                Actor.system(),
-                "media_rejected",
-                now,
-                wamid=payload.get("wamid"),
-                mime_type=media.mime_type,
-                reason=refusal,
-            )
-
-        mutate(c, case_id, reject)
-        return "rejected"
-    ctype = safe.content_type
-    digest = hashlib.sha256(safe.data).hexdigest()
-    key = f"cases/{case_id}/wa/{digest[:32]}.{extension(ctype)}"
-    ref = c.blobs.put(key, safe.data, ctype)
-
-    wamid = str(payload.get("wamid") or "") or None
-    # the resident may have deleted the message before its copy was made
-    revoked = wamid is not None and any(
-        m.type == "revoke" and m.data.get("target") == wamid for m in c.store.messages(case_id)
-    )
-
-    def attach(case: Case) -> None:
-        if any(d.key == key for d in case.documents):
-            return
-        case.documents.append(
-            DocumentRef(
-                key=ref.key,
-                sha256=ref.sha256,
-                size=ref.size,
-                content_type=ctype,
-                filename=str(payload.get("filename") or ""),
-                source="whatsapp",
-                at=now,
-                wamid=wamid,
-                withdrawn_at=now if revoked else None,
-            )
-        )
-        case.note(Actor.system(), "media_stored", now, key=key, sha256=ref.sha256)
-
-    mutate(c, case_id, attach)
-    return "stored"
