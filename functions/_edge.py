@@ -119,6 +119,12 @@ def wants_json(request: flask.Request) -> bool:
     return "application/json" in request.headers.get("Accept", "")
 
 
+def same_secret(sent: str, expected: str) -> bool:
+    """Compare a secret the caller sent with ours in constant time. As bytes: compare_digest
+    raises TypeError on a str with non-ASCII characters, which would be a 500."""
+    return hmac.compare_digest(sent.encode(), expected.encode())
+
+
 def client_of(c: Container, request: flask.Request) -> str:
     """The client's address as the platform's front end saw it (the entry the first trusted
     proxy wrote: see sapa.ratelimit.client_address)."""
@@ -163,9 +169,7 @@ def _authorize_task(c: Container, request: flask.Request, function: str | None =
             certs_url=c.settings.task_oidc_certs_url,
         )
         return
-    # bytes: compare_digest raises TypeError on a str with non-ASCII characters (a 500)
-    expected = c.settings.secret("task_token").encode()
-    if not token or not hmac.compare_digest(token.encode(), expected):
+    if not token or not same_secret(token, c.settings.secret("task_token")):
         raise Unauthorized("task token missing or wrong")
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from typing import Any
 
 import flask
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from _edge import same_secret
 from sapa.bootstrap import Container
 from sapa.domain.errors import Forbidden, Unauthorized
 from sapa.domain.texts import text
@@ -107,6 +107,5 @@ def check_csrf(c: Container, request: flask.Request, staff: StaffMember) -> None
         email = _serializer(c, "sapa.csrf").loads(sent, max_age=SESSION_SECONDS)
     except BadSignature:
         raise Forbidden(text("csrf")) from None
-    # bytes: compare_digest refuses str with non-ASCII characters
-    if not hmac.compare_digest(str(email).encode(), staff.email.encode()):
+    if not same_secret(str(email), staff.email):
         raise Forbidden(text("csrf"))

@@ -11,7 +11,7 @@ from typing import Any
 
 import flask
 
-from _edge import http_function, json_response, read_json
+from _edge import http_function, json_response, read_json, same_secret
 from sapa.bootstrap import container
 from sapa.domain.case import Actor
 from sapa.domain.errors import PermanentError, Unauthorized
@@ -32,8 +32,7 @@ def esign_callback(request: flask.Request) -> Any:
             c.settings.secret("esign_callback_secret").encode(), raw, hashlib.sha256
         ).hexdigest()
     )
-    # bytes: compare_digest raises TypeError on a str with non-ASCII characters (a 500)
-    if not hmac.compare_digest(sent.encode(), expected.encode()):
+    if not same_secret(sent, expected):
         raise Unauthorized(text("bad_signature"))
     body = read_json(request)
     try:

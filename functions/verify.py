@@ -7,7 +7,7 @@ from typing import Any
 
 import flask
 
-from _edge import client_of, http_function, json_response
+from _edge import client_of, http_function, json_response, wants_json
 from _render import page
 from sapa.bootstrap import container
 from sapa.domain.errors import NotFound
@@ -38,7 +38,7 @@ def verify_http(request: flask.Request) -> Any:
     ).hit(client_ip(request), c.clock.now())
     if not verdict.allowed:
         message = text("rate_limited", seconds=verdict.retry_after)
-        if "application/json" in request.headers.get("Accept", ""):
+        if wants_json(request):
             resp = json_response({"error": "rate_limited", "message": message}, 429)
         else:
             resp = page("message.html", 429, title="Terlalu banyak permintaan", message=message)
@@ -51,7 +51,7 @@ def verify_http(request: flask.Request) -> Any:
     try:
         view = signing.verification(c, parts[1], presented)
     except NotFound:
-        if "application/json" in request.headers.get("Accept", ""):
+        if wants_json(request):
             return json_response({"status": "not_found"}, 404)
         return page(
             "message.html",
@@ -59,6 +59,6 @@ def verify_http(request: flask.Request) -> Any:
             title="Dokumen tidak ditemukan",
             message="Dokumen dengan kode ini tidak terdaftar di SAPA.",
         )
-    if "application/json" in request.headers.get("Accept", ""):
+    if wants_json(request):
         return json_response(asdict(view))
     return page("verify.html", view=view)
