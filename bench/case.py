@@ -27,7 +27,8 @@ from typing import Any
 
 import requests
 
-from sapa.adapters.embedded.sqlite_queue import LeasedTask, SqliteTaskQueue, TaskWorker
+from sapa.adapters.embedded.sqlite_queue import LeasedTask, SqliteTaskQueue
+from sapa.adapters.embedded.task_worker import TaskWorker
 from sapa.localserver import SIMULATOR_PREFIXES, LocalStack
 
 UNTIMED = {"X-Bench-Untimed": "1"}

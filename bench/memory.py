@@ -28,7 +28,8 @@ from bench.case import CaseDriver, Officer, simulator_of
 from bench.harness import Context, Row, benchmark, check, vs_floor
 from bench.instances import FLOOR_SOURCE, FunctionInstance
 from bench.webhook import text_payload
-from sapa.adapters.embedded.sqlite_queue import LeasedTask, SqliteTaskQueue, TaskWorker
+from sapa.adapters.embedded.sqlite_queue import LeasedTask, SqliteTaskQueue
+from sapa.adapters.embedded.task_worker import TaskWorker
 from sapa.adapters.meta_webhook import sign_body
 from sapa.localserver import TASK_KINDS, LocalStack
 from sapa.services.signing import document_id

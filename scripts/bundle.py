@@ -169,8 +169,9 @@ for source, target, name in json.load(sys.stdin):
 def bytecode(files: dict[str, bytes]) -> dict[str, bytes]:
     """Archive name → content of the checked-hash .pyc of every module in `files` (the same
     bytes for the same source and Python: no timestamps inside, the archive name as the file
-    name, never the builder's -O, which would drop the asserts the code relies on while the
-    runtime still loads the file under its plain name)."""
+    name, never the builder's -O: the runtime loads these files under their plain, unoptimised
+    name, so they must hold what the source says, asserts and docstrings included, and the
+    same bytes whatever flags the builder ran with)."""
     tag = sys.implementation.cache_tag
     modules = sorted(n for n in files if n.endswith(".py"))
     with tempfile.TemporaryDirectory() as tmp:

@@ -228,7 +228,8 @@ class LocalStack:
                 logger.exception("background upkeep failed; will try again")
 
     def start_worker(self) -> None:
-        from sapa.adapters.embedded.sqlite_queue import SqliteTaskQueue, TaskWorker
+        from sapa.adapters.embedded.sqlite_queue import SqliteTaskQueue
+        from sapa.adapters.embedded.task_worker import TaskWorker
 
         queue = self.c.queue
         assert isinstance(queue, SqliteTaskQueue)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import math
 import re
 import textwrap
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from io import BytesIO
 from typing import Any, TypeVar
 
@@ -21,7 +20,8 @@ T = TypeVar("T")
 UNREADABLE_PDF = "Dokumen PDF tidak dapat dibaca."
 NO_SIGNATURE = "Dokumen PDF tidak memiliki tanda tangan elektronik."
 
-# simple_pdf layout, in PDF points (A4 portrait). The body stops well above the bottom so that
+# simple_pdf layout, in PDF points (A4 portrait; heights from the bottom edge, as PDF counts
+# them, where fpdf2 counts from the top). The body stops well above the bottom so that
 # a signature stamp (bottom right, up to ~140 pt high) never covers text.
 _PAGE_W, _PAGE_H = 595, 842
 _LEFT = 56
@@ -29,6 +29,8 @@ _TITLE_Y = 770
 _BODY_TOP, _BODY_BOTTOM, _LEADING = 740, 180, 15
 _FOOTER_Y = 40
 _WRAP = 88
+_WINANSI = "cp1252"  # the standard fonts' /WinAnsiEncoding
+_CREATED = datetime(2000, 1, 1, tzinfo=UTC)  # fixed: the same input gives the same bytes
 LINES_PER_PAGE = (_BODY_TOP - _BODY_BOTTOM) // _LEADING + 1
 """How many (wrapped) body lines `simple_pdf` puts on one page."""
 
@@ -74,6 +76,8 @@ def simple_pdf(title: str, lines: list[str], pages: int = 1) -> bytes:
     characters are wrapped, and body text flows onto further pages when it does not fit
     (`LINES_PER_PAGE` per page), so the result has at least `pages` pages. Each page carries a
     "Halaman i dari n" footer; the bottom-right corner is left empty for a signature stamp.
+    The same arguments give the same bytes (a fixed creation date; the file identifier is a
+    hash of the content). Content streams are left uncompressed, as plain as the text they hold.
     """
     if pages < 1:
         raise ValueError("pages must be at least 1")
@@ -82,60 +86,33 @@ def simple_pdf(title: str, lines: list[str], pages: int = 1) -> bytes:
         body.extend(textwrap.wrap(line, _WRAP) or [""])
     page_count = max(pages, math.ceil(len(body) / LINES_PER_PAGE))
 
-    objects: list[bytes] = []  # objects[i] is object number i + 1
+    from fpdf import FPDF  # here, not at the top: a function's cold start does not pay for it
 
-    def add(obj: bytes) -> int:
-        objects.append(obj)
-        return len(objects)
-
-    catalog = add(b"")  # filled in once the page tree's number is known
-    info = add(b"<< /Title " + _text_string(title) + b" /Producer (SAPA) >>")
-    font = add(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
-    bold = add(
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica-Bold /Encoding /WinAnsiEncoding >>"
-    )
-    pages_num = len(objects) + 1 + 2 * page_count  # after every page and content stream
-    kids: list[int] = []
+    pdf = FPDF(orientation="portrait", unit="pt", format=(_PAGE_W, _PAGE_H))
+    pdf.core_fonts_encoding = _WINANSI
+    pdf.set_compression(False)
+    pdf.set_auto_page_break(False)
+    pdf.set_creation_date(_CREATED)
+    pdf.set_title(title)
+    pdf.set_producer("SAPA")
+    heading = _winansi(title)
     for index in range(page_count):
+        pdf.add_page()
+        pdf.set_font("Helvetica", "B", 16)
+        pdf.text(_LEFT, _PAGE_H - _TITLE_Y, heading)
+        pdf.set_font("Helvetica", "", 11)
         chunk = body[index * LINES_PER_PAGE : (index + 1) * LINES_PER_PAGE]
-        ops = [b"BT /F2 16 Tf %d %d Td " % (_LEFT, _TITLE_Y) + _literal(title) + b" Tj ET"]
-        ops.append(b"BT /F1 11 Tf %d TL %d %d Td" % (_LEADING, _LEFT, _BODY_TOP + _LEADING))
-        ops.extend(_literal(text) + b" '" for text in chunk)
-        ops.append(b"ET")
-        footer = f"Halaman {index + 1} dari {page_count}"
-        ops.append(b"BT /F1 9 Tf %d %d Td " % (_LEFT, _FOOTER_Y) + _literal(footer) + b" Tj ET")
-        stream = b"\n".join(ops) + b"\n"
-        content = add(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"endstream")
-        kids.append(
-            add(
-                b"<< /Type /Page /Parent %d 0 R /MediaBox [0 0 %d %d] "
-                % (pages_num, _PAGE_W, _PAGE_H)
-                + b"/Resources << /Font << /F1 %d 0 R /F2 %d 0 R >> >> " % (font, bold)
-                + b"/Contents %d 0 R >>" % content
-            )
-        )
-    kid_refs = b" ".join(b"%d 0 R" % kid for kid in kids)
-    assert add(b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kid_refs, page_count)) == pages_num
-    objects[catalog - 1] = b"<< /Type /Catalog /Pages %d 0 R >>" % pages_num
+        for row, text in enumerate(chunk):
+            if text:
+                pdf.text(_LEFT, _PAGE_H - (_BODY_TOP - row * _LEADING), _winansi(text))
+        pdf.set_font("Helvetica", "", 9)
+        pdf.text(_LEFT, _PAGE_H - _FOOTER_Y, f"Halaman {index + 1} dari {page_count}")
+    return bytes(pdf.output())
 
-    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for number, obj in enumerate(objects, start=1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % number + obj + b"\nendobj\n"
-    xref_at = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
-    doc_id = hashlib.sha256(bytes(out)).hexdigest()[:32].encode("ascii")
-    out += b"trailer\n<< /Size %d /Root %d 0 R /Info %d 0 R /ID [<%s> <%s>] >>\n" % (
-        len(objects) + 1,
-        catalog,
-        info,
-        doc_id,
-        doc_id,
-    )
-    out += b"startxref\n%d\n%%%%EOF\n" % xref_at
-    return bytes(out)
+
+def _winansi(text: str) -> str:
+    """`text` with every character the standard fonts' WinAnsi encoding lacks as "?"."""
+    return text.encode(_WINANSI, errors="replace").decode(_WINANSI)
 
 
 # Decompression budgets, enforced on the raw bytes before any parser decodes a stream. The
@@ -281,16 +258,3 @@ def verify_signature(pdf: bytes, trust_roots_pem: list[bytes]) -> SignatureRepor
         covers_whole_document=status.coverage == SignatureCoverageLevel.ENTIRE_FILE,
         field_name=str(embedded.field_name),
     )
-
-
-def _literal(text: str) -> bytes:
-    """A PDF literal string in WinAnsi (cp1252) encoding, escaped."""
-    raw = text.encode("cp1252", errors="replace")
-    for char, escaped in ((b"\\", b"\\\\"), (b"(", b"\\("), (b")", b"\\)")):
-        raw = raw.replace(char, escaped)
-    return b"(" + raw.replace(b"\r", b"\\r").replace(b"\n", b"\\n") + b")"
-
-
-def _text_string(text: str) -> bytes:
-    """A PDF text string (for /Info): UTF-16BE with BOM, as a hex string."""
-    return b"<" + ("\ufeff" + text).encode("utf-16-be").hex().upper().encode("ascii") + b">"

@@ -68,6 +68,13 @@ def last_page_widgets(pdf: bytes) -> tuple[Any, list[Any], list[Any]]:
     return pages[-1], widgets, others
 
 
+def inherited(page: Any, key: str) -> Any:
+    """A page attribute, from the page or the nearest page-tree node above it that has it."""
+    from pyhanko.pdf_utils.rw_common import find_inherited_value_in_tree
+
+    return find_inherited_value_in_tree(page, key, "/Parent")  # type: ignore[no-untyped-call]
+
+
 @pytest.fixture
 def clock() -> FixedClock:
     return FixedClock(datetime(2026, 11, 29, 1, 0, 7, 250_000, tzinfo=UTC))
@@ -135,7 +142,7 @@ def test_visible_qr_stamp_on_the_last_page_bottom(signer: LocalPadesSigner, page
     x1, y1, x2, y2 = (float(v) for v in field["/Rect"])
     assert x2 - x1 > 100
     assert y2 - y1 > 50
-    page_height = float(page["/MediaBox"][3])
+    page_height = float(inherited(page, "/MediaBox")[3])
     assert 0 < y1 < y2 < page_height / 4  # bottom area
     assert not int(field.get("/F", 0)) & 0b10  # not hidden
 
@@ -306,7 +313,7 @@ def test_concurrent_first_use_ends_with_one_identity(tmp_path: Path) -> None:
 def test_importing_the_modules_does_not_import_pyhanko() -> None:
     code = (
         "import sys, sapa.adapters.embedded.local_signer, sapa.pdf; "
-        "print(sorted(m for m in sys.modules if m.startswith(('pyhanko', 'cryptography'))))"
+        "print(sorted(m for m in sys.modules if m.startswith(('pyhanko', 'cryptography', 'fpdf'))))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
@@ -322,6 +329,26 @@ def test_simple_pdf_flows_long_text_onto_more_pages() -> None:
     assert simple_pdf("Daftar", lines) == simple_pdf("Daftar", lines)  # deterministic
     with pytest.raises(ValueError):
         simple_pdf("Daftar", [], pages=0)
+
+
+def test_simple_pdf_titles_numbers_and_keeps_to_winansi() -> None:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    # GIVEN text with characters the standard fonts' WinAnsi has (é, €) and has not (Ł, 中)
+    pdf = simple_pdf("Surat (Łódź) €", ["Nama: Renée 中文", "x" * 200], pages=2)
+
+    # THEN it is a PDF of two A4 pages whose metadata title is the whole title
+    reader = PdfFileReader(BytesIO(pdf))
+    assert str(reader.trailer["/Info"]["/Title"]) == "Surat (Łódź) €"
+    assert pdf_page_count(pdf) == 2
+    for i in range(2):
+        page = reader.find_page_for_modification(i)[0].get_object()  # type: ignore[no-untyped-call]
+        assert [float(v) for v in inherited(page, "/MediaBox")] == [0, 0, 595, 842]
+    # AND on the pages the missing characters are "?", the others WinAnsi bytes
+    assert b"(Surat \\(?\xf3d?\\) \x80) Tj" in pdf
+    assert b"(Nama: Ren\xe9e ??) Tj" in pdf
+    assert b"(" + b"x" * 88 + b") Tj" in pdf  # wrapped at 88
+    assert b"(Halaman 1 dari 2) Tj" in pdf and b"(Halaman 2 dari 2) Tj" in pdf
 
 
 def test_signing_and_validation_work_inside_a_running_event_loop(

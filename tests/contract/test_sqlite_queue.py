@@ -17,7 +17,9 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
 from sapa.adapters.clock import FixedClock
-from sapa.adapters.embedded.sqlite_queue import SqliteTaskQueue, TaskWorker, main
+from sapa.adapters.embedded.queue_cli import main
+from sapa.adapters.embedded.sqlite_queue import SqliteTaskQueue
+from sapa.adapters.embedded.task_worker import TaskWorker
 from sapa.ports import Task
 
 TOKEN = "test-task-token"

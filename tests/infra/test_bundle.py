@@ -91,8 +91,8 @@ def test_two_builds_are_byte_identical(tmp_path: Path) -> None:
 
 
 def test_the_builders_optimisation_flag_does_not_reach_the_bundle(tmp_path: Path) -> None:
-    """Built under PYTHONOPTIMIZE the bytecode would lose its asserts (the PDF writer relies on
-    one) while keeping the plain .pyc name the runtime loads: the bytes must not change."""
+    """Built under PYTHONOPTIMIZE the bytecode would lose its asserts and docstrings while
+    keeping the plain .pyc name the runtime loads: the bytes must not change."""
     plain = bundle.build(tmp_path / "plain.zip")
     env = {**os.environ, "PYTHONOPTIMIZE": "2"}
     code = f"import sys; sys.path.insert(0, {str(ROOT / 'scripts')!r}); import bundle; "

@@ -141,12 +141,12 @@ class Server:
             return ""
 
     def queue_cli(self, *args: str) -> str:
-        """The operator's view: `python -m sapa.adapters.embedded.sqlite_queue ARGS`."""
+        """The operator's view: `python -m sapa.adapters.embedded.queue_cli ARGS`."""
         out = subprocess.run(
             [
                 sys.executable,
                 "-m",
-                "sapa.adapters.embedded.sqlite_queue",
+                "sapa.adapters.embedded.queue_cli",
                 "--db",
                 str(self.data_dir / "tasks.db"),
                 *args,

@@ -381,10 +381,11 @@ def test_a_document_is_served_inline_and_may_only_be_framed_by_the_workspace(
 
 
 def pdf_lines(pdf: bytes) -> list[str]:
-    """The text lines of a SAPA simple_pdf (uncompressed literal strings)."""
+    """The text lines of a SAPA simple_pdf (uncompressed literal strings, one per line: the
+    title, the body lines, the footer)."""
     return [
         m.group(1).decode("latin-1").replace("\\(", "(").replace("\\)", ")")
-        for m in re.finditer(rb"\(((?:[^()\\]|\\.)*)\) '", pdf)
+        for m in re.finditer(rb"\(((?:[^()\\]|\\.)*)\) Tj", pdf)
     ]
 
 

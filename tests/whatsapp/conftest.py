@@ -30,7 +30,8 @@ import requests
 
 from sapa import bootstrap
 from sapa.adapters.clock import FixedClock
-from sapa.adapters.embedded.sqlite_queue import SqliteTaskQueue, TaskWorker
+from sapa.adapters.embedded.sqlite_queue import SqliteTaskQueue
+from sapa.adapters.embedded.task_worker import TaskWorker
 from sapa.adapters.embedded.wa_simulator import EXTENSION, WaSimulator
 from sapa.adapters.meta_webhook import sign_body
 from sapa.bootstrap import Container

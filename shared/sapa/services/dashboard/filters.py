@@ -1,0 +1,108 @@
+"""The dashboard's filters: a period of local dates and an optional kecamatan and service, read
+and checked from the page's GET parameters (or a report's month)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sapa.domain.errors import ValidationFailed
+from sapa.domain.reference import Catalogue, Region
+
+MAX_DAYS = 366
+
+# Indonesian texts of this module (the dashboard's own; shared texts live in domain/texts.py)
+T = {
+    "bad_date": "Tanggal harus berbentuk TTTT-BB-HH, misalnya 2026-10-01.",
+    "order": "Tanggal akhir tidak boleh sebelum tanggal awal.",
+    "too_long": "Rentang tanggal paling panjang {days} hari.",
+    "future": "Tanggal awal tidak boleh setelah hari ini.",
+    "kecamatan": "Kecamatan tidak dikenal.",
+    "service": "Jenis layanan tidak dikenal.",
+    "summary": "Periksa kembali saringan dasbor.",
+    "bad_month": "Bulan harus berbentuk TTTT-BB, misalnya 2026-10.",
+    "month_future": "Laporan bulan yang belum dimulai tidak dapat dibuat.",
+}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """A period of local dates (both ends included) and optional kecamatan/service."""
+
+    start: date
+    end: date
+    kecamatan: str | None = None
+    service: str | None = None
+
+    def query(self) -> dict[str, str]:
+        """The filters as GET parameters (for the download links)."""
+        out = {"from": self.start.isoformat(), "to": self.end.isoformat()}
+        if self.kecamatan:
+            out["kecamatan"] = self.kecamatan
+        if self.service:
+            out["service"] = self.service
+        return out
+
+
+def default_filters(today: date) -> Filters:
+    """From the first day of the previous month to today: the last full month and this one."""
+    first = today.replace(day=1)
+    return Filters((first - timedelta(days=1)).replace(day=1), today)
+
+
+def parse_filters(
+    args: Mapping[str, str], *, today: date, region: Region, catalogue: Catalogue
+) -> Filters:
+    """The dashboard's GET parameters (`from`, `to`, `kecamatan`, `service`), checked; raises
+    ValidationFailed with an Indonesian message per field. Empty means the default."""
+    default = default_filters(today)
+    errors: dict[str, str] = {}
+
+    def day(name: str, fallback: date) -> date:
+        raw = (args.get(name) or "").strip()
+        if not raw:
+            return fallback
+        try:
+            when = date.fromisoformat(raw) if len(raw) == 10 else _bad_date()
+            return when if 2000 <= when.year <= 2100 else _bad_date()
+        except ValueError:
+            errors[name] = T["bad_date"]
+            return fallback
+
+    start, end = day("from", default.start), day("to", default.end)
+    if not errors:
+        if end < start:
+            errors["to"] = T["order"]
+        elif (end - start).days + 1 > MAX_DAYS:
+            errors["to"] = T["too_long"].format(days=MAX_DAYS)
+        elif start > today:
+            errors["from"] = T["future"]
+    kecamatan = (args.get("kecamatan") or "").strip() or None
+    if kecamatan and kecamatan not in {k.code for k in region.kecamatan}:
+        errors["kecamatan"] = T["kecamatan"]
+    service = (args.get("service") or "").strip() or None
+    if service and service not in {s.code for s in catalogue.services}:
+        errors["service"] = T["service"]
+    if errors:
+        raise ValidationFailed(" ".join(dict.fromkeys(errors.values())), errors)
+    return Filters(start, end, kecamatan, service)
+
+
+def _bad_date() -> date:
+    raise ValueError("not YYYY-MM-DD")
+
+
+def month_filters(raw: str, *, today: date) -> Filters:
+    """`2026-10` → the whole of October 2026 (up to today while the month runs)."""
+    try:
+        year, month = (int(p) for p in raw.strip().split("-"))
+        if not (len(raw.strip()) == 7 and 2000 <= year <= 2100):
+            raise ValueError(raw)
+        first = date(year, month, 1)
+    except ValueError:
+        raise ValidationFailed(T["bad_month"], {"month": T["bad_month"]}) from None
+    if first > today:
+        raise ValidationFailed(T["month_future"], {"month": T["month_future"]})
+    last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+    return Filters(first, min(last, today))
