@@ -30,7 +30,7 @@ from bench.instances import FLOOR_SOURCE, FunctionInstance
 from bench.webhook import text_payload
 from sapa.adapters.embedded.sqlite_queue import LeasedTask, SqliteTaskQueue, TaskWorker
 from sapa.adapters.meta_webhook import sign_body
-from sapa.localserver import TASK_KINDS, LocalStack
+from sapa.dev.localserver import TASK_KINDS, LocalStack
 from sapa.services.workflow import document_id
 from sapa.settings import load_settings
 
