@@ -3,7 +3,7 @@
     sapa backup  FILE       a consistent snapshot of the embedded data directory, while running
     sapa restore FILE       put a snapshot back into an empty (or --force'd) data directory
     sapa subject-export     a resident's data as one zip (UU 27/2022); also breach-report and
-                            subject-reindex (sapa.cli_pdp)
+                            subject-reindex (sapa.cli.pdp)
 
 Subcommands register themselves in COMMANDS: (help, add_arguments, run).
 """
@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from sapa import cli_pdp
+from sapa.cli import pdp
 from sapa.domain.errors import SapaError
 
 AddArguments = Callable[[argparse.ArgumentParser], None]
@@ -66,18 +66,18 @@ COMMANDS: dict[str, tuple[str, AddArguments, Run]] = {
     "restore": ("restore a snapshot into a data directory", _restore_args, _restore),
     "subject-export": (
         "everything held about one NIK or WhatsApp number, as one zip (UU 27/2022)",
-        cli_pdp.subject_export_args,
-        cli_pdp.subject_export,
+        pdp.subject_export_args,
+        pdp.subject_export,
     ),
     "breach-report": (
         "which cases were read or changed by whom in a time window, as CSV",
-        cli_pdp.breach_report_args,
-        cli_pdp.breach_report,
+        pdp.breach_report_args,
+        pdp.breach_report,
     ),
     "subject-reindex": (
         "re-save every case so the subject index (NIK, WhatsApp number) covers it",
-        cli_pdp.subject_reindex_args,
-        cli_pdp.subject_reindex,
+        pdp.subject_reindex_args,
+        pdp.subject_reindex,
     ),
 }
 
@@ -93,7 +93,3 @@ def main(argv: list[str] | None = None) -> int:
     except SapaError as exc:
         print(f"sapa {ns.command}: {exc.message}", file=sys.stderr)
         return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
