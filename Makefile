@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 ## Serve the whole pipeline on http://127.0.0.1:$${PORT:-8080}; data under $${SAPA_DATA_DIR:-./var}
 run: venv
-	$(BIN)/python -m sapa.localserver
+	$(BIN)/python -m sapa.dev.localserver
 
 ## The whole test suite (what CI runs)
 test: venv
@@ -32,7 +32,7 @@ bundle: venv
 
 ## One request through all eight SOP steps over HTTP (uses a running `make run`, or starts one)
 demo: venv
-	$(BIN)/python -m sapa.demo
+	$(BIN)/python -m sapa.dev.demo
 
 ## Benchmarks on the embedded stack, each figure next to a floor; JSON under var/bench/
 ## (pass options with ARGS, e.g. `make bench ARGS="--only webhook --quick"`)

@@ -1,7 +1,7 @@
 """One complete case driven over HTTP, and a WSGI timer that measures what the server spends on it.
 
 `CaseDriver` plays the resident (through the WhatsApp simulator and the guest book) and each
-officer (through the staff workspace's JSON answers), like `sapa.demo`, on a LocalStack whose
+officer (through the staff workspace's JSON answers), like `sapa.dev.demo`, on a LocalStack whose
 task worker is OFF: after each step it delivers the queued tasks itself (`drain`), over HTTP to
 the stack's `/tasks/<kind>` exactly as the worker would, or to any other target a benchmark
 chooses (a separate function instance, say). So each case runs to `delivered` deterministically
@@ -29,7 +29,7 @@ import requests
 
 from sapa.adapters.embedded.sqlite_queue import LeasedTask, SqliteTaskQueue
 from sapa.adapters.embedded.task_worker import TaskWorker
-from sapa.localserver import SIMULATOR_PREFIXES, LocalStack
+from sapa.dev.localserver import SIMULATOR_PREFIXES, LocalStack
 
 UNTIMED = {"X-Bench-Untimed": "1"}
 # The guest book's fields; the desa is the first of the case's kecamatan (CaseDriver.form).
@@ -158,7 +158,7 @@ class ServerTimer:
 
 def simulator_of(stack: LocalStack) -> Any:
     """The WhatsApp simulator's state object inside a LocalStack (None outside local mode)."""
-    from sapa.adapters.embedded.wa_simulator import EXTENSION
+    from sapa.dev.simulator import EXTENSION
 
     sim_app = getattr(stack.app, "passthrough", None)
     return None if sim_app is None else sim_app.extensions[EXTENSION]

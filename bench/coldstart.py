@@ -41,7 +41,7 @@ from bench.instances import (
 )
 from bench.webhook import text_payload
 from sapa.adapters.meta_webhook import sign_body
-from sapa.localserver import TASK_KINDS, LocalStack, load_functions
+from sapa.dev.localserver import TASK_KINDS, LocalStack, load_functions
 from sapa.services.signing import document_id
 from sapa.settings import load_settings
 

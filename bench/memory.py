@@ -31,7 +31,7 @@ from bench.webhook import text_payload
 from sapa.adapters.embedded.sqlite_queue import LeasedTask, SqliteTaskQueue
 from sapa.adapters.embedded.task_worker import TaskWorker
 from sapa.adapters.meta_webhook import sign_body
-from sapa.localserver import TASK_KINDS, LocalStack
+from sapa.dev.localserver import TASK_KINDS, LocalStack
 from sapa.services.signing import document_id
 from sapa.settings import load_settings
 

@@ -25,7 +25,7 @@ import requests
 from bench.case import UNLIMITED, CaseDriver, ServerTimer, Timed, instrument
 from bench.harness import Context, Row, benchmark, check, percentile, vs_floor
 from bench.servers import WaitressServer, captured_waitress_warnings
-from sapa.localserver import LocalStack, function_app
+from sapa.dev.localserver import LocalStack, function_app
 from sapa.settings import load_settings
 
 KECAMATAN = tuple(f"7306{n:02d}" for n in range(1, 19))

@@ -30,7 +30,7 @@ from bench.harness import Context, Row, benchmark, check, percentile, vs_floor
 from bench.servers import WaitressServer
 from sapa.adapters.embedded.sqlite_queue import SqliteTaskQueue
 from sapa.adapters.embedded.task_worker import TaskWorker
-from sapa.localserver import function_app
+from sapa.dev.localserver import function_app
 from sapa.ports import Task
 from sapa.settings import load_settings
 

@@ -1,16 +1,16 @@
 """Benchmark: a busy day at Disdukcapil Gowa replayed at 100× speed against the embedded stack.
 
-SUT: a LocalStack with its task worker ON (the real `sapa.localserver` setup: every function, the
-durable queue delivering over HTTP, the WhatsApp simulator reporting sent/delivered statuses),
-in this process. A generator (`day_schedule`, seeded) writes a day of 1,500 requests over 8 office
-hours (08:00–16:00, busiest mid-morning and after midday prayers) across the 18 kecamatan of
-shared/sapa/data/gowa.toml: residents greet their kecamatan's number and chat, some never fill
-the guest book, most open it and submit it with a phone photo and a PDF, many ask STATUS, and
-the officers (the kecamatan's counter officer, the verifier, the SIAK operator, the head of
-division, the head of office) open, claim and complete each step some minutes after the last
-— a case the day does not finish carries over to tomorrow. A client process replays it with one
-thread per resident, each event at its time ÷ speed; an officer acts once the case shows the
-state the step needs (as the worklist would show it).
+SUT: a LocalStack with its task worker ON (the real `sapa.dev.localserver` setup: every
+function, the durable queue delivering over HTTP, the WhatsApp simulator reporting
+sent/delivered statuses), in this process. A generator (`day_schedule`, seeded) writes a day of
+1,500 requests over 8 office hours (08:00–16:00, busiest mid-morning and after midday prayers)
+across the 18 kecamatan of shared/sapa/data/gowa.toml: residents greet their kecamatan's number
+and chat, some never fill the guest book, most open it and submit it with a phone photo and a
+PDF, many ask STATUS, and the officers (the kecamatan's counter officer, the verifier, the SIAK
+operator, the head of division, the head of office) open, claim and complete each step some
+minutes after the last — a case the day does not finish carries over to tomorrow. A client
+process replays it with one thread per resident, each event at its time ÷ speed; an officer acts
+once the case shows the state the step needs (as the worklist would show it).
 
 Figures: latency percentiles per kind of request, each next to a FLOOR: requests of the same
 method and body size to a trivial function (reads the body, answers 200) served by waitress the
@@ -49,7 +49,7 @@ from bench.harness import Context, Row, benchmark, check, percentile, vs_floor
 from bench.per_case import trivial
 from bench.servers import WaitressServer, captured_waitress_warnings
 from sapa.adapters.embedded.sqlite_queue import SqliteTaskQueue
-from sapa.localserver import LocalStack, function_app
+from sapa.dev.localserver import LocalStack, function_app
 from sapa.settings import load_settings
 
 DAY_SECONDS = 8 * 3600

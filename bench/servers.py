@@ -11,7 +11,7 @@ from typing import Any
 
 import flask
 
-from sapa.localserver import function_app
+from sapa.dev.localserver import function_app
 
 
 class WaitressServer:

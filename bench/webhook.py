@@ -25,7 +25,7 @@ from bench.client import ClientProcess, LoadResult, Signed
 from bench.harness import Context, Row, benchmark, check, percentile, vs_floor
 from bench.servers import captured_waitress_warnings, serve_function
 from sapa.adapters.meta_webhook import sign_body
-from sapa.localserver import LocalStack
+from sapa.dev.localserver import LocalStack
 from sapa.settings import load_settings
 
 KECAMATAN = tuple(f"7306{n:02d}" for n in range(1, 19))

@@ -3,7 +3,9 @@
 Layout of the zip (what Cloud Functions unpacks into its source directory):
 
 - the contents of `functions/` at the root (`main.py` re-exports every entry point lazily);
-- `sapa/`, the shared package from `shared/sapa` with its data files and templates;
+- `sapa/`, the shared package from `shared/sapa` with its data files and templates, without
+  `sapa/dev/` (the local server, the WhatsApp simulator, the demo and the seed: development
+  tools no deployed module imports, tests/unit/test_dev_boundary.py);
 - `requirements.txt` pinning exactly the runtime dependencies: the `[project] dependencies` of
   pyproject.toml and their transitive closure, each at its version in requirements.lock (no
   development tools);
@@ -55,6 +57,8 @@ _SKIP_SUFFIXES = {".pyc", ".pyo"}
 # The bundle writes its own pinned requirements.txt; a stray hand-kept one in functions/ would
 # be replaced, never shipped.
 _REPLACED = {"requirements.txt"}
+# Folders of shared/sapa that are development tools, never deployed.
+_DEV_ONLY = {"dev"}
 
 
 class BundleError(Exception):
@@ -147,7 +151,10 @@ def bundle_files(root: Path = ROOT) -> dict[str, bytes]:
         files[rel] = path.read_bytes()
     package = root / "shared" / "sapa"
     for path in _walk(package):
-        files["sapa/" + path.relative_to(package).as_posix()] = path.read_bytes()
+        rel = path.relative_to(package)
+        if rel.parts[0] in _DEV_ONLY:
+            continue
+        files["sapa/" + rel.as_posix()] = path.read_bytes()
     return files
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from sapa.localserver import LocalStack
+from sapa.dev.localserver import LocalStack
 from sapa.settings import load_settings
 
 from .support import DESKTOP, PHONE, fresh_wa_id, greet_over_http

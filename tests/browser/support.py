@@ -14,9 +14,9 @@ from typing import Any
 
 import requests
 
-from sapa import demo
+from sapa.dev import demo
+from sapa.dev.localserver import LocalStack
 from sapa.domain.case import Case
-from sapa.localserver import LocalStack
 
 KK = "Kartu Keluarga (baru/perubahan)"  # the service the tests ask for
 PHONE = {"width": 360, "height": 740}  # a cheap Android phone

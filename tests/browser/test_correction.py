@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import requests
 
-from sapa import demo
+from sapa.dev import demo
+from sapa.dev.localserver import LocalStack
 from sapa.domain.texts import ACTION_LABELS, STATE_LABELS
-from sapa.localserver import LocalStack
 from sapa.services.guestbook import documents_by_requirement
 
 from .support import (

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from sapa.localserver import LocalStack
-from sapa.seed import SeedParams, seed_store
+from sapa.dev.localserver import LocalStack
+from sapa.dev.seed import SeedParams, seed_store
 
 from .support import DESKTOP, login
 from .test_screenshots import overflow, png_size, publish

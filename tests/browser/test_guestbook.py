@@ -10,8 +10,8 @@ from urllib.parse import urlsplit
 import pytest
 from itsdangerous import TimestampSigner
 
-from sapa import demo
-from sapa.localserver import LocalStack
+from sapa.dev import demo
+from sapa.dev.localserver import LocalStack
 from sapa.services.notify import link_serializer
 
 from .support import KK, case_of, fill_guestbook, fresh_wa_id, submit_over_http

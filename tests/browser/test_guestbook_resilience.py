@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from PIL import ExifTags, Image
 
-from sapa import demo
+from sapa.dev import demo
+from sapa.dev.localserver import LocalStack
 from sapa.domain.texts import text
-from sapa.localserver import LocalStack
 from sapa.pdf import simple_pdf
 from sapa.services.guestbook import documents_by_requirement
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from sapa import demo
-from sapa.localserver import LocalStack
+from sapa.dev import demo
+from sapa.dev.localserver import LocalStack
 
 from .support import (
     DESKTOP,

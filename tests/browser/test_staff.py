@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from sapa import demo
+from sapa.dev import demo
+from sapa.dev.localserver import LocalStack
 from sapa.domain.texts import ACTION_LABELS, STATE_LABELS
-from sapa.localserver import LocalStack
 
 from .support import fresh_wa_id, greet_over_http, login, submit_over_http
 

@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from sapa import demo
+from sapa.dev import demo
+from sapa.dev.localserver import LocalStack
 from sapa.domain.case import Case
 from sapa.domain.texts import ACTION_LABELS, STATE_LABELS
-from sapa.localserver import LocalStack
 from sapa.pdf import pdf_page_count, simple_pdf
 from sapa.services.views import case_timeline
 from sapa.settings import load_settings

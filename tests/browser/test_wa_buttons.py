@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from sapa import demo
-from sapa.localserver import LocalStack
+from sapa.dev import demo
+from sapa.dev.localserver import LocalStack
 
 from .support import fresh_wa_id, wait_for
 

@@ -7,7 +7,7 @@ Two halves:
   emulator cannot check these: it does not deduplicate names, back off, or send OIDC tokens.
 - The real Cloud Tasks emulator (PyPI gcloud-tasks-emulator, in its own venv: see
   cloud_tasks_emulator.py) over gRPC, delivering HTTP tasks to a recording server and to the
-  real functions of `sapa.localserver`: body, headers, schedule_time, and a case that really
+  real functions of `sapa.dev.localserver`: body, headers, schedule_time, and a case that really
   moves. These skip with the reason when the emulator cannot be installed or started.
 """
 
@@ -34,10 +34,10 @@ from google.api_core import exceptions as gx
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sapa import localserver
 from sapa.adapters.cloud.cloud_tasks import CloudTasksQueue, load_queue_config, queue_id, task_id
 from sapa.adapters.meta_webhook import sign_body
 from sapa.bootstrap import Container
+from sapa.dev import localserver
 from sapa.domain.errors import PermanentError, TransientError
 from sapa.ports import Task
 from sapa.settings import Settings, load_settings

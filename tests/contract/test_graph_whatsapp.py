@@ -19,8 +19,8 @@ import requests
 from flask import Flask, Response, jsonify, redirect, request
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from sapa.adapters.embedded.wa_simulator import EXTENSION, create_simulator_app
 from sapa.adapters.graph_whatsapp import GraphWhatsApp
+from sapa.dev.simulator import EXTENSION, create_simulator_app
 from sapa.domain.errors import PermanentError, TransientError
 from sapa.domain.reference import default_region
 

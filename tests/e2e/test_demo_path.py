@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from sapa import demo
-from sapa.localserver import LocalStack
+from sapa.dev import demo
+from sapa.dev.localserver import LocalStack
 from sapa.pdf import verify_signature
 from sapa.settings import load_settings
 

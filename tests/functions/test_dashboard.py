@@ -15,7 +15,7 @@ import pytest
 from flask.testing import FlaskClient
 
 from sapa.bootstrap import Container
-from sapa.seed import SeedParams, seed_store
+from sapa.dev.seed import SeedParams, seed_store
 from sapa.services import dashboard as dash
 
 JSON = {"Accept": "application/json"}

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from sapa import localserver
 from sapa.bootstrap import Container
+from sapa.dev import localserver
 from tests.conftest import RecordingQueue
 from tests.functions.conftest import (
     WA_ID,

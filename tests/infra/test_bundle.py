@@ -132,6 +132,17 @@ def test_layout_functions_at_the_root_and_the_package_beside(built: Path) -> Non
     assert "staff.toml" not in names  # only with --staff-file
 
 
+def test_the_development_tools_are_left_out(built: Path) -> None:
+    """sapa/dev/ (local server, WhatsApp simulator, demo, seed) is never deployed; the CLI, an
+    operator's tool, is."""
+    assert (ROOT / "shared" / "sapa" / "dev" / "localserver.py").is_file()
+    with zipfile.ZipFile(built) as z:
+        names = z.namelist()
+    assert [n for n in names if n.startswith("sapa/dev")] == []
+    assert not [n for n in names if "localserver" in n or "simulator" in n]
+    assert {"sapa/cli/__init__.py", "sapa/cli/__main__.py"} <= set(names)
+
+
 def test_bytecode_is_checked_against_its_source(built: Path) -> None:
     """Every .pyc is checked-hash bytecode of exactly the source beside it (a stale one would
     run old code), and the interpreter loads it instead of compiling."""
@@ -177,20 +188,26 @@ print(sorted(m for m in sys.modules if m.startswith("sapa")).__len__(), compiled
 
 def test_entry_points_import_from_the_bundle_alone(unpacked: Path) -> None:
     """A fresh interpreter without site processing (no editable install of the repository on
-    the path): the bundle plus the installed libraries, nothing else."""
+    the path): the bundle plus the installed libraries, nothing else. Every entry point and
+    the operator's CLI load without sapa/dev/, which is not there to load."""
     libs = sorted({sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]})
     code = f"""
-import json, sys
+import importlib.util, json, sys
 sys.path[:0] = [{str(unpacked)!r}]
 sys.path += {libs!r}
 import main
 names = sorted(main.ENTRY_POINTS)
 bad = [n for n in names if not callable(getattr(main, n))]
 import sapa
+import sapa.cli
+cli = sorted(sapa.cli.COMMANDS)
+dev = sorted(m for m in sys.modules if m == "sapa.dev" or m.startswith("sapa.dev."))
+findable = importlib.util.find_spec("sapa.dev") is not None
 files = [m.__file__ for m in list(sys.modules.values()) if getattr(m, "__file__", None)]
 repo = [f for f in files if f.startswith({str(ROOT)!r})
         and not f.startswith(tuple({libs!r}))]
-print(json.dumps({{"names": names, "bad": bad, "sapa": sapa.__file__, "repo": repo}}))
+print(json.dumps({{"names": names, "bad": bad, "sapa": sapa.__file__, "repo": repo,
+                  "cli": cli, "dev": dev, "findable": findable}}))
 """
     proc = subprocess.run(
         [sys.executable, "-S", "-c", code],
@@ -206,6 +223,8 @@ print(json.dumps({{"names": names, "bad": bad, "sapa": sapa.__file__, "repo": re
     assert result["bad"] == []
     assert result["sapa"].startswith(str(unpacked))
     assert result["repo"] == [], "imported from the repository instead of the bundle"
+    assert "backup" in result["cli"] and "subject-export" in result["cli"]
+    assert result["dev"] == [] and not result["findable"], "sapa.dev reached the bundle"
 
 
 def test_requirements_are_pinned_from_the_lock_without_dev_tools(unpacked: Path) -> None:

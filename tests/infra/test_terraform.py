@@ -129,7 +129,7 @@ def test_access_public_iap_and_tasks(tf: Terraform) -> None:
 
 
 def test_load_balancer_paths_are_the_local_servers(tf: Terraform) -> None:
-    from sapa.localserver import HTTP_MOUNTS
+    from sapa.dev.localserver import HTTP_MOUNTS
 
     local_paths = {name: path for path, name in HTTP_MOUNTS.items() if name not in SCHEDULED}
     paths = {k: f["path"] for k, f in tf.functions.items() if f["access"] != "tasks"}

@@ -22,7 +22,7 @@ from typing import Any
 
 import requests
 
-from sapa import demo
+from sapa.dev import demo
 from sapa.pdf import simple_pdf
 
 # The SOP's happy path, in order (the state a case is in before each officer acts).
@@ -65,7 +65,7 @@ class Stopped(RuntimeError):
 
 
 class Server:
-    """`python -m sapa.localserver` on a fixed port and data directory, started again after
+    """`python -m sapa.dev.localserver` on a fixed port and data directory, started again after
     every kill on the same port and data (the log of every run is kept in one file)."""
 
     def __init__(self, data_dir: Path, port: int, log_path: Path, **env: str) -> None:
@@ -96,7 +96,7 @@ class Server:
             log.write(f"\n=== start {self.starts + 1} ===\n".encode())
             log.flush()
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "sapa.localserver", "--port", str(self.port)],
+                [sys.executable, "-m", "sapa.dev.localserver", "--port", str(self.port)],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from sapa import demo
 from sapa.adapters.embedded.sqlite_store import SqliteCaseStore
+from sapa.dev import demo
 from tests.reliability.harness import (
     Http,
     Officer,

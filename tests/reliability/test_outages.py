@@ -20,10 +20,10 @@ from typing import Any
 import pytest
 import requests
 
-from sapa import demo
-from sapa.adapters.embedded.wa_simulator import EXTENSION, WaSimulator
+from sapa.dev import demo
+from sapa.dev.localserver import LocalStack
+from sapa.dev.simulator import EXTENSION, WaSimulator
 from sapa.domain.errors import TransientError
-from sapa.localserver import LocalStack
 from sapa.ports import BlobRef, SignedPdf, SignRequest
 from sapa.settings import load_settings
 from tests.contract.bsre_fake import PASSPHRASE, FakeBsre

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 import requests
 
-from sapa import demo
-from sapa.adapters.embedded.wa_simulator import EXTENSION, WaSimulator
-from sapa.localserver import LocalStack
+from sapa.dev import demo
+from sapa.dev.localserver import LocalStack
+from sapa.dev.simulator import EXTENSION, WaSimulator
 from sapa.services import notify
 from sapa.settings import load_settings
 

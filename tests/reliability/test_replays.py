@@ -29,9 +29,9 @@ from typing import Any
 import pytest
 import requests
 
-from sapa import demo
-from sapa.adapters.embedded.wa_simulator import EXTENSION, WaSimulator
-from sapa.localserver import LocalStack
+from sapa.dev import demo
+from sapa.dev.localserver import LocalStack
+from sapa.dev.simulator import EXTENSION, WaSimulator
 from sapa.settings import load_settings
 from tests.reliability.harness import env_int
 

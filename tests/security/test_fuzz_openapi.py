@@ -31,7 +31,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 
 from sapa.bootstrap import Container
-from sapa.localserver import build_app
+from sapa.dev.localserver import build_app
 from tests.conftest import ROOT, RecordingQueue
 from tests.functions.conftest import FakeWhatsApp, Flow
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.conftest import ROOT
@@ -61,7 +63,8 @@ def test_exempt_on_purpose():
 def _run(pytester: pytest.Pytester, source: str) -> pytest.RunResult:
     pytester.makepyfile(test_inner=source)
     pytester.makeini("[pytest]\naddopts = -p tests.log_guard -p no:cacheprovider\n")
-    env = f"{ROOT}"
+    # this checkout's package first (as in the parent run), then the repository for `tests`
+    env = os.pathsep.join([str(ROOT / "shared"), str(ROOT)])
     pytester._monkeypatch.setenv("PYTHONPATH", env)
     pytester._monkeypatch.setenv("SAPA_DATA_DIR", str(pytester.path / "var"))
     return pytester.runpytest_subprocess("-q", timeout=120)
@@ -116,3 +119,13 @@ def test_short_values_are_not_treated_as_secrets() -> None:
     g.add_secret("task_token", "s3cr3t-value-1")
     assert g.findings("abc s3cr3t-value-1") == ["secret:TASK_TOKEN"]
     assert g.redact("x s3cr3t-value-1") == "x <TASK_TOKEN>"
+
+
+def test_the_inner_session_imports_this_checkouts_package(pytester: pytest.Pytester) -> None:
+    """The inner run's PYTHONPATH names this checkout's shared/ first, so it tests the code
+    beside it, not whichever copy the virtualenv's editable install points at."""
+    probe = (
+        "import sapa\n\n\ndef test_where():\n"
+        f"    assert sapa.__file__.startswith({str(ROOT / 'shared')!r}), sapa.__file__\n"
+    )
+    _run(pytester, probe).assert_outcomes(passed=1)

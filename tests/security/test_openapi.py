@@ -10,7 +10,7 @@ import pytest
 import yaml
 from openapi_spec_validator import validate
 
-from sapa import localserver
+from sapa.dev import localserver
 from sapa.domain.texts import ACTION_LABELS
 from tests.conftest import ROOT
 

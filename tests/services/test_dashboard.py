@@ -15,12 +15,12 @@ import pytest
 
 from sapa.adapters.embedded.staff_file import FileStaffDirectory
 from sapa.bootstrap import Container
+from sapa.dev.seed import SeedError, SeedParams, generate, generate_for, parse_month, seed_store
 from sapa.domain.case import Actor, Case
 from sapa.domain.errors import ValidationFailed
 from sapa.domain.reference import default_catalogue, default_region
 from sapa.domain.sop import default_sop
 from sapa.domain.values import KkNumber, Nik, normalize_phone
-from sapa.seed import SeedError, SeedParams, generate, generate_for, parse_month, seed_store
 from sapa.services import dashboard as dash
 
 SOP = default_sop()
@@ -515,7 +515,7 @@ def test_an_interrupted_seeding_resumes_with_the_same_cases(container: Container
 def test_the_seed_tool_refuses_a_real_store_or_real_whatsapp(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from sapa import seed
+    from sapa.dev import seed
 
     monkeypatch.setenv("SAPA_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("WA_API_BASE", "https://graph.facebook.com/v21.0")

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from sapa import demo
 from sapa.adapters.clock import FixedClock
 from sapa.bootstrap import Container
+from sapa.dev import demo
 from sapa.domain.case import Case
 from sapa.domain.errors import ValidationFailed
 from sapa.domain.texts import text

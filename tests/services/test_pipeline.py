@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from sapa import demo
 from sapa.adapters.clock import FixedClock
 from sapa.bootstrap import Container
+from sapa.dev import demo
 from sapa.domain.errors import (
     Conflict,
     Forbidden,

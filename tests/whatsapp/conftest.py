@@ -32,12 +32,12 @@ from sapa import bootstrap
 from sapa.adapters.clock import FixedClock
 from sapa.adapters.embedded.sqlite_queue import SqliteTaskQueue
 from sapa.adapters.embedded.task_worker import TaskWorker
-from sapa.adapters.embedded.wa_simulator import EXTENSION, WaSimulator
 from sapa.adapters.meta_webhook import sign_body
 from sapa.bootstrap import Container
+from sapa.dev.localserver import LocalStack
+from sapa.dev.simulator import EXTENSION, WaSimulator
 from sapa.domain.case import Actor, AuditEvent, Case
 from sapa.domain.values import BSUID
-from sapa.localserver import LocalStack
 from sapa.ports import Message
 from sapa.services import guestbook, notify, signing, workflow
 from sapa.services.guestbook import Submission

@@ -1,1 +1,1 @@
-"""Adapters: the embedded (SQLite, files, local queue, simulator, local signer) and cloud ones."""
+"""Adapters: the embedded (SQLite, files, local queue, local signer) and cloud ones."""

@@ -246,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     stack = None
     base = args.base
     if not _reachable(base):
-        from sapa.localserver import LocalStack
+        from sapa.dev.localserver import LocalStack
         from sapa.settings import load_settings
 
         data = Path(tempfile.mkdtemp(prefix="sapa-demo-"))

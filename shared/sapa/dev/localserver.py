@@ -52,7 +52,8 @@ WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
 def default_source() -> Path:
-    return Path(__file__).resolve().parents[2] / "functions" / "main.py"
+    """functions/main.py of the repository this module runs from (shared/sapa/dev/ → root)."""
+    return Path(__file__).resolve().parents[3] / "functions" / "main.py"
 
 
 def load_functions(source: Path) -> ModuleType:
@@ -142,7 +143,7 @@ def build_app(c: Container, source: Path | None = None) -> Dispatcher:
         mounts[f"/tasks/{kind}"] = function_app(getattr(main, kind), max_mb)
     simulator = None
     if c.settings.sapa_env == "local":
-        from sapa.adapters.embedded.wa_simulator import create_simulator_app
+        from sapa.dev.simulator import create_simulator_app
 
         base = c.settings.public_base_url.rstrip("/")
         simulator = create_simulator_app(
@@ -252,7 +253,7 @@ class LocalStack:
             self.worker.stop()
             self.worker = None
         if self.app.passthrough is not None:  # the simulator's status and redelivery threads
-            from sapa.adapters.embedded.wa_simulator import EXTENSION
+            from sapa.dev.simulator import EXTENSION
 
             sim = getattr(self.app.passthrough, "extensions", {}).get(EXTENSION)
             if sim is not None:

@@ -1,6 +1,6 @@
 """A seeded generator of a realistic month of cases, built through the domain model.
 
-    python -m sapa.seed --cases 3000 --month 2026-10 --seed 7
+    python -m sapa.dev.seed --cases 3000 --month 2026-10 --seed 7
 
 writes into the configured store (by default the embedded SQLite under SAPA_DATA_DIR). Every
 case is made by `Case.open`, `Case.claim` and `Case.apply` with a simulated clock, so it is a
@@ -42,7 +42,7 @@ from sapa.ports import StaffMember
 if TYPE_CHECKING:
     from sapa.bootstrap import Container
 
-SYNTHETIC_NOTE = "DATA CONTOH — dibuat oleh generator sapa.seed, bukan warga sungguhan"
+SYNTHETIC_NOTE = "DATA CONTOH — dibuat oleh generator sapa.dev.seed, bukan warga sungguhan"
 
 # Office hours (local time, minutes after midnight), Monday = 0, when the office's SLA
 # settings name none: the civil service's five-day week with its breaks.
@@ -234,7 +234,8 @@ class _Sim:
         self.office_time = office_time
         self.sop, self.region, self.catalogue, self.p = sop, region, catalogue, params
         self.tz = ZoneInfo(region.timezone)
-        # deterministic on purpose: the same seed gives the same month
+        # deterministic on purpose: the same seed gives the same month (the salts keep the
+        # module's first name, sapa.seed, so a seed still gives the month it gave before)
         self.rng = random.Random(f"sapa.seed:{params.seed}:{params.month:%Y-%m}")  # noqa: S311
         self.desa = desa
         self.pnid = {k: p for p, k in sorted(phone_numbers.items())}
@@ -563,7 +564,7 @@ def _office_calendar(c: Container) -> OfficeTime | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m sapa.seed",
+        prog="python -m sapa.dev.seed",
         description="Isi penyimpanan dengan satu bulan permohonan contoh (data sintetis).",
     )
     parser.add_argument("--cases", type=int, default=3000, help="jumlah permohonan (3000)")
