@@ -1,7 +1,7 @@
 """Benchmark: the worst uploads we can build (decompression bombs), refused or handled in bounds.
 
 Each file is made here, in memory, never committed (tests/security/test_bombs.py uses the same
-makers). SUT: a fresh Python process that imports `sapa.uploads` and cleans one file as the
+makers). SUT: a fresh Python process that imports `sapa.adapters.uploads` and cleans one file as the
 guest book and `media_store` do (`uploads.clean`). Figure: the growth of the process's peak
 resident memory (VmHWM) while cleaning, and the wall time of the cleaning. FLOOR: the same
 process cleaning a tiny valid PNG. Targets (absolute): every bomb refused (a check row each)
@@ -196,7 +196,7 @@ BOMBS: dict[str, tuple[Callable[[], bytes], str]] = {
 
 _PROBE = r"""
 import json, sys, time
-from sapa.uploads import clean
+from sapa.adapters.uploads import clean
 from sapa.domain.errors import ValidationFailed
 
 def peak():

@@ -239,7 +239,7 @@ class CaseDriver:
     def __init__(
         self, stack: LocalStack, *, draft_pages: int = 1, timer: ServerTimer | None = None
     ) -> None:
-        from sapa.pdf import simple_pdf
+        from sapa.adapters.pdf import simple_pdf
 
         self.stack = stack
         self.base = stack.base_url

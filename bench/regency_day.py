@@ -206,7 +206,7 @@ def _photo() -> bytes:
 
 class Replayer:
     def __init__(self, base: str, speed: float, staff: dict[str, str], desa: dict[str, str]):
-        from sapa.pdf import simple_pdf
+        from sapa.adapters.pdf import simple_pdf
 
         self.base = base
         self.speed = speed

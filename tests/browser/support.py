@@ -82,7 +82,7 @@ def fill_guestbook(
 ) -> None:
     """Fill the guest book the way a resident does: by the labels they read. With JavaScript,
     each document is stored as soon as it is picked; wait until the page says so."""
-    from sapa.pdf import simple_pdf
+    from sapa.adapters.pdf import simple_pdf
 
     birth = overrides.pop("Tanggal lahir", demo.FORM["birth_date"])
     values = {
@@ -159,7 +159,7 @@ def greet_over_http(base: str, wa_id: str, phone_number_id: str = demo.PHONE_NUM
 
 def submit_over_http(link: str) -> str:
     """Submit demo.FORM with its two documents to a guest-book link; returns the reg no."""
-    from sapa.pdf import simple_pdf
+    from sapa.adapters.pdf import simple_pdf
 
     pdf = simple_pdf("Buku Nikah", ["Salinan buku nikah pemohon (contoh)"])
     resp = requests.post(

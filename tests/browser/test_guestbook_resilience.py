@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from PIL import ExifTags, Image
 
+from sapa.adapters.pdf import simple_pdf
 from sapa.dev import demo
 from sapa.dev.localserver import LocalStack
 from sapa.domain.texts import text
-from sapa.pdf import simple_pdf
 from sapa.services.guestbook import documents_by_requirement
 
 from .support import (

@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
+from sapa.adapters.pdf import pdf_page_count, simple_pdf
 from sapa.dev import demo
 from sapa.dev.localserver import LocalStack
 from sapa.domain.case import Case
 from sapa.domain.texts import ACTION_LABELS, STATE_LABELS
-from sapa.pdf import pdf_page_count, simple_pdf
 from sapa.services.views import case_timeline
 from sapa.settings import load_settings
 

@@ -87,7 +87,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, get_args
 from flask import Flask, Response, jsonify, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from sapa.pdf import outside_event_loop
+from sapa.adapters.pdf import outside_event_loop
 
 if TYPE_CHECKING:
     from cryptography import x509

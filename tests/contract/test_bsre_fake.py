@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import requests
 
-from sapa.pdf import simple_pdf, verify_signature
+from sapa.adapters.pdf import simple_pdf, verify_signature
 from tests.contract.bsre_fake import (
     FAKE_SIGNER_CN,
     NIK,

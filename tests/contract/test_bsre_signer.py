@@ -32,8 +32,8 @@ from sapa.adapters.bsre_signer import (
     QrBox,
 )
 from sapa.adapters.clock import FixedClock
+from sapa.adapters.pdf import pdf_page_count, simple_pdf, verify_signature
 from sapa.domain.errors import PermanentError, SapaError, TransientError
-from sapa.pdf import pdf_page_count, simple_pdf, verify_signature
 from sapa.ports import SignedPdf, SignRequest
 from tests.conftest import ROOT
 from tests.contract.bsre_fake import (

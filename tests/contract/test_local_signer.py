@@ -23,8 +23,8 @@ from sapa.adapters.embedded.local_signer import (
     SIGNER_COMMON_NAME,
     LocalPadesSigner,
 )
+from sapa.adapters.pdf import pdf_page_count, simple_pdf, verify_signature
 from sapa.domain.errors import PermanentError
-from sapa.pdf import pdf_page_count, simple_pdf, verify_signature
 from sapa.ports import SignedPdf, SignRequest
 
 OFFICE = "Dinas Kependudukan dan Pencatatan Sipil Kabupaten Gowa"
@@ -312,7 +312,7 @@ def test_concurrent_first_use_ends_with_one_identity(tmp_path: Path) -> None:
 
 def test_importing_the_modules_does_not_import_pyhanko() -> None:
     code = (
-        "import sys, sapa.adapters.embedded.local_signer, sapa.pdf; "
+        "import sys, sapa.adapters.embedded.local_signer, sapa.adapters.pdf; "
         "print(sorted(m for m in sys.modules if m.startswith(('pyhanko', 'cryptography', 'fpdf'))))"
     )
     out = subprocess.run(

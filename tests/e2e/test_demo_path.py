@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import requests
 
+from sapa.adapters.pdf import verify_signature
 from sapa.dev import demo
 from sapa.dev.localserver import LocalStack
-from sapa.pdf import verify_signature
 from sapa.settings import load_settings
 
 pytestmark = pytest.mark.e2e

@@ -25,10 +25,10 @@ from flask.testing import FlaskClient
 from functions_framework import create_app
 
 from sapa.adapters.meta_webhook import InboundMessage, sign_body
+from sapa.adapters.pdf import simple_pdf
 from sapa.bootstrap import Container
 from sapa.domain.case import Actor, Case
 from sapa.domain.errors import TransientError
-from sapa.pdf import simple_pdf
 from sapa.ports import MediaContent, Task
 from sapa.services import guestbook, intake, notify, signing, workflow
 from sapa.services.guestbook import Submission, Upload

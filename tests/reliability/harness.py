@@ -22,8 +22,8 @@ from typing import Any
 
 import requests
 
+from sapa.adapters.pdf import simple_pdf
 from sapa.dev import demo
-from sapa.pdf import simple_pdf
 
 # The SOP's happy path, in order (the state a case is in before each officer acts).
 STATES = [

@@ -12,10 +12,10 @@ from collections.abc import Callable
 import pytest
 
 from bench import bombs
+from sapa.adapters.pdf import TOO_COMPRESSED_PDF, pdf_page_count, simple_pdf
+from sapa.adapters.uploads import MAX_PIXELS, clean
 from sapa.domain.errors import PermanentError, ValidationFailed
 from sapa.domain.texts import text
-from sapa.pdf import TOO_COMPRESSED_PDF, pdf_page_count, simple_pdf
-from sapa.uploads import MAX_PIXELS, clean
 
 MIB = 1024 * 1024
 LIMIT = 100 * MIB  # upload size limit for the test: the bombs are small anyway

@@ -13,7 +13,7 @@ import pytest
 
 from sapa import cli
 from sapa.adapters.clock import FixedClock
-from sapa.backup import MANIFEST, backup, restore
+from sapa.adapters.embedded.backup import MANIFEST, backup, restore
 from sapa.bootstrap import Container
 from sapa.domain.errors import PermanentError
 from tests.conftest import make_container

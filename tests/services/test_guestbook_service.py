@@ -13,12 +13,12 @@ import pytest
 from PIL import Image
 
 from sapa.adapters.clock import FixedClock
+from sapa.adapters.pdf import simple_pdf
 from sapa.bootstrap import Container
 from sapa.dev import demo
 from sapa.domain.case import Case
 from sapa.domain.errors import ValidationFailed
 from sapa.domain.texts import text
-from sapa.pdf import simple_pdf
 from sapa.ports import StaffMember
 from sapa.services import guestbook, workflow
 from sapa.services.guestbook import Submission, Upload

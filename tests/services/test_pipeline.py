@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from sapa.adapters.clock import FixedClock
+from sapa.adapters.pdf import simple_pdf, verify_signature
 from sapa.bootstrap import Container
 from sapa.dev import demo
 from sapa.domain.errors import (
@@ -21,7 +22,6 @@ from sapa.domain.errors import (
     ValidationFailed,
 )
 from sapa.domain.sla import timeline
-from sapa.pdf import simple_pdf, verify_signature
 from sapa.ports import StaffMember
 from sapa.services import guestbook, intake, notify, recovery, signing, workflow
 from sapa.services.guestbook import Submission, Upload

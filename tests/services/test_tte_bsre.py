@@ -12,6 +12,7 @@ import pytest
 
 from sapa.adapters.bsre_signer import BsreSigner
 from sapa.adapters.clock import FixedClock
+from sapa.adapters.pdf import verify_signature
 from sapa.bootstrap import Container
 from sapa.domain.errors import (
     IllegalTransition,
@@ -20,7 +21,6 @@ from sapa.domain.errors import (
     ValidationFailed,
 )
 from sapa.domain.texts import text
-from sapa.pdf import verify_signature
 from sapa.services import signing, views
 from sapa.services.sealed import SEAL_SECONDS
 from tests.contract.bsre_fake import PASSPHRASE, FakeBsre

@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 
 from sapa.adapters.clock import FixedClock
+from sapa.adapters.pdf import pdf_page_count, simple_pdf
 from sapa.bootstrap import Container
 from sapa.domain.case import Case
-from sapa.pdf import pdf_page_count, simple_pdf
 from sapa.services import guestbook
 from sapa.services.guestbook import Submission, Upload
 from tests.conftest import RecordingQueue

@@ -1,4 +1,4 @@
-"""Uploaded files made safe (`sapa.uploads.clean`): type by content, size before decoding,
+"""Uploaded files made safe (`sapa.adapters.uploads.clean`): type by content, size before decoding,
 images re-encoded without EXIF (GPS), orientation applied, large photos scaled down,
 decompression bombs and broken files refused with Indonesian messages, PDFs parse-checked."""
 
@@ -13,11 +13,11 @@ import zlib
 import pytest
 from PIL import ExifTags, Image
 
-from sapa import uploads
+from sapa.adapters import uploads
+from sapa.adapters.pdf import simple_pdf
+from sapa.adapters.uploads import MAX_PIXELS, MAX_SIDE, clean
 from sapa.domain.errors import ValidationFailed
 from sapa.domain.texts import text
-from sapa.pdf import simple_pdf
-from sapa.uploads import MAX_PIXELS, MAX_SIDE, clean
 
 MB = 1024 * 1024
 LIMIT = 10 * MB

@@ -54,9 +54,9 @@ from io import BytesIO
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple, NoReturn
 from urllib.parse import quote, urlsplit
 
+from sapa.adapters.pdf import pdf_page_count
 from sapa.domain.errors import PermanentError, TransientError
 from sapa.log import mask
-from sapa.pdf import pdf_page_count
 from sapa.ports import SignedPdf, SignRequest
 
 if TYPE_CHECKING:
@@ -190,7 +190,7 @@ class QrBox(NamedTuple):
     `page` counts from 1; negative values count from the end (-1 = the last page, computed
     from the PDF). `x`, `y` is the lower-left corner measured from the page's bottom-left (the
     adapter converts for v2's top-left origin). The default is the bottom-right corner of an
-    A4 page, 36 pt from the edges (where `sapa.pdf.simple_pdf` leaves room for a stamp).
+    A4 page, 36 pt from the edges (where `sapa.adapters.pdf.simple_pdf` leaves room for a stamp).
     """
 
     page: int = -1

@@ -1,5 +1,6 @@
 """`sapa backup` and `sapa restore`: a consistent snapshot of the embedded data directory
-(store, files and queue), taken while SAPA runs, and put back (sapa.backup does the work)."""
+(store, files and queue), taken while SAPA runs, and put back
+(sapa.adapters.embedded.backup does the work)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ def backup_args(p: argparse.ArgumentParser) -> None:
 
 
 def backup(ns: argparse.Namespace) -> int:
-    from sapa import backup as snapshot
+    from sapa.adapters.embedded import backup as snapshot
 
     report = snapshot.backup(_data_dir(ns), ns.file)
     print(report.summary())
@@ -31,7 +32,7 @@ def restore_args(p: argparse.ArgumentParser) -> None:
 
 
 def restore(ns: argparse.Namespace) -> int:
-    from sapa import backup as snapshot
+    from sapa.adapters.embedded import backup as snapshot
 
     report = snapshot.restore(ns.file, _data_dir(ns), force=ns.force)
     print(report.summary())

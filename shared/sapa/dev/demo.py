@@ -100,7 +100,7 @@ def conversation(base: str, wa_id: str) -> list[dict[str, Any]]:
 
 def run(base: str, out: Callable[[str], None] = print) -> dict[str, Any]:
     """Drive one complete request and return its final timeline (raises DemoFailed)."""
-    from sapa.pdf import simple_pdf
+    from sapa.adapters.pdf import simple_pdf
 
     base = base.rstrip("/")
     # A fresh resident each run, so a demo never lands in an earlier run's open case.

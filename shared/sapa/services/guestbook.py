@@ -186,7 +186,7 @@ def last_submission(c: Container, case: Case) -> datetime | None:
 
 
 def _store(c: Container, case: Case, requirement: str, upload: Upload) -> DocumentRef:
-    from sapa.uploads import clean as clean_file
+    from sapa.adapters.uploads import clean as clean_file
 
     safe = clean_file(
         upload.data, limit_bytes=c.settings.max_upload_mb * 1024 * 1024, field=f"doc_{requirement}"

@@ -53,7 +53,7 @@ def _latest_documents(case: Case) -> list[DocumentRef]:
 
 def build_package(c: Container, case: Case) -> bytes:
     """summary.pdf + the documents (one per requirement, the latest) + data.json, as a zip."""
-    from sapa.pdf import simple_pdf
+    from sapa.adapters.pdf import simple_pdf
 
     zone = ZoneInfo(c.region.timezone)
     forwarded = next((r.done_at for r in reversed(case.steps) if r.done_at), None)

@@ -58,7 +58,7 @@ def media_store(c: Container, payload: dict[str, Any]) -> str:
     # The same cleaning as a guest-book upload: type by content, images re-encoded without
     # EXIF/GPS, PDFs parsed within the decompression budgets. What fails stays out of staff
     # view: only a note says what came and why it was refused.
-    from sapa.uploads import clean as clean_file
+    from sapa.adapters.uploads import clean as clean_file
 
     try:
         safe = clean_file(

@@ -164,7 +164,7 @@ def store_draft(c: Container, case_id: str, data: ActionInput) -> DocumentRef:
     elif len(pdf) > c.settings.max_upload_mb * 1024 * 1024:
         errors["draft"] = text("file_too_large", limit_mb=c.settings.max_upload_mb)
     else:
-        from sapa.pdf import pdf_page_count
+        from sapa.adapters.pdf import pdf_page_count
 
         try:
             pdf_page_count(pdf)

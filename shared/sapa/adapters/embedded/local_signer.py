@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from sapa.adapters.pdf import outside_event_loop
 from sapa.domain.errors import PermanentError
-from sapa.pdf import outside_event_loop
 from sapa.ports import SignedPdf, SignRequest
 
 if TYPE_CHECKING:

@@ -41,11 +41,11 @@ def clean(data: bytes, *, limit_bytes: int, field: str) -> CleanFile:
     if ctype is None:
         raise ValidationFailed(text("file_type"), {field: text("file_type")})
     if ctype == "application/pdf":
+        from sapa.adapters.pdf import TOO_COMPRESSED_PDF, pdf_page_count
         from sapa.domain.errors import PermanentError
-        from sapa.pdf import TOO_COMPRESSED_PDF, pdf_page_count
 
         try:
-            pdf_page_count(data)  # within the decompression budgets (sapa.pdf)
+            pdf_page_count(data)  # within the decompression budgets (sapa.adapters.pdf)
         except PermanentError as exc:
             msg = exc.message if exc.message == TOO_COMPRESSED_PDF else text("pdf_unreadable")
             raise ValidationFailed(msg, {field: msg}) from None
