@@ -1,11 +1,11 @@
 """One complete case driven over HTTP, and a WSGI timer that measures what the server spends on it.
 
 `CaseDriver` plays the resident (through the WhatsApp simulator and the guest book) and each
-officer (through the staff workspace's JSON answers), like `sapa.dev.demo`, on a LocalStack whose
-task worker is OFF: after each step it delivers the queued tasks itself (`drain`), over HTTP to
-the stack's `/tasks/<kind>` exactly as the worker would, or to any other target a benchmark
-chooses (a separate function instance, say). So each case runs to `delivered` deterministically
-and without polling delays.
+officer (through the staff workspace's JSON answers, walked along the SOP by sapa.dev.driver,
+like `sapa.dev.demo`), on a LocalStack whose task worker is OFF: after each step it delivers
+the queued tasks itself (`drain`), over HTTP to the stack's `/tasks/<kind>` exactly as the
+worker would, or to any other target a benchmark chooses (a separate function instance, say).
+So each case runs to `delivered` deterministically and without polling delays.
 
 `ServerTimer` wraps the stack's WSGI app: for every request except the WhatsApp simulator's own
 paths (the simulator stands for Meta, it is not SAPA) and requests marked `X-Bench-Untimed`, it
@@ -29,30 +29,15 @@ import requests
 
 from sapa.adapters.embedded.sqlite_queue import LeasedTask, SqliteTaskQueue
 from sapa.adapters.embedded.task_worker import TaskWorker
+from sapa.dev import demo
+from sapa.dev.driver import DriveError, HttpDesk, Office, Officer, Standing, StepInput, session
+from sapa.dev.driver import walk as walk_sop
 from sapa.dev.localserver import SIMULATOR_PREFIXES, LocalStack
 
 UNTIMED = {"X-Bench-Untimed": "1"}
-# The guest book's fields; the desa is the first of the case's kecamatan (CaseDriver.form).
-FORM = {
-    "service": "kk",
-    "name": "Andi Baso",
-    "nik": "7306081708900001",
-    "kk": "7306080101200003",
-    "birth_date": "1990-08-17",
-    "address": "Jl. Masjid Raya No. 1",
-    "consent": "1",
-}
-# The officers of the steps after the counter (whose officer is per kecamatan).
-OFFICERS = {
-    "verifikator": "verifikasi@sapa.test",
-    "operator_siak": "operator.siak@sapa.test",
-    "kabid": "kabid@sapa.test",
-    "kadis": "kadis@sapa.test",
-}
-_PNG = bytes.fromhex(
-    "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415478"
-    "9c63f8cfc0000003010100c9fe92ef0000000049454e44ae426082"
-)
+# The demo's guest book; the desa is the first of the case's kecamatan (CaseDriver.form).
+FORM = {k: v for k, v in demo.FORM.items() if k != "desa"}
+_PNG = demo._PNG
 
 
 def category(path: str) -> str:
@@ -182,41 +167,13 @@ def instrument(stack: LocalStack, *, status_delay: float = 0.0) -> ServerTimer:
 UNLIMITED = {"guestbook_rate_per_minute": 1_000_000}
 
 
-class DriveFailed(RuntimeError):
-    pass
+DriveFailed = DriveError
 
 
 def _ok(resp: requests.Response, what: str) -> requests.Response:
     if resp.status_code >= 400:
         raise DriveFailed(f"{what}: HTTP {resp.status_code} {resp.text[:300]}")
     return resp
-
-
-def _session() -> requests.Session:
-    s = requests.Session()
-    s.trust_env = False
-    return s
-
-
-class Officer:
-    def __init__(self, base: str, email: str, prefix: str = "/staff") -> None:
-        self.base = base + prefix  # the staff function's root (its own URL in the cloud)
-        self.email = email
-        self.http = _session()
-        self.http.headers["Accept"] = "application/json"
-        resp = self.http.post(f"{self.base}/login", data={"email": email}, headers=UNTIMED)
-        self.csrf = _ok(resp, f"login {email}").json()["csrf"]
-
-    def view(self, case_id: str) -> dict[str, Any]:
-        return dict(_ok(self.http.get(f"{self.base}/cases/{case_id}"), "case").json())
-
-    def act(self, case_id: str, action: str, files: Any = None, **form: Any) -> dict[str, Any]:
-        resp = self.http.post(
-            f"{self.base}/cases/{case_id}/{action}",
-            data={"csrf": self.csrf, **form},
-            files=files,
-        )
-        return dict(_ok(resp, f"{self.email} {action}").json())
 
 
 # Deliver one leased task; True if it was answered 2xx.
@@ -249,8 +206,9 @@ class CaseDriver:
         self.worker = TaskWorker(
             queue, stack.c.settings.task_base, stack.c.settings.secret("task_token")
         )
-        self.http = _session()
-        self._worker_http = _session()
+        self.http = session()
+        self._worker_http = session()
+        self.office = Office.of(stack.c)
         self.officers: dict[str, Officer] = {}
         self.desa = {code: names[0].name for code, names in stack.c.desa.items() if names}
         self.nikah_pdf = simple_pdf("Buku Nikah", ["Salinan buku nikah pemohon (contoh)"])
@@ -262,13 +220,13 @@ class CaseDriver:
 
     def officer(self, email: str) -> Officer:
         if email not in self.officers:
-            self.officers[email] = Officer(self.base, email)
+            # logging in is not the case's work: untimed
+            self.officers[email] = Officer(f"{self.base}/staff", email, login_headers=UNTIMED)
         return self.officers[email]
 
     def loket(self, kecamatan: str) -> Officer:
-        staff = self.stack.c.staff.all()
-        email = next(s.email for s in staff if "loket" in s.roles and s.kecamatan == kecamatan)
-        return self.officer(email)
+        """The officer who finds a new case of `kecamatan` first (the counter)."""
+        return self.officer(self.office.first_officer(kecamatan))
 
     # -- tasks --------------------------------------------------------------------------------
 
@@ -368,30 +326,9 @@ class CaseDriver:
 
     # -- one case -------------------------------------------------------------------------------
 
-    def officer_steps(
-        self, kecamatan: str, reg_no: str
-    ) -> list[tuple[Officer, str, dict[str, Any]]]:
-        draft = self._simple_pdf(
-            "KARTU KELUARGA",
-            [f"No. {reg_no}", "Kepala keluarga: Andi Baso"],
-            pages=self.draft_pages,
-        )
-        loket = self.loket(kecamatan)
-        return [
-            (loket, "check", {}),
-            (loket, "contact", {}),
-            (self.officer(OFFICERS["verifikator"]), "forward", {}),
-            (
-                self.officer(OFFICERS["operator_siak"]),
-                "enter_siak",
-                {
-                    "siak_ref": "SIAK-7306-2026-000123",
-                    "files": {"draft": ("draft.pdf", io.BytesIO(draft), "application/pdf")},
-                },
-            ),
-            (self.officer(OFFICERS["kabid"]), "approve", {}),
-            (self.officer(OFFICERS["kadis"]), "sign", {}),
-        ]
+    def walk(self, case_id: str, desk: HttpDesk | None = None) -> None:
+        """The officers' steps 3–8 and the delivery (`desk`: default, a `CaseDesk`)."""
+        walk_sop(desk or CaseDesk(self), case_id, "delivered", draft_pages=self.draft_pages)
 
     def run_case(self, kecamatan: str = "730608", *, wa_id: str | None = None) -> CaseResult:
         """Steps 1–8 and delivery of one new case; every task delivered before returning."""
@@ -403,33 +340,46 @@ class CaseDriver:
         r.reg_no = self.submit(url, kecamatan)
         self.drain(r.tasks)
         r.case_id = self.case_id_of(url)
-        for who, action, extra in self.officer_steps(kecamatan, r.reg_no):
-            who.view(r.case_id)  # the officer opens the case file before acting
-            who.act(r.case_id, "claim")
-            files = extra.pop("files", None)
-            who.act(r.case_id, action, files=files, **extra)
-            self.drain(r.tasks)
-        self.wait_state(r.case_id, "delivered", r.tasks)
+        self.walk(r.case_id, CaseDesk(self, r.tasks))
         r.state = self.stack.c.store.get(r.case_id).state
-        if r.state != "delivered":
-            raise DriveFailed(f"case {r.reg_no} ended in {r.state}, not delivered")
         return r
-
-    def wait_state(
-        self, case_id: str, state: str, counts: dict[str, int] | None = None, timeout: float = 10
-    ) -> bool:
-        """Deliver tasks until the case is in `state` (WhatsApp's statuses arrive on their own
-        thread), or `timeout` seconds pass; True if it got there."""
-        deadline = time.monotonic() + timeout
-        while self.stack.c.store.get(case_id).state != state:
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.01)
-            self.drain(counts)
-        return True
 
     def close(self) -> None:
         self.http.close()
         self._worker_http.close()
         for o in self.officers.values():
-            o.http.close()
+            o.close()
+
+
+class CaseDesk(HttpDesk):
+    """The walk of a `CaseDriver`: its officers act over HTTP, each opening the case file
+    before taking the step (with `opens_case`); the tasks are drained after each action
+    (`counts` counts them by kind, `settle` as in `drain`). Where the case stands is read from
+    the store, so looking costs the server nothing and the timer sees only the officers."""
+
+    def __init__(
+        self,
+        driver: CaseDriver,
+        counts: dict[str, int] | None = None,
+        *,
+        settle: float = 5.0,
+        opens_case: bool = True,
+    ) -> None:
+        super().__init__(
+            driver.office,
+            "",
+            driver.officer,
+            settle=lambda: driver.drain(counts, settle=settle),
+            interval=0.01,
+            timeout=10.0,
+        )
+        self.c = driver.stack.c
+        self.opens_case = opens_case
+
+    def look(self, case_id: str) -> Standing:
+        return Standing.of_case(self.c, self.c.store.get(case_id))
+
+    def act(self, email: str, case_id: str, action: str, given: StepInput) -> bool:
+        if action == "claim" and self.opens_case:
+            self.officer(email).case(case_id)  # the officer opens the case file before acting
+        return super().act(email, case_id, action, given)

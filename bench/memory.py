@@ -24,13 +24,14 @@ from typing import Any
 
 import requests
 
-from bench.case import CaseDriver, Officer, simulator_of
+from bench.case import CaseDesk, CaseDriver, simulator_of
 from bench.harness import Context, Row, benchmark, check, vs_floor
 from bench.instances import FLOOR_SOURCE, FunctionInstance
 from bench.webhook import text_payload
 from sapa.adapters.embedded.sqlite_queue import LeasedTask, SqliteTaskQueue
 from sapa.adapters.embedded.task_worker import TaskWorker
 from sapa.adapters.meta_webhook import sign_body
+from sapa.dev.driver import DriveError, Officer, StepInput
 from sapa.dev.localserver import TASK_KINDS, LocalStack
 from sapa.services.signing import document_id
 from sapa.settings import load_settings
@@ -114,6 +115,27 @@ class Instances:
     def stop(self) -> None:
         for inst in self.live.values():
             inst.stop()
+
+
+class MemoryDesk(CaseDesk):
+    """The main case's officers: tasks drained (up to 30 s) after each step; with `inst`, the
+    head of division approves in the approval function's own instance."""
+
+    def __init__(self, driver: CaseDriver, inst: Instances | None) -> None:
+        super().__init__(driver, settle=30, opens_case=False)
+        self.inst = inst
+
+    def act(self, email: str, case_id: str, action: str, given: StepInput) -> bool:
+        if action != "approve" or self.inst is None:
+            return super().act(email, case_id, action, given)
+        who = self.officer(email)
+        ap = self.inst.get("approval")
+        r = who.http.post(
+            f"{ap.base_url}/{case_id}", data={"csrf": who.csrf, "decision": "approve"}
+        )
+        self.inst.record("approval", "POST approve (kabid session)", r.status_code)
+        who.checked(r, "approve in the approval function")
+        return True
 
 
 def measure(ctx: Context, quick: bool) -> list[Row]:
@@ -213,29 +235,22 @@ def measure(ctx: Context, quick: bool) -> list[Row]:
             else:
                 driver.submit(url, kec)
             driver.drain()
-            steps = driver.officer_steps(kec, "REG")
-            for who, action, extra in steps:
-                who.act(case_id, "claim")
-                files = extra.pop("files", None)
-                if action == "approve" and "approval" in entries:
-                    ap = inst.get("approval")
-                    r = who.http.post(
-                        f"{ap.base_url}/{case_id}", data={"csrf": who.csrf, "decision": "approve"}
-                    )
-                    inst.record("approval", "POST approve (kabid session)", r.status_code)
-                else:
-                    who.act(case_id, action, files=files, **extra)
-                driver.drain(settle=30)
-            delivered = driver.wait_state(case_id, "delivered")
+            desk = MemoryDesk(driver, inst if "approval" in entries else None)
+            try:
+                driver.walk(case_id, desk)
+            except DriveError as exc:
+                ctx.log(f"the case did not get through: {exc}")
+            delivered = stack.c.store.get(case_id).state == "delivered"
             case = stack.c.store.get(case_id)
             if "staff" in entries:
                 st = inst.get("staff")
-                officer = Officer(st.base_url, driver.loket(kec).email, prefix="")
+                officer = Officer(st.base_url, driver.loket(kec).email)  # the instance's root
+                officer.login()
                 r = officer.http.get(
                     f"{st.base_url}/cases/{case_id}", headers={"Accept": "text/html"}
                 )
                 inst.record("staff", "GET the case page (HTML)", r.status_code)
-                officer.http.close()
+                officer.close()
             if "verify" in entries and case.signed is not None:
                 ve = inst.get("verify")
                 signed = stack.c.blobs.get(case.signed.key)

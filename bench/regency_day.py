@@ -49,44 +49,47 @@ from bench.harness import Context, Row, benchmark, check, percentile, vs_floor
 from bench.per_case import trivial
 from bench.servers import WaitressServer, captured_waitress_warnings
 from sapa.adapters.embedded.sqlite_queue import SqliteTaskQueue
+from sapa.dev.driver import SYSTEM, DriveError, Office, Standing, StepInput, happy_path
+from sapa.dev.driver import step as take_step
 from sapa.dev.localserver import LocalStack, function_app
+from sapa.domain.sop import default_sop
 from sapa.settings import load_settings
 
 DAY_SECONDS = 8 * 3600
 # Share of the day's arrivals in each office hour from 08:00.
 HOURLY = (0.10, 0.17, 0.17, 0.13, 0.08, 0.14, 0.12, 0.09)
-STEPS = ("check", "contact", "forward", "enter_siak", "approve", "sign")
-# The state each officer step needs, and the state it leads to.
-NEEDS = {
-    "check": "form_submitted",
-    "contact": "checked",
-    "forward": "contacted",
-    "enter_siak": "forwarded",
-    "approve": "entered_in_siak",
-    "sign": "approved",
-}
+# The SOP's happy path (sapa.dev.driver), as the day needs it. Every kecamatan sends the
+# guest-book link automatically, so step 2 is the system's and the officers' steps follow the form.
+PATH = happy_path(default_sop())
+ORDER = tuple(m.to_state for m in PATH)  # the states in order
+RESIDENT = PATH[0].role
+FORM_AT = next(i for i, m in enumerate(PATH) if m.role == RESIDENT and m.step is None)
+OFFICER_STEPS = [
+    i
+    for i, m in enumerate(PATH)
+    if m.step is not None and m.role not in (RESIDENT, SYSTEM) and not m.step.automatable
+]
+STEPS = tuple(PATH[i].event for i in OFFICER_STEPS)
+NEEDS = {PATH[i].event: PATH[i].from_state for i in OFFICER_STEPS}  # the state a step needs
+
+
+def _rests_in(i: int) -> str:
+    """The state a case comes to rest in after move i: the system's moves that follow it run
+    by themselves (the guest-book link after the greeting, the delivery after the signature)."""
+    state = PATH[i].to_state
+    for m in PATH[i + 1 :]:
+        if m.role != SYSTEM and not (m.step is not None and m.step.automatable):
+            break
+        state = m.to_state
+    return state
+
+
+# The state each acknowledged action leads to.
 LEADS_TO = {
-    "greet": "link_sent",
-    "submit": "form_submitted",
-    "check": "checked",
-    "contact": "contacted",
-    "forward": "forwarded",
-    "enter_siak": "entered_in_siak",
-    "approve": "approved",
-    "sign": "delivered",
+    "greet": _rests_in(0),
+    "submit": _rests_in(FORM_AT),
+    **{PATH[i].event: _rests_in(i) for i in OFFICER_STEPS},
 }
-ORDER = (
-    "greeted",
-    "link_sent",
-    "form_submitted",
-    "checked",
-    "contacted",
-    "forwarded",
-    "entered_in_siak",
-    "approved",
-    "signed",
-    "delivered",
-)
 # Mean minutes from one step to the next (officers work a queue: minutes, not seconds).
 STEP_GAP_MIN = {
     "check": 20,
@@ -95,18 +98,6 @@ STEP_GAP_MIN = {
     "enter_siak": 20,
     "approve": 10,
     "sign": 10,
-}
-OFFICERS = {
-    "verifikator": "verifikasi@sapa.test",
-    "operator_siak": "operator.siak@sapa.test",
-    "kabid": "kabid@sapa.test",
-    "kadis": "kadis@sapa.test",
-}
-STEP_ROLE = {
-    "forward": "verifikator",
-    "enter_siak": "operator_siak",
-    "approve": "kabid",
-    "sign": "kadis",
 }
 CHAT = (
     "Selamat pagi, saya mau urus KK baru",
@@ -156,7 +147,7 @@ def day_schedule(total_requests: int, kecamatan: list[str], seed: int = 7306) ->
                 s.events.append((t + rng.uniform(1200, 7200), "status"))
             last = len(STEPS) if fate == "full" else rng.randint(1, 3)
             for step in STEPS[:last]:
-                t += rng.expovariate(1 / (STEP_GAP_MIN[step] * 60)) + 30
+                t += rng.expovariate(1 / (STEP_GAP_MIN.get(step, 10) * 60)) + 30
                 s.events.append((t, step))
         elif rng.random() < 0.5:
             s.events.append((t + rng.uniform(600, 3600), "chat"))
@@ -205,16 +196,15 @@ def _photo() -> bytes:
 
 
 class Replayer:
-    def __init__(self, base: str, speed: float, staff: dict[str, str], desa: dict[str, str]):
+    def __init__(self, base: str, speed: float, office: Office, desa: dict[str, str]):
         from sapa.adapters.pdf import simple_pdf
 
         self.base = base
         self.speed = speed
-        self.staff = staff  # loket email per kecamatan, and the other roles
+        self.office = office  # who does which step
         self.desa = desa
         self.photo = _photo()
         self.pdf = simple_pdf("Buku Nikah", ["Salinan buku nikah pemohon (contoh)"])
-        self.draft = simple_pdf("KARTU KELUARGA", ["Kepala keluarga: (contoh)"])
         self.records: list[tuple[str, str, int, int, float]] = []  # kind, method, bytes, status, s
         self.polls = 0
         self.lock = threading.Lock()
@@ -369,7 +359,7 @@ class Replayer:
         return csrf
 
     def find_case(self, s: requests.Session, script: Script, reg_no: str) -> str | None:
-        self._as(s, self.staff[script.kecamatan])
+        self._as(s, self.office.first_officer(script.kecamatan))
         deadline = time.monotonic() + 60
         kind = "staff_worklist"
         while time.monotonic() < deadline:
@@ -383,35 +373,15 @@ class Replayer:
         return None
 
     def step(self, s: requests.Session, script: Script, case_id: str, action: str) -> bool:
-        email = self.staff[STEP_ROLE.get(action, script.kecamatan)]
-        csrf = self._as(s, email)
-        url = f"{self.base}/staff/cases/{case_id}"
-        deadline = time.monotonic() + 60
-        kind = "staff_view"
-        while True:  # the officer acts once the case shows the state the step needs
-            r = self.timed(kind, s, "GET", url)
-            if (
-                r is not None
-                and r.status_code == 200
-                and r.json()["case"]["state"] == NEEDS[action]
-            ):
-                break
-            if time.monotonic() > deadline:
-                return False
-            kind = "poll"
-            with self.lock:
-                self.polls += 1
-            time.sleep(0.05)
-        r = self.timed("staff_action", s, "POST", f"{url}/claim", data={"csrf": csrf})
-        if r is None or r.status_code != 200:
+        """The officer of `action` opens the case until it shows the state the step needs
+        (60 s at most), then claims and completes it; whether both were answered 200."""
+        move = PATH[OFFICER_STEPS[STEPS.index(action)]]
+        email = self.office.officer(move.role, script.kecamatan)
+        desk = _OfficerDesk(self, s, email, f"{self.base}/staff/cases/{case_id}")
+        try:
+            return take_step(desk, case_id, action)
+        except DriveError:
             return False
-        files = None
-        form: dict[str, str] = {"csrf": csrf}
-        if action == "enter_siak":
-            form["siak_ref"] = "SIAK-7306-2026-000001"
-            files = {"draft": ("draft.pdf", io.BytesIO(self.draft), "application/pdf")}
-        r = self.timed("staff_action", s, "POST", f"{url}/{action}", data=form, files=files)
-        return r is not None and r.status_code == 200
 
     def floor(self, url: str, per_kind: int) -> list[tuple[str, float]]:
         """The day's requests (method, body size), up to `per_kind` of each kind, sent to the
@@ -434,17 +404,65 @@ class Replayer:
         return out
 
 
+class _OfficerDesk:
+    """sapa.dev.driver's desk for one officer's step of the day, on the replayer's timed
+    requests: the first look at the case is the officer opening it, the next ones polls."""
+
+    def __init__(self, rp: Replayer, s: requests.Session, email: str, url: str) -> None:
+        self.rp, self.s, self.url = rp, s, url
+        self.csrf = rp._as(s, email)
+        self.kind = "staff_view"
+        self.deadline = time.monotonic() + 60
+
+    @property
+    def office(self) -> Office:
+        return self.rp.office
+
+    def look(self, case_id: str) -> Standing:
+        r = self.rp.timed(self.kind, self.s, "GET", self.url)
+        self.kind = "poll"
+        if r is None or r.status_code != 200:
+            return Standing(state="", kecamatan="")
+        return Standing.of_page(r.json())
+
+    def act(self, email: str, case_id: str, action: str, given: StepInput) -> bool:
+        files = {k: (name, io.BytesIO(data), mime) for k, (name, data, mime) in given.files.items()}
+        r = self.rp.timed(
+            "staff_action",
+            self.s,
+            "POST",
+            f"{self.url}/{action}",
+            data={"csrf": self.csrf, **given.form},
+            files=files or None,
+        )
+        return r is not None and r.status_code == 200
+
+    def submit(self, case_id: str) -> None:
+        raise DriveError("the resident's form is not the officer's")
+
+    def settle(self, case_id: str) -> None:
+        pass  # the server's own worker runs the tasks
+
+    def wait(self, case_id: str, standing: Standing) -> None:
+        if time.monotonic() > self.deadline:
+            raise DriveError(f"the case did not come to the step ({standing.state})")
+        with self.rp.lock:
+            self.rp.polls += 1
+        time.sleep(0.05)
+
+
 def replay_day(
     base: str,
     floor_url: str,
     scripts: list[Script],
     speed: float,
-    staff: dict[str, str],
+    office: Office,
     desa: dict[str, str],
 ) -> dict[str, Any]:
     """Run in the client process: the whole day, then the floor requests."""
-    rp = Replayer(base, speed, staff, desa)
-    for email in set(staff.values()):
+    rp = Replayer(base, speed, office, desa)
+    kecamatan = {s.kecamatan for s in scripts}
+    for email in sorted({e for k in kecamatan for e in office.officers(k)}):
         rp.login(email)
     outcomes: list[Outcome] = [Outcome(s.resident, s.wa_id, s.kecamatan) for s in scripts]
     start = time.monotonic() + 0.5
@@ -558,11 +576,7 @@ def regency_day(ctx: Context) -> list[Row]:
         stack = LocalStack(load_settings(sapa_data_dir=Path(tmp), **UNLIMITED))
         kecamatan = [k.code for k in stack.c.region.kecamatan]
         scripts = day_schedule(total, kecamatan)
-        staff = {
-            k: next(s.email for s in stack.c.staff.all() if "loket" in s.roles and s.kecamatan == k)
-            for k in kecamatan
-        }
-        staff.update(OFFICERS)
+        office = Office.of(stack.c)
         desa = {code: names[0].name for code, names in stack.c.desa.items() if names}
         planned = sum(s.requests() for s in scripts)
         ctx.log(
@@ -578,7 +592,7 @@ def regency_day(ctx: Context) -> list[Row]:
         try:
             with captured_waitress_warnings() as warnings:
                 result = pool.submit(
-                    replay_day, stack.base_url, floor_srv.base_url, scripts, speed, staff, desa
+                    replay_day, stack.base_url, floor_srv.base_url, scripts, speed, office, desa
                 ).result()
                 drained = _settle(stack, 60)
                 checks = _final_checks(stack, result["outcomes"])

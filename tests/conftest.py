@@ -14,6 +14,7 @@ from sapa.adapters.clock import FixedClock
 from sapa.bootstrap import Container
 from sapa.ports import Task
 from sapa.settings import load_settings
+from tests.fakes import FakeWhatsApp
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -67,3 +68,18 @@ def container(tmp_path: Path, clock: FixedClock) -> Iterator[Container]:
     bootstrap.install(c)
     yield c
     bootstrap.install(None)
+
+
+@pytest.fixture
+def wa(container: Container) -> FakeWhatsApp:
+    """The container's WhatsApp, a recording fake."""
+    fake = FakeWhatsApp()
+    container.whatsapp = fake  # type: ignore[misc]
+    return fake
+
+
+@pytest.fixture
+def queue(container: Container) -> RecordingQueue:
+    q = container.queue
+    assert isinstance(q, RecordingQueue)
+    return q

@@ -15,6 +15,7 @@ from typing import Any
 import requests
 
 from sapa.dev import demo
+from sapa.dev.driver import Officer
 from sapa.dev.localserver import LocalStack
 from sapa.domain.case import Case
 
@@ -22,6 +23,17 @@ KK = "Kartu Keluarga (baru/perubahan)"  # the service the tests ask for
 PHONE = {"width": 360, "height": 740}  # a cheap Android phone
 DESKTOP = {"width": 1280, "height": 900}  # the office
 ROOT = Path(__file__).resolve().parents[2]
+# The demo staff of staff_demo.toml the tests act as.
+LOKET = "loket.sombaopu@sapa.test"
+VERIFIKATOR = "verifikasi@sapa.test"
+OPERATOR = "operator.siak@sapa.test"
+KABID = "kabid@sapa.test"
+KADIS = "kadis@sapa.test"
+
+
+def officer(base: str, email: str = LOKET) -> Officer:
+    """An officer on the staff function over HTTP (JSON answers), the counter by default."""
+    return Officer(f"{base}/staff", email)
 
 
 def png(width: int = 4, height: int = 4) -> bytes:

@@ -19,6 +19,7 @@ from .support import (
     greet_over_http,
     jpeg_with_gps,
     login,
+    officer,
     pick,
     submit_over_http,
     wait_for,
@@ -132,7 +133,7 @@ def _ask_correction(stack: LocalStack, **form: str) -> str:
     """A submitted case whose counter officer (over HTTP) asked for a correction; its link."""
     link = greet_over_http(stack.base_url, fresh_wa_id())
     reg_no = submit_over_http(link)
-    loket = demo.Officer(stack.base_url, demo.OFFICERS["loket"])
+    loket = officer(stack.base_url)
     case_id = next(c["id"] for c in loket.worklist() if c["reg_no"] == reg_no)
     loket.act(case_id, "claim")
     loket.act(case_id, "request_correction", **form)

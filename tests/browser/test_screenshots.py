@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from sapa.dev import demo
 from sapa.dev.localserver import LocalStack
 
 from .support import (
@@ -27,6 +26,7 @@ from .support import (
     fresh_wa_id,
     greet_over_http,
     login,
+    officer,
     submit_over_http,
 )
 
@@ -78,7 +78,7 @@ def test_staff_case_page_on_an_office_screen(stack: LocalStack, desk: Any, tmp_p
     page = desk
     # GIVEN a submitted case the Somba Opu counter officer has already checked
     reg_no = submit_over_http(greet_over_http(stack.base_url, fresh_wa_id()))
-    loket = demo.Officer(stack.base_url, demo.OFFICERS["loket"])
+    loket = officer(stack.base_url)
     case_id = next(c["id"] for c in loket.worklist() if c["reg_no"] == reg_no)
     loket.act(case_id, "claim")
     loket.act(case_id, "check")
@@ -101,7 +101,7 @@ def test_correction_form_on_a_360px_phone(stack: LocalStack, page: Any, tmp_path
     # GIVEN a submitted case whose counter officer asked for a new KK photo and a fuller address
     link = greet_over_http(stack.base_url, fresh_wa_id())
     reg_no = submit_over_http(link)
-    loket = demo.Officer(stack.base_url, demo.OFFICERS["loket"])
+    loket = officer(stack.base_url)
     case_id = next(c["id"] for c in loket.worklist() if c["reg_no"] == reg_no)
     loket.act(case_id, "claim")
     loket.act(

@@ -10,11 +10,15 @@ from sapa.dev import demo
 from sapa.dev.localserver import LocalStack
 from sapa.domain.texts import ACTION_LABELS, STATE_LABELS
 
-from .support import fresh_wa_id, greet_over_http, login, submit_over_http
+from .support import (
+    LOKET,
+    fresh_wa_id,
+    greet_over_http,
+    login,
+    submit_over_http,
+)
 
 pytestmark = pytest.mark.browser
-
-LOKET = demo.OFFICERS["loket"]
 
 
 def test_counter_officer_claims_and_checks_a_submitted_case(stack: LocalStack, desk: Any) -> None:

@@ -29,19 +29,28 @@ from sapa.domain.texts import ACTION_LABELS, STATE_LABELS
 from sapa.services.views import case_timeline
 from sapa.settings import load_settings
 
-from .support import DESKTOP, ROOT, fresh_wa_id, greet_over_http, login, submit_over_http, wait_for
+from .support import (
+    DESKTOP,
+    KABID,
+    KADIS,
+    LOKET,
+    OPERATOR,
+    ROOT,
+    VERIFIKATOR,
+    fresh_wa_id,
+    greet_over_http,
+    login,
+    officer,
+    submit_over_http,
+    wait_for,
+)
 
 pytestmark = pytest.mark.browser
 
 DOCS = ROOT / "docs" / "screenshots"
 STAFF_DEMO = ROOT / "shared" / "sapa" / "data" / "staff_demo.toml"
 
-LOKET = demo.OFFICERS["loket"]
 LOKET_2 = "loket.kedua.sombaopu@sapa.test"
-VERIFIKATOR = demo.OFFICERS["verifikator"]
-OPERATOR = demo.OFFICERS["operator_siak"]
-KABID = demo.OFFICERS["kabid"]
-KADIS = demo.OFFICERS["kadis"]
 NAMES = {
     LOKET: "Petugas Loket Somba Opu",
     LOKET_2: "Petugas Loket Kedua Somba Opu",
@@ -355,8 +364,7 @@ def test_the_worklist_shows_green_amber_and_red_clocks(
         clock.offset = timedelta(0)
     # AND one of the fresh ones already taken by the counter officer
     made["taken"] = submit_over_http(greet_over_http(base, fresh_wa_id()))
-    officer = demo.Officer(base, LOKET)
-    officer.act(case_by_reg_no(stack, made["taken"]).id, "claim")
+    officer(base).act(case_by_reg_no(stack, made["taken"]).id, "claim")
 
     # WHEN the counter officer opens his worklist
     page = officer_page(LOKET, base)

@@ -871,7 +871,8 @@ def test_the_siak_operator_downloads_the_handoff_straight_from_the_bucket(
     import zipfile
 
     from sapa.services import handoff
-    from tests.functions.conftest import FakeWhatsApp, Flow, app_for
+    from tests.fakes import FakeWhatsApp
+    from tests.functions.conftest import Flow, app_for
 
     bucket = _bucket_name()
     fake_gcs_server.client().create_bucket(bucket)

@@ -35,9 +35,9 @@ def test_demo_path_delivers_a_validly_signed_document(stack: LocalStack) -> None
     assert tl["state"] == "delivered"
     done = {s["number"]: s for s in tl["steps"] if s["done_at"]}
     assert sorted(done) == list(range(1, 9))
-    assert done[3]["done_by"] == demo.OFFICERS["loket"]
-    assert done[6]["done_by"] == demo.OFFICERS["operator_siak"]
-    assert done[8]["done_by"] == demo.OFFICERS["kadis"]
+    assert done[3]["done_by"] == "loket.sombaopu@sapa.test"
+    assert done[6]["done_by"] == "operator.siak@sapa.test"
+    assert done[8]["done_by"] == "kadis@sapa.test"
     assert done[2]["done_by"] == "system"  # Somba Opu sends the guest-book link automatically
     assert done[1]["done_by"].startswith("pemohon 6281")  # masked, never the raw number
     assert "*" in done[1]["done_by"]

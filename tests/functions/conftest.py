@@ -1,9 +1,10 @@
 """Function tests: every Cloud Function driven in-process through functions-framework's test
 client, over the shared `container` fixture (tmp data dir, FixedClock, RecordingQueue).
 
-Helpers here build Meta webhook bodies, deliver queue tasks the way Cloud Tasks does, and walk
-a case through the SOP with the services themselves (so a case "in state X" is one the real
-code produced), with a port fake for WhatsApp.
+Helpers here build Meta webhook bodies, deliver queue tasks the way Cloud Tasks does, log
+officers in to the staff function, and walk a case through the SOP with sapa.dev.driver, through
+the services themselves (so a case "in state X" is one the real code produced) or through the
+functions (`FlaskDesk`), with tests/fakes.py's WhatsApp.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import json
 import struct
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +29,14 @@ from functions_framework import create_app
 from sapa.adapters.meta_webhook import InboundMessage, sign_body
 from sapa.adapters.pdf import simple_pdf
 from sapa.bootstrap import Container
+from sapa.dev.driver import Office, ServiceDesk, Standing, StepInput, walk
 from sapa.domain.case import Actor, Case
-from sapa.domain.errors import TransientError
-from sapa.ports import MediaContent, Task
+from sapa.ports import Task
 from sapa.services import guestbook, intake, notify, signing, workflow
 from sapa.services.guestbook import Submission, Upload
 from sapa.services.workflow import ActionInput
 from tests.conftest import ROOT, RecordingQueue
+from tests.fakes import FakeWhatsApp
 
 SOURCE = str(ROOT / "functions" / "main.py")
 
@@ -70,108 +73,6 @@ def tiny_pdf(title: str = "Kartu Keluarga") -> bytes:
     return simple_pdf(title, ["Dokumen uji SAPA."])
 
 
-# ---- the WhatsApp port fake -------------------------------------------------------------------
-
-
-@dataclass
-class Sent:
-    kind: str  # text | document | template | buttons
-    phone_number_id: str
-    to: str
-    body: str  # the text, the document's caption, or the template's name
-    data: bytes = b""
-    filename: str = ""
-    language: str = ""  # templates only
-    params: list[str] = field(default_factory=list)  # templates; buttons: their titles
-
-
-@dataclass
-class FakeWhatsApp:
-    """An in-memory implementation of the WhatsApp port: records sends, serves media, and
-    raises TransientError on every call while `down` is set."""
-
-    sent: list[Sent] = field(default_factory=list)
-    media: dict[str, MediaContent] = field(default_factory=dict)
-    down: bool = False
-
-    def _check(self) -> None:
-        if self.down:
-            raise TransientError("WhatsApp API unavailable (fake)")
-
-    def send_text(
-        self, phone_number_id: str, to: str, body: str, *, reference: str | None = None
-    ) -> str:
-        self._check()
-        self.sent.append(Sent("text", phone_number_id, to, body))
-        return f"wamid.out.{len(self.sent)}"
-
-    def send_document(
-        self,
-        phone_number_id: str,
-        to: str,
-        data: bytes,
-        filename: str,
-        caption: str,
-        *,
-        reference: str | None = None,
-    ) -> str:
-        self._check()
-        self.sent.append(Sent("document", phone_number_id, to, caption, data, filename))
-        return f"wamid.out.{len(self.sent)}"
-
-    def send_template(
-        self,
-        phone_number_id: str,
-        to: str,
-        name: str,
-        language: str,
-        params: list[str],
-        *,
-        reference: str | None = None,
-    ) -> str:
-        self._check()
-        self.sent.append(
-            Sent("template", phone_number_id, to, name, language=language, params=list(params))
-        )
-        return f"wamid.out.{len(self.sent)}"
-
-    def send_buttons(
-        self,
-        phone_number_id: str,
-        to: str,
-        body: str,
-        buttons: list[tuple[str, str]],
-        *,
-        reference: str | None = None,
-    ) -> str:
-        self._check()
-        self.sent.append(Sent("buttons", phone_number_id, to, body, params=[t for _, t in buttons]))
-        return f"wamid.out.{len(self.sent)}"
-
-    def fetch_media(self, media_id: str) -> MediaContent:
-        self._check()
-        return self.media[media_id]
-
-    def add_media(self, media_id: str, data: bytes, mime_type: str) -> str:
-        sha = hashlib.sha256(data).hexdigest()
-        self.media[media_id] = MediaContent(data, mime_type, sha)
-        return sha
-
-
-@pytest.fixture
-def wa(container: Container) -> FakeWhatsApp:
-    fake = FakeWhatsApp()
-    container.whatsapp = fake  # type: ignore[misc]
-    return fake
-
-
-@pytest.fixture
-def queue(container: Container) -> RecordingQueue:
-    q = container.queue
-    assert isinstance(q, RecordingQueue)
-    return q
-
-
 # ---- functions-framework clients --------------------------------------------------------------
 
 
@@ -194,6 +95,108 @@ def client_for(container: Container) -> Callable[[str], FlaskClient]:
         return app_for(target).test_client()
 
     return make
+
+
+# ---- officers on the staff function's test client -------------------------------------------
+
+JSON = {"Accept": "application/json"}
+
+
+class Officer:
+    """One officer's browser on the staff function's test client (it keeps the session
+    cookie), logged in at once; `login` is the login's answer."""
+
+    def __init__(self, client: FlaskClient, email: str) -> None:
+        self.client = client
+        self.email = email
+        self.login = client.post("/login", data={"email": email}, headers=JSON)
+        assert self.login.status_code == 200, self.login.get_data(as_text=True)
+        self.csrf: str = self.login.get_json()["csrf"]
+
+    def post(self, path: str, *, csrf: bool = True, json: bool = True, **form: Any) -> Any:
+        """POST a form with the officer's CSRF token (`csrf=False`: without it)."""
+        data = {**form, **({"csrf": self.csrf} if csrf else {})}
+        return self.client.post(path, data=data, headers=JSON if json else {})
+
+    def act(
+        self, case: Case | str, action: str, *, csrf: bool = True, json: bool = True, **form: Any
+    ) -> Any:
+        """An action on the case, posted like the case page's forms (multipart)."""
+        case_id = case if isinstance(case, str) else case.id
+        data = {**form, **({"csrf": self.csrf} if csrf else {})}
+        return self.client.post(
+            f"/cases/{case_id}/{action}",
+            data=data,
+            headers=JSON if json else {},
+            content_type="multipart/form-data",
+        )
+
+    def get(self, path: str, *, json: bool = True) -> Any:
+        return self.client.get(path, headers=JSON if json else {})
+
+    def worklist(self, **query: str) -> list[dict[str, Any]]:
+        resp = self.client.get("/worklist", query_string=query, headers=JSON)
+        assert resp.status_code == 200, resp.get_data(as_text=True)
+        return list(resp.get_json()["cases"])
+
+    def case(self, case_id: str) -> dict[str, Any]:
+        resp = self.get(f"/cases/{case_id}")
+        assert resp.status_code == 200, resp.get_data(as_text=True)
+        return dict(resp.get_json())
+
+
+@pytest.fixture
+def login(container: Container) -> Callable[[str], Officer]:
+    """`login(email)`: that officer, logged in on a fresh client of the staff function."""
+    return lambda email: Officer(app_for("staff").test_client(), email)
+
+
+class FlaskDesk:
+    """sapa.dev.driver's walk through the functions' test clients: officers act on the staff
+    function, the resident posts the guest book to its function, and `settle` does what runs
+    in the background (delivering the queued tasks, say)."""
+
+    def __init__(
+        self, c: Container, login: Callable[[str], Officer], settle: Callable[[], object]
+    ) -> None:
+        self.c = c
+        self._login = login
+        self._settle = settle
+        self.officers: dict[str, Officer] = {}
+
+    @property
+    def office(self) -> Office:
+        return Office.of(self.c)
+
+    def officer(self, email: str) -> Officer:
+        if email not in self.officers:
+            self.officers[email] = self._login(email)
+        return self.officers[email]
+
+    def look(self, case_id: str) -> Standing:
+        kecamatan = self.c.store.get(case_id).kecamatan
+        return Standing.of_page(self.officer(self.office.first_officer(kecamatan)).case(case_id))
+
+    def act(self, email: str, case_id: str, action: str, given: StepInput) -> bool:
+        files = {k: (BytesIO(data), name) for k, (name, data, _) in given.files.items()}
+        resp = self.officer(email).act(case_id, action, **given.form, **files)
+        assert resp.status_code == 200, (email, action, resp.get_data(as_text=True))
+        return True
+
+    def submit(self, case_id: str) -> None:
+        token = notify.link_serializer(self.c).dumps(case_id)
+        data: dict[str, Any] = dict(valid_fields())
+        for key, upload in valid_files().items():
+            data[f"doc_{key}"] = (BytesIO(upload.data), upload.filename)
+        resp = app_for("guestbook").test_client().post(f"/f/{token}", data=data, headers=JSON)
+        assert resp.status_code == 200, resp.get_data(as_text=True)
+
+    def settle(self, case_id: str) -> None:
+        self._settle()
+
+    def wait(self, case_id: str, standing: Standing) -> None:
+        self._settle()
+        assert self.look(case_id) != standing, f"nothing moves the case on from {standing}"
 
 
 # ---- Meta webhook bodies ----------------------------------------------------------------------
@@ -324,7 +327,9 @@ def snapshot(c: Container, case_id: str) -> dict[str, Any]:
 
 @dataclass
 class Flow:
-    """Walks cases along the SOP through the services (the same code the functions call)."""
+    """Walks cases along the SOP through the services (the same code the functions call) with
+    sapa.dev.driver: the guest-book link task runs, every other task is dropped, so a case "in
+    state X" carries nothing but what the officers' steps themselves did."""
 
     c: Container
     wa: FakeWhatsApp
@@ -334,6 +339,16 @@ class Flow:
     def _wamid(self) -> str:
         self._n += 1
         return f"wamid.flow.{self._n}"
+
+    @property
+    def desk(self) -> ServiceDesk:
+        return ServiceDesk(self.c, submission=self.submission, settle=self._settle)
+
+    def _settle(self) -> None:
+        """Run the queued guest-book link (SOP step 2 by the system); drop the other tasks."""
+        for task in self.queue.take():
+            if task.kind == "notify" and task.payload.get("kind") == "guestbook_link":
+                notify.notify(self.c, task.payload, task.name or "")
 
     def greet(
         self, *, wa_id: str = WA_ID, kecamatan: str = SOMBA_OPU, name: str = "Andi Baso"
@@ -355,9 +370,7 @@ class Flow:
 
     def send_link(self, case: Case) -> Case:
         """SOP step 2 by the system: run the queued notify task(s) of the link."""
-        for task in self.queue.take():
-            if task.kind == "notify" and task.payload.get("kind") == "guestbook_link":
-                notify.notify(self.c, task.payload, task.name or "")
+        self._settle()
         case = self.c.store.get(case.id)
         assert case.state == "link_sent"
         return case
@@ -365,11 +378,13 @@ class Flow:
     def token(self, case: Case) -> str:
         return notify.link_serializer(self.c).dumps(case.id)
 
-    def submit(self, case: Case) -> Case:
-        # the address must name a desa of the case's own kecamatan
+    def submission(self, case: Case) -> Submission:
+        """A valid guest book for the case (the address names a desa of its kecamatan)."""
         desa = {} if case.kecamatan == SOMBA_OPU else {"desa": self.c.desa[case.kecamatan][0].name}
-        sub = Submission(valid_fields(**desa), valid_files())
-        case = guestbook.submit(self.c, self.token(case), sub)
+        return Submission(valid_fields(**desa), valid_files())
+
+    def submit(self, case: Case) -> Case:
+        case = guestbook.submit(self.c, self.token(case), self.submission(case))
         self.queue.take()
         return case
 
@@ -382,40 +397,15 @@ class Flow:
 
     def loket_of(self, kecamatan: str) -> str:
         """The e-mail of the demo counter officer of `kecamatan`."""
-        (email,) = [
-            s.email for s in self.c.staff.all() if "loket" in s.roles and s.kecamatan == kecamatan
-        ]
-        return email
+        return Office.of(self.c).officer("loket", kecamatan)
 
     def to(self, state: str, **who: Any) -> Case:
         """A new case (greeted by `who`) taken along the happy path until `state`."""
         case = self.greet(**who)
-        loket = self.loket_of(case.kecamatan)
-        path: list[tuple[str, Callable[[Case], Case]]] = [
-            ("link_sent", self.send_link),
-            ("form_submitted", self.submit),
-            ("checked", lambda k: self.act(k, loket, "check")),
-            ("contacted", lambda k: self.act(k, loket, "contact")),
-            ("forwarded", lambda k: self.act(k, "verifikasi@sapa.test", "forward")),
-            (
-                "entered_in_siak",
-                lambda k: self.act(
-                    k,
-                    "operator.siak@sapa.test",
-                    "enter_siak",
-                    siak_ref="SIAK-0001",
-                    draft_pdf=tiny_pdf("Konsep KTP-el"),
-                ),
-            ),
-            ("approved", lambda k: self.act(k, "kabid@sapa.test", "approve")),
-        ]
-        for reached, step in path:
-            if case.state == state:
-                break
-            case = step(case)
-            assert case.state == reached, (case.state, reached)
-        assert case.state == state
+        walk(self.desk, case.id, state, claim=False)
         self.queue.take()
+        case = self.c.store.get(case.id)
+        assert case.state == state, (case.state, state)
         return case
 
     def callback_body(self, case: Case, pdf: bytes | None = None) -> dict[str, Any]:

@@ -10,40 +10,17 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
-from flask.testing import FlaskClient
-
 from sapa.bootstrap import Container
 from sapa.domain.case import Case
 from sapa.domain.errors import TransientError
 from sapa.ports import AccessRecord, CaseStore
 from sapa.services import access, handoff, subject
-from tests.functions.conftest import NIK, WA_ID, Flow, blob_files, snapshot
+from tests.functions.conftest import JSON, NIK, WA_ID, Flow, Officer, blob_files, snapshot
 
 ADMIN = "admin@sapa.test"
 LOKET = "loket.sombaopu@sapa.test"
 OPERATOR = "operator.siak@sapa.test"
-JSON = {"Accept": "application/json"}
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
-
-
-class Browser:
-    """One logged-in officer (the test client keeps the session cookie)."""
-
-    def __init__(self, client: FlaskClient, email: str) -> None:
-        self.client = client
-        resp = client.post("/login", data={"email": email}, headers=JSON)
-        assert resp.status_code == 200, resp.get_data(as_text=True)
-        self.csrf: str = resp.get_json()["csrf"]
-
-    def post(self, path: str, *, csrf: bool = True, json_: bool = True, **form: str) -> Any:
-        data = {**form, **({"csrf": self.csrf} if csrf else {})}
-        return self.client.post(path, data=data, headers=JSON if json_ else {})
-
-
-@pytest.fixture
-def login(client_for: Callable[[str], FlaskClient]) -> Callable[[str], Browser]:
-    return lambda email: Browser(client_for("staff"), email)
 
 
 def accesses(c: Container, **kw: Any) -> list[AccessRecord]:
@@ -59,7 +36,7 @@ def rejected(flow: Flow) -> Case:
 
 
 def test_every_admin_page_is_403_for_other_roles_with_the_reason_and_changes_nothing(
-    container: Container, login: Callable[[str], Browser], flow: Flow
+    container: Container, login: Callable[[str], Officer], flow: Flow
 ) -> None:
     case = rejected(flow)
     before = snapshot(container, case.id)
@@ -82,7 +59,7 @@ def test_every_admin_page_is_403_for_other_roles_with_the_reason_and_changes_not
 
 
 def test_admin_posts_without_a_valid_csrf_token_are_403_and_change_nothing(
-    container: Container, login: Callable[[str], Browser], flow: Flow
+    container: Container, login: Callable[[str], Officer], flow: Flow
 ) -> None:
     case = rejected(flow)
     before = snapshot(container, case.id)
@@ -108,7 +85,7 @@ def test_admin_posts_without_a_valid_csrf_token_are_403_and_change_nothing(
 
 
 def test_search_finds_the_cases_and_records_it_and_bad_input_is_400(
-    container: Container, login: Callable[[str], Browser], flow: Flow
+    container: Container, login: Callable[[str], Officer], flow: Flow
 ) -> None:
     case = rejected(flow)
     admin = login(ADMIN)
@@ -139,7 +116,7 @@ def test_search_finds_the_cases_and_records_it_and_bad_input_is_400(
 
 
 def test_the_search_page_shows_results_and_keeps_the_nik_out_of_every_url(
-    container: Container, login: Callable[[str], Browser], flow: Flow
+    container: Container, login: Callable[[str], Officer], flow: Flow
 ) -> None:
     case = rejected(flow)
     admin = login(ADMIN)
@@ -148,7 +125,7 @@ def test_the_search_page_shows_results_and_keeps_the_nik_out_of_every_url(
     form = admin.client.get("/admin/subject")
     assert form.status_code == 200
     assert "Permintaan subjek data" in form.get_data(as_text=True)
-    page = admin.post("/admin/subject", json_=False, nik=NIK)
+    page = admin.post("/admin/subject", json=False, nik=NIK)
     html = page.get_data(as_text=True)
     assert page.status_code == 200
     assert case.reg_no in html and "Unduh seluruh data" in html and "Koreksi data" in html
@@ -158,11 +135,11 @@ def test_the_search_page_shows_results_and_keeps_the_nik_out_of_every_url(
 
 
 def test_export_zip_is_complete_and_recorded(
-    container: Container, login: Callable[[str], Browser], flow: Flow
+    container: Container, login: Callable[[str], Officer], flow: Flow
 ) -> None:
     case = rejected(flow)
     admin = login(ADMIN)
-    resp = admin.post("/admin/subject/export.zip", json_=False, wa="0812 3456 7890")
+    resp = admin.post("/admin/subject/export.zip", json=False, wa="0812 3456 7890")
     assert resp.status_code == 200
     assert resp.mimetype == "application/zip"
     assert resp.headers["Content-Disposition"].startswith('attachment; filename="data-subjek-')
@@ -188,7 +165,7 @@ def test_export_zip_is_complete_and_recorded(
 
 
 def test_correction_through_the_page_and_bad_input_changes_nothing(
-    container: Container, login: Callable[[str], Browser], flow: Flow
+    container: Container, login: Callable[[str], Officer], flow: Flow
 ) -> None:
     case = rejected(flow)
     admin = login(ADMIN)
@@ -206,7 +183,7 @@ def test_correction_through_the_page_and_bad_input_changes_nothing(
     assert missing.status_code == 404
     ok = admin.post(
         f"/admin/cases/{case.id}/correct",
-        json_=False,
+        json=False,
         field="name",
         value="Andi Basri",
         reason="salah ketik nama",
@@ -220,7 +197,7 @@ def test_correction_through_the_page_and_bad_input_changes_nothing(
 
 
 def test_erasure_through_the_page_removes_blobs_and_redacts_messages(
-    container: Container, login: Callable[[str], Browser], flow: Flow
+    container: Container, login: Callable[[str], Officer], flow: Flow
 ) -> None:
     case = rejected(flow)
     open_case = flow.to("form_submitted", wa_id="6285211112222")
@@ -246,7 +223,7 @@ def test_erasure_through_the_page_removes_blobs_and_redacts_messages(
 
 
 def test_reading_a_case_page_a_document_and_the_handoff_is_logged(
-    container: Container, login: Callable[[str], Browser], flow: Flow
+    container: Container, login: Callable[[str], Officer], flow: Flow
 ) -> None:
     case = flow.to("forwarded")
 
@@ -282,7 +259,7 @@ class LogDown:
 
 
 def test_without_the_access_log_no_document_is_served(
-    container: Container, login: Callable[[str], Browser], flow: Flow
+    container: Container, login: Callable[[str], Officer], flow: Flow
 ) -> None:
     case = flow.to("form_submitted")
     loket = login(LOKET)
@@ -299,7 +276,7 @@ def test_without_the_access_log_no_document_is_served(
 
 
 def test_breach_report_page_and_csv_name_records_not_people(
-    container: Container, login: Callable[[str], Browser], flow: Flow
+    container: Container, login: Callable[[str], Officer], flow: Flow
 ) -> None:
     case = rejected(flow)
     loket = login(LOKET)
@@ -336,7 +313,7 @@ def test_breach_report_page_and_csv_name_records_not_people(
 
 
 def test_a_breach_report_that_would_be_cut_short_is_refused(
-    container: Container, login: Callable[[str], Browser], flow: Flow, monkeypatch: Any
+    container: Container, login: Callable[[str], Officer], flow: Flow, monkeypatch: Any
 ) -> None:
     case = rejected(flow)
     assert login(LOKET).client.get(f"/cases/{case.id}").status_code == 200

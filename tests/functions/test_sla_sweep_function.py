@@ -10,7 +10,8 @@ import pytest
 from sapa.adapters.clock import FixedClock
 from sapa.bootstrap import Container
 from tests.conftest import RecordingQueue
-from tests.functions.conftest import OTHER_WA_ID, FakeWhatsApp, Flow, snapshot
+from tests.fakes import FakeWhatsApp
+from tests.functions.conftest import OTHER_WA_ID, Flow, snapshot
 
 HOUR = 3600
 

@@ -5,42 +5,36 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from typing import Any
 
-import pytest
 from flask.testing import FlaskClient
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from sapa.bootstrap import Container
-from sapa.domain.case import Case
+from sapa.dev.driver import walk
 from sapa.domain.texts import text
-from tests.functions.conftest import BONTONOMPO, NIK, OTHER_WA_ID, Flow, snapshot
+from tests.conftest import RecordingQueue
+from tests.fakes import FakeWhatsApp
+from tests.functions.conftest import (
+    BONTONOMPO,
+    JSON,
+    NIK,
+    OTHER_WA_ID,
+    TS,
+    WA_ID,
+    FlaskDesk,
+    Flow,
+    Officer,
+    change,
+    deliver_task,
+    snapshot,
+    text_body,
+    webhook_body,
+)
 
 LOKET = "loket.sombaopu@sapa.test"
 LOKET_ELSEWHERE = "loket.bontonompo@sapa.test"
-JSON = {"Accept": "application/json"}
 SESSION_SECONDS = 8 * 3600  # a CSRF token is valid for a working day
-
-
-class Officer:
-    """One logged-in browser: the test client keeps the session cookie."""
-
-    def __init__(self, client: FlaskClient, email: str) -> None:
-        self.client = client
-        resp = client.post("/login", data={"email": email}, headers=JSON)
-        assert resp.status_code == 200, resp.get_data(as_text=True)
-        self.login = resp
-        self.csrf: str = resp.get_json()["csrf"]
-
-    def act(self, case: Case, action: str, *, csrf: bool = True, **form: str):  # type: ignore[no-untyped-def]
-        data = dict(form)
-        if csrf:
-            data["csrf"] = self.csrf
-        return self.client.post(f"/cases/{case.id}/{action}", data=data, headers=JSON)
-
-
-@pytest.fixture
-def login(client_for: Callable[[str], FlaskClient]) -> Callable[[str], Officer]:
-    return lambda email: Officer(client_for("staff"), email)
 
 
 # ---- login and session ----------------------------------------------------------------------
@@ -458,3 +452,62 @@ def test_pages_run_only_their_own_inline_code(login: Callable[[str], Officer], f
         assert " style=" not in html
         nonces.append(nonce)
     assert len(set(nonces)) == len(nonces)  # a fresh nonce per response
+
+
+# ---- the whole SOP through the functions --------------------------------------------------------
+
+
+def test_a_case_walks_the_whole_sop_through_the_functions(
+    container: Container,
+    login: Callable[[str], Officer],
+    queue: RecordingQueue,
+    wa: FakeWhatsApp,
+    run_task: Callable[..., Any],
+    post_webhook: Callable[..., Any],
+) -> None:
+    # GIVEN a resident's greeting on the webhook
+    assert post_webhook(text_body("wamid.walk.1", "Halo")).status_code == 200
+    case = container.store.find_open("730608", WA_ID)
+    assert case is not None
+    reported: set[str] = set()
+
+    def background() -> None:
+        """Cloud Tasks delivers every queued task to its function; the resident's phone
+        reports each document it got delivered, through the webhook, as Meta does."""
+        while tasks := queue.take():
+            for task in tasks:
+                assert deliver_task(run_task, task).status_code == 200, task.kind
+        for m in wa.sent:
+            if m.kind == "document" and m.wamid not in reported:
+                reported.add(m.wamid)
+                status = {
+                    "id": m.wamid,
+                    "status": "delivered",
+                    "timestamp": TS,
+                    "recipient_id": m.to,
+                }
+                body = webhook_body(change([], statuses=[status], contacts=[]))
+                assert post_webhook(body).status_code == 200
+
+    # WHEN sapa.dev.driver walks it along the SOP: the resident's form through the guest-book
+    # function, each officer claiming and acting on the staff function
+    end = walk(FlaskDesk(container, login, background), case.id, "delivered")
+
+    # THEN it is delivered, every step done by its role's officer, in the SOP's order
+    assert end.state == "delivered"
+    trail = [(e.event, e.actor_id) for e in container.store.events(case.id) if e.event != "claim"]
+    steps = [(event, who) for event, who in trail if "@" in who]
+    assert steps == [
+        ("check", "loket.sombaopu@sapa.test"),
+        ("contact", "loket.sombaopu@sapa.test"),
+        ("forward", "verifikasi@sapa.test"),
+        ("enter_siak", "operator.siak@sapa.test"),
+        ("approve", "kabid@sapa.test"),
+        ("sign_requested", "kadis@sapa.test"),
+        ("sign", "kadis@sapa.test"),
+    ]
+    events = [event for event, _ in trail]
+    assert events.index("send_link") < events.index("submit_form") < events.index("check")
+    assert events[-1] == "deliver"
+    # AND the resident got the signed document on WhatsApp, once
+    assert [m.kind for m in wa.sent].count("document") == 1

@@ -25,7 +25,8 @@ from google.auth.crypt import RSASigner
 from sapa.adapters.clock import FixedClock
 from sapa.adapters.cloud import cloud_tasks
 from sapa.bootstrap import Container
-from tests.functions.conftest import FakeWhatsApp, Flow, snapshot
+from tests.fakes import FakeWhatsApp
+from tests.functions.conftest import Flow, snapshot
 from tests.key_server import KeyServer, pem_private, serving_keys
 
 SA = "sapa-tasks@sapa-test.iam.gserviceaccount.com"

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
-import random
 import re
 import signal
 import socket
@@ -24,28 +24,13 @@ import requests
 
 from sapa.adapters.pdf import simple_pdf
 from sapa.dev import demo
+from sapa.dev.driver import HttpDesk, Office, walk
+from sapa.dev.driver import Officer as StaffOfficer
 
-# The SOP's happy path, in order (the state a case is in before each officer acts).
-STATES = [
-    "greeted",
-    "link_sent",
-    "form_submitted",
-    "checked",
-    "contacted",
-    "forwarded",
-    "entered_in_siak",
-    "approved",
-    "signed",
-    "delivered",
-]
-STEPS = [  # (role key in demo.OFFICERS, action, the state it acts on)
-    ("loket", "check", "form_submitted"),
-    ("loket", "contact", "checked"),
-    ("verifikator", "forward", "contacted"),
-    ("operator_siak", "enter_siak", "forwarded"),
-    ("kabid", "approve", "entered_in_siak"),
-    ("kadis", "sign", "approved"),
-]
+# The office the local server runs (its SOP and staff file), and the kecamatan of the demo's
+# service number, where every resident here writes.
+OFFICE = Office.local()
+KECAMATAN = demo.KECAMATAN
 DOWN = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
 
 
@@ -194,26 +179,28 @@ class Http:
                                 part[1].seek(0)
 
 
-class Officer:
+class Officer(StaffOfficer):
+    """An officer whose requests outlast a server restart (through an `Http` of its own, with
+    its own cookies): reading is tried until it gets an answer, logging in again when the
+    session is gone; an action is posted once, and a lost answer is None (see `send`)."""
+
     def __init__(self, http: Http, email: str) -> None:
-        self.http = Http(http.server, http.deadline)  # own cookies
-        self.http.session.headers["Accept"] = "application/json"
-        self.email = email
-        self.csrf = ""
+        self.web = Http(http.server, http.deadline)
+        super().__init__(f"{http.server.base}/staff", email, http=self.web.session)
 
     def login(self) -> None:
         while True:
-            r = self.http.call("POST", "/staff/login", data={"email": self.email})
-            if r.status_code == 200:
+            r = self.send("POST", "/login", data={"email": self.email})
+            if r is not None and r.status_code == 200:
                 self.csrf = r.json()["csrf"]
                 return
             time.sleep(0.2)
 
-    def get(self, path: str) -> Any:
+    def get(self, path: str) -> dict[str, Any]:
         while True:
-            r = self.http.call("GET", f"/staff{path}")
+            r = self.send("GET", path)
             if r.status_code == 200:
-                return r.json()
+                return dict(r.json())
             if r.status_code == 401:
                 self.login()
                 continue
@@ -222,39 +209,44 @@ class Officer:
                 continue
             raise AssertionError(f"{self.email} GET {path}: {r.status_code} {r.text[:300]}")
 
-    def act(self, case_id: str, action: str, **form: Any) -> int | None:
-        """POST an action once; the status, or None if the server went away meanwhile."""
-        if not self.csrf:
-            self.login()
-        files = form.pop("files", None)
-        r = self.http.call(
-            "POST",
-            f"/staff/cases/{case_id}/{action}",
-            once=True,
-            data={"csrf": self.csrf, **form},
-            files=files,
-        )
+    def send(self, method: str, path: str, **kw: Any) -> requests.Response | None:
+        """An action is posted once (None: its answer was lost, the server went away); after
+        a refusal for the CSRF token (a new server's session) the officer logs in again."""
+        if method != "POST" or path == "/login":
+            return self.web.call(method, f"{self.root}{path}", **kw)
+        r = self.web.call(method, f"{self.root}{path}", once=True, **kw)
         if r is not None and r.status_code in (401, 403) and "csrf" in r.text.lower():
             self.login()
-        return None if r is None else int(r.status_code)
+        return r
 
 
 @dataclass
 class Resident:
     """One applicant and their case, driven through all eight steps whatever happens to the
-    server in between: every step first looks at where the case stands, so an action whose
-    answer was lost in a crash is never done twice by the driver."""
+    server in between. The officers' part is sapa.dev.driver's walk, which looks at where the
+    case stands before every move, so an action whose answer was lost in a crash is never done
+    twice by the driver; the resident's own part (greeting, form) is just as careful."""
 
     http: Http
-    officers: dict[str, Officer]
     wa_id: str
     name: str
+    passphrase: str = ""  # the head of office's, for a BSrE signer
     log: list[str] = field(default_factory=list)
     case_id: str | None = None
     reg_no: str | None = None
     done: bool = False
     error: str | None = None
-    sign_form: dict[str, str] = field(default_factory=dict)  # e.g. the BSrE passphrase
+    desk: HttpDesk = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.desk = HttpDesk(
+            OFFICE,
+            OFFICE.first_officer(KECAMATAN),
+            lambda email: Officer(self.http, email),
+            strict=False,  # a refusal (the server restarting) is noted; the walk looks again
+            timeout=math.inf,  # the run's deadline (Stopped) bounds every wait
+            report=lambda email, action, status: self.note(f"{email} {action} → {status}"),
+        )
 
     def note(self, text: str) -> None:
         self.log.append(f"{time.monotonic():.2f} {text}")
@@ -337,16 +329,13 @@ class Resident:
             raise AssertionError(f"guest book: {r.status_code} {r.text[:300]}")
 
     def find_case(self) -> str:
-        loket = self.officers["loket"]
+        counter = self.desk.officer(self.desk.looker)
 
         def probe() -> str | None:
-            rows = loket.get("/worklist")["cases"]
+            rows = counter.worklist()
             return next((c["id"] for c in rows if c["reg_no"] == self.reg_no), None)
 
         return str(self.wait("the case in the worklist", probe))
-
-    def case(self) -> dict[str, Any]:
-        return dict(self.officers["loket"].get(f"/cases/{self.case_id}"))
 
     def run(self) -> None:
         try:
@@ -365,53 +354,8 @@ class Resident:
         self.note(f"submitted {self.reg_no}")
         self.case_id = self.find_case()
         self.note(f"found {self.case_id}")
-        for role, action, from_state in STEPS:
-            officer = self.officers[role]
-            while True:
-                view = self.case()
-                state = view["case"]["state"]
-                if STATES.index(state) > STATES.index(from_state):
-                    break
-                if state != from_state:
-                    time.sleep(0.2)  # a task (precheck, signer) is still at work
-                    continue
-                if action == "sign" and any(e["event"] == "sign_requested" for e in view["events"]):
-                    time.sleep(0.2)  # asked once already: the signer task is at work
-                    continue
-                if view["claimed_by"] != officer.email:
-                    status = officer.act(self.case_id, "claim")
-                    self.note(f"{action}: claim → {status} (held by {view['claimed_by']})")
-                    continue
-                extra: dict[str, Any] = dict(self.sign_form) if action == "sign" else {}
-                if action == "enter_siak":
-                    draft = simple_pdf("KARTU KELUARGA", [f"No. {self.reg_no}", self.name])
-                    extra = {
-                        "siak_ref": f"SIAK-{self.reg_no}",
-                        "files": {"draft": ("draft.pdf", io.BytesIO(draft), "application/pdf")},
-                    }
-                status = officer.act(self.case_id, action, **extra)
-                self.note(f"{action} → {status}")
-                if status is not None and status >= 500:
-                    time.sleep(0.2)
-        self.wait("delivery", lambda: self.case()["case"]["state"] == "delivered", 0.5)
+        walk(self.desk, self.case_id, "delivered", passphrase=self.passphrase)
         self.note("delivered")
-
-
-def make_residents(http: Http, count: int, rng: random.Random) -> list[Resident]:
-    """`count` residents with their own sessions (and officers: one session per thread)."""
-    return [
-        Resident(
-            http=Http(http.server, http.deadline),
-            officers=officers_for(http),
-            wa_id="62813" + "".join(rng.choice("0123456789") for _ in range(8)),
-            name=f"Warga Uji {i + 1}",
-        )
-        for i in range(count)
-    ]
-
-
-def officers_for(http: Http) -> dict[str, Officer]:
-    return {role: Officer(http, email) for role, email in demo.OFFICERS.items()}
 
 
 # --- what the data directory holds afterwards (read with the server stopped) ------------------

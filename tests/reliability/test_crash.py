@@ -25,15 +25,15 @@ from pathlib import Path
 import pytest
 
 from sapa.adapters.embedded.sqlite_store import SqliteCaseStore
-from sapa.dev import demo
 from tests.reliability.harness import (
+    KECAMATAN,
+    OFFICE,
     Http,
     Officer,
     Resident,
     Server,
     env_int,
     free_port,
-    officers_for,
     rows,
     signatures_in,
 )
@@ -47,7 +47,6 @@ MAX_PAUSE = float(os.environ.get("SAPA_CRASH_MAX_PAUSE") or 1.5)
 # A task in flight when the server dies is delivered again when its lease (60 s) expires.
 SETTLE_SECONDS = 150.0
 # Outbound messages SAPA sends at most once per case on this path, by the kind it records.
-KECAMATAN = "730608"  # the kecamatan of demo.PHONE_NUMBER_ID
 ONCE_KINDS = {"guestbook_link", "form_received", "contacted"}
 
 
@@ -58,7 +57,6 @@ def test_random_kills_lose_nothing_and_repeat_nothing(tmp_path: Path) -> None:
     server = Server(data, free_port(), tmp_path / "server.log")
     server.start()
     deadline = time.monotonic() + KILLS * (MAX_PAUSE + 2) + SETTLE_SECONDS
-    http = Http(server, deadline)
     residents: list[Resident] = []
     killing = threading.Event()
     killing.set()
@@ -72,7 +70,6 @@ def test_random_kills_lose_nothing_and_repeat_nothing(tmp_path: Path) -> None:
             with lock:
                 r = Resident(
                     http=Http(server, deadline),
-                    officers=officers_for(http),
                     wa_id=f"62813{SEED % 1000:03d}{worker:02d}{n:03d}",
                     name=f"Warga {worker}-{n}",
                 )
@@ -162,7 +159,7 @@ def visible(http: Http, data: Path, r: Resident, dead_letters: str) -> bool:
         r.case_id = case.id
     if r.case_id in dead_letters:
         return True
-    for email in demo.OFFICERS.values():
+    for email in OFFICE.officers(KECAMATAN):
         rows_ = Officer(http, email).get("/worklist")["cases"]
         if any(c["id"] == r.case_id for c in rows_):
             return True

@@ -27,12 +27,11 @@ from sapa.domain.errors import TransientError
 from sapa.ports import BlobRef, SignedPdf, SignRequest
 from sapa.settings import load_settings
 from tests.contract.bsre_fake import PASSPHRASE, FakeBsre
-from tests.reliability.harness import Http, Officer, Resident, officers_for, signatures_in
+from tests.reliability.harness import KECAMATAN, OFFICE, Http, Officer, Resident, signatures_in
 
 pytestmark = pytest.mark.e2e
 
 OUTAGE = float(os.environ.get("SAPA_OUTAGE_SECONDS") or 3.0)
-KECAMATAN = "730608"  # Somba Opu, demo.PHONE_NUMBER_ID
 
 
 @dataclass
@@ -121,10 +120,9 @@ def make_stack(tmp_path: Path) -> Iterator[Callable[..., LocalStack]]:
         s.stop()
 
 
-def resident(stack: LocalStack, **sign_form: str) -> tuple[Resident, threading.Thread]:
+def resident(stack: LocalStack, passphrase: str = "") -> tuple[Resident, threading.Thread]:
     http = Http(Endpoint(stack.base_url), time.monotonic() + 120)  # type: ignore[arg-type]
-    r = Resident(http=http, officers=officers_for(http), wa_id="6281355501234", name="Daeng")
-    r.sign_form = dict(sign_form)
+    r = Resident(http=http, wa_id="6281355501234", name="Daeng", passphrase=passphrase)
     t = threading.Thread(target=r.run, daemon=True)
     t.start()
     return r, t
@@ -214,7 +212,7 @@ def test_whatsapp_api_failing_then_hanging_is_retried_and_sends_each_message_onc
     r, t = resident(stack)
     case = wait_for("the case", lambda: stack.c.store.find_open(KECAMATAN, r.wa_id))
     # THEN while it is down, staff see on the case that the link waits for WhatsApp
-    loket = Officer(r.http, demo.OFFICERS["loket"])
+    loket = Officer(r.http, OFFICE.officer("loket", KECAMATAN))
 
     def delayed() -> dict[str, Any] | None:
         page = loket.get(f"/cases/{case.id}")
@@ -252,7 +250,7 @@ def test_local_signer_down_is_retried_and_signs_once(
     # WHEN the head of office signs while the signer is down
     wait_for("the signer to fail", lambda: outage.failures >= 1, timeout=90)
     # THEN the head of office sees the signature requested and pending (no second button)
-    kadis = Officer(r.http, demo.OFFICERS["kadis"])
+    kadis = Officer(r.http, OFFICE.officer("kadis", KECAMATAN))
     page = wait_for("the delay on the case page", lambda: page_with(kadis, r, "sign_delayed"))
     assert page["case"]["state"] == "approved"
     assert "sign_requested" in [e["event"] for e in page["events"]]
@@ -280,7 +278,7 @@ def test_bsre_answering_5xx_then_429_is_retried_and_signs_once(
         bsre.mode = "http_500"
         r, t = resident(stack, passphrase=PASSPHRASE)
         wait_for("BSrE to refuse", lambda: any(x.status == 500 for x in bsre.received), 90)
-        kadis = Officer(r.http, demo.OFFICERS["kadis"])
+        kadis = Officer(r.http, OFFICE.officer("kadis", KECAMATAN))
         page = kadis.get(f"/cases/{r.case_id}")
         assert page["case"]["state"] == "approved" and "sign" not in page["allowed"]
         time.sleep(OUTAGE / 2)  # the outage lasts; the queue keeps retrying with backoff
@@ -313,7 +311,7 @@ def test_blob_store_refusing_writes_is_retried_and_nothing_is_lost(
     # document is stored
     r, t = resident(stack)
     wait_for("the signed document's write to fail", lambda: signed.failures >= 1, timeout=90)
-    kadis = Officer(r.http, demo.OFFICERS["kadis"])
+    kadis = Officer(r.http, OFFICE.officer("kadis", KECAMATAN))
     page = kadis.get(f"/cases/{r.case_id}")
     assert page["case"]["state"] == "approved" and "sign" not in page["allowed"]
     finish(stack, r, t)

@@ -4,7 +4,5 @@ from tests.functions.conftest import (  # noqa: F401  (fixtures)
     client_for,
     flow,
     post_webhook,
-    queue,
     run_task,
-    wa,
 )

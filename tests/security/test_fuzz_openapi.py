@@ -33,7 +33,8 @@ from hypothesis import HealthCheck, Phase, settings
 from sapa.bootstrap import Container
 from sapa.dev.localserver import build_app
 from tests.conftest import ROOT, RecordingQueue
-from tests.functions.conftest import FakeWhatsApp, Flow
+from tests.fakes import FakeWhatsApp
+from tests.functions.conftest import Flow
 
 SPEC = ROOT / "docs" / "openapi.yaml"
 EXAMPLES = int(os.environ.get("SAPA_FUZZ_EXAMPLES", "15"))

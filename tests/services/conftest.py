@@ -1,86 +1,18 @@
-"""Service-test helpers: a WhatsApp port fake and a runner that plays the task queue."""
+"""Service-test helpers: a runner that plays the task queue, and a greeting through intake."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from sapa.adapters.meta_webhook import InboundMessage
 from sapa.bootstrap import Container
-from sapa.domain.errors import TransientError
-from sapa.ports import MediaContent, Task
+from sapa.ports import Task
 from sapa.services import commands, guestbook, handoff, intake, media, notify, signing
 from tests.conftest import RecordingQueue
-
-
-@dataclass
-class FakeWhatsApp:
-    """Records what would go to residents; can be told to fail like an outage."""
-
-    sent: list[dict[str, Any]] = field(default_factory=list)
-    media: dict[str, bytes] = field(default_factory=dict)
-    fail_next: int = 0
-
-    def _maybe_fail(self) -> None:
-        if self.fail_next:
-            self.fail_next -= 1
-            raise TransientError("WhatsApp API 503")
-
-    def send_text(
-        self, phone_number_id: str, to: str, body: str, *, reference: str | None = None
-    ) -> str:
-        self._maybe_fail()
-        self.sent.append({"type": "text", "from": phone_number_id, "to": to, "body": body})
-        return f"wamid.OUT{len(self.sent)}"
-
-    def send_buttons(
-        self,
-        phone_number_id: str,
-        to: str,
-        body: str,
-        buttons: list[tuple[str, str]],
-        *,
-        reference: str | None = None,
-    ) -> str:
-        self._maybe_fail()
-        self.sent.append(
-            {"type": "buttons", "from": phone_number_id, "to": to, "body": body, "buttons": buttons}
-        )
-        return f"wamid.OUT{len(self.sent)}"
-
-    def send_document(
-        self,
-        phone_number_id: str,
-        to: str,
-        data: bytes,
-        filename: str,
-        caption: str,
-        *,
-        reference: str | None = None,
-    ) -> str:
-        self._maybe_fail()
-        self.sent.append(
-            {
-                "type": "document",
-                "from": phone_number_id,
-                "to": to,
-                "filename": filename,
-                "data": data,
-                "caption": caption,
-                "wamid": f"wamid.OUT{len(self.sent) + 1}",
-            }
-        )
-        return f"wamid.OUT{len(self.sent)}"
-
-    def fetch_media(self, media_id: str) -> MediaContent:
-        self._maybe_fail()
-        data = self.media[media_id]
-        return MediaContent(data, "application/octet-stream", hashlib.sha256(data).hexdigest())
-
+from tests.fakes import FakeWhatsApp, Sent
 
 HANDLERS: dict[str, Callable[[Container, dict[str, Any], str], Any]] = {
     "notify": notify.notify,
@@ -124,26 +56,19 @@ class Runner:
                 if self.whatsapp is not None and self.phone_reports_delivery:
                     self._report_delivered(self.whatsapp.sent[before:])
 
-    def _report_delivered(self, sent: list[dict[str, Any]]) -> None:
+    def _report_delivered(self, sent: list[Sent]) -> None:
         """Like Meta: documents that went out are reported delivered by the resident's phone."""
         from datetime import UTC, datetime
 
         from sapa.adapters.meta_webhook import StatusUpdate
 
         statuses = [
-            StatusUpdate(m["wamid"], str(m["from"]), "delivered", datetime.now(UTC))
+            StatusUpdate(m.wamid, m.phone_number_id, "delivered", datetime.now(UTC))
             for m in sent
-            if m["type"] == "document"
+            if m.kind == "document"
         ]
         if statuses:
             intake.receive(self.c, [], statuses)
-
-
-@pytest.fixture
-def wa(container: Container) -> FakeWhatsApp:
-    fake = FakeWhatsApp()
-    container.whatsapp = fake  # type: ignore[misc]
-    return fake
 
 
 @pytest.fixture

@@ -17,7 +17,8 @@ from sapa.adapters.embedded.backup import MANIFEST, backup, restore
 from sapa.bootstrap import Container
 from sapa.domain.errors import PermanentError
 from tests.conftest import make_container
-from tests.services.conftest import FakeWhatsApp, Runner, greet
+from tests.fakes import FakeWhatsApp
+from tests.services.conftest import Runner, greet
 from tests.services.test_pipeline import to_approved
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sapa.adapters.clock import FixedClock
 from sapa.bootstrap import Container
 from sapa.services import intake
-from tests.services.conftest import FakeWhatsApp, Runner, inbound
+from tests.fakes import FakeWhatsApp, Sent
+from tests.services.conftest import Runner, inbound
 from tests.services.test_pipeline import (
     KADIS,
     act,
@@ -21,8 +22,8 @@ def delivered_case(c: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedC
     return case_id
 
 
-def documents(wa: FakeWhatsApp) -> list[dict[str, object]]:
-    return [m for m in wa.sent if m["type"] == "document"]
+def documents(wa: FakeWhatsApp) -> list[Sent]:
+    return [m for m in wa.sent if m.kind == "document"]
 
 
 def test_dokumen_sends_the_signed_pdf_again_once_per_request(
@@ -39,7 +40,7 @@ def test_dokumen_sends_the_signed_pdf_again_once_per_request(
     runner.drain()
     # THEN the same signed PDF goes out again, once, and no new request is opened
     assert len(documents(wa)) == 2
-    assert documents(wa)[1]["data"] == documents(wa)[0]["data"]
+    assert documents(wa)[1].data == documents(wa)[0].data
     assert [k.id for k in c.store.list_cases()] == [case_id]
     assert c.store.find_open("730608", "6281234567890") is None
 
@@ -53,7 +54,7 @@ def test_a_revoked_document_is_not_sent_again(
     intake.receive(c, [inbound("DOKUMEN", wamid="wamid.DOK2", at=clock.now())], [])
     runner.drain()
     assert len(documents(wa)) == 1
-    assert "dicabut" in str(wa.sent[-1]["body"])
+    assert "dicabut" in wa.sent[-1].body
 
 
 def test_the_case_is_delivered_only_when_the_phone_reports_the_document(
@@ -68,17 +69,15 @@ def test_the_case_is_delivered_only_when_the_phone_reports_the_document(
     runner.drain()
     [doc] = documents(wa)
     # WHEN the API accepted the document and WhatsApp says only "sent"
-    intake.receive(c, [], [StatusUpdate(str(doc["wamid"]), "demo-730608", "sent", clock.now())])
+    intake.receive(c, [], [StatusUpdate(doc.wamid, "demo-730608", "sent", clock.now())])
     # THEN the case is signed, not yet delivered
     assert c.store.get(case_id).state == "signed"
     # AND a status for some other message changes nothing
     intake.receive(c, [], [StatusUpdate("wamid.OTHER", "demo-730608", "read", clock.now())])
     assert c.store.get(case_id).state == "signed"
     # WHEN the phone reports it read (delivered may never come: statuses arrive out of order)
-    intake.receive(c, [], [StatusUpdate(str(doc["wamid"]), "demo-730608", "read", clock.now())])
-    intake.receive(
-        c, [], [StatusUpdate(str(doc["wamid"]), "demo-730608", "delivered", clock.now())]
-    )
+    intake.receive(c, [], [StatusUpdate(doc.wamid, "demo-730608", "read", clock.now())])
+    intake.receive(c, [], [StatusUpdate(doc.wamid, "demo-730608", "delivered", clock.now())])
     # THEN the case is delivered, once
     assert c.store.get(case_id).state == "delivered"
     assert [e.event for e in c.store.events(case_id)].count("deliver") == 1
@@ -95,7 +94,7 @@ def test_a_status_that_outruns_the_record_is_applied_by_the_sender(
     act(c, case_id, KADIS, "sign")
     runner.drain(kinds={"notify", "precheck", "siak_handoff", "esign_request"})
     # GIVEN Meta's "delivered" for the next document arrives before SAPA recorded sending it
-    next_wamid = f"wamid.OUT{len(wa.sent) + 1}"
+    next_wamid = wa.next_wamid()
     intake.receive(c, [], [StatusUpdate(next_wamid, "demo-730608", "delivered", clock.now())])
     # WHEN the deliver task sends and records it
     runner.drain()

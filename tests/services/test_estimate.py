@@ -15,7 +15,8 @@ from sapa.adapters.clock import FixedClock
 from sapa.bootstrap import Container
 from sapa.domain.case import Actor, Case
 from sapa.services import estimate, guestbook, intake
-from tests.services.conftest import FakeWhatsApp, Runner, inbound
+from tests.fakes import FakeWhatsApp
+from tests.services.conftest import Runner, inbound
 from tests.services.test_pipeline import LOKET, act, submission, token_from
 
 WITA = ZoneInfo("Asia/Makassar")
@@ -328,7 +329,7 @@ def test_format_when(at: datetime, shown: str) -> None:
 
 
 def replies(wa: FakeWhatsApp, wa_id: str = "6281234567890") -> list[str]:
-    return [m["body"] for m in wa.sent if m.get("to") == wa_id and m["type"] == "text"]
+    return [m.body for m in wa.sent if m.to == wa_id and m.kind == "text"]
 
 
 def test_status_on_whatsapp_tells_the_step_and_the_expected_completion(

@@ -24,7 +24,8 @@ from sapa.services import guestbook, workflow
 from sapa.services.guestbook import Submission, Upload
 from sapa.services.notify import link_serializer
 from sapa.services.workflow import ActionInput
-from tests.services.conftest import FakeWhatsApp, Runner, greet
+from tests.fakes import FakeWhatsApp
+from tests.services.conftest import Runner, greet
 
 
 def png(colour: tuple[int, int, int]) -> bytes:
@@ -49,7 +50,7 @@ def token(container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedCl
     runner.drain()
     clock.advance(60)
     for m in reversed(wa.sent):
-        found = re.search(r"/guestbook/f/(\S+)", m.get("body", ""))
+        found = re.search(r"/guestbook/f/(\S+)", m.body)
         if found:
             return found.group(1)
     raise AssertionError("no guest-book link was sent")
@@ -281,8 +282,8 @@ def test_the_flagged_document_must_be_sent_anew(
     c, token = container, correcting
     address = "Jl. Masjid Raya No. 1 RT 02/RW 03"
     # the resident got the reasons on WhatsApp
-    assert "KK lama: Foto buram" in wa.sent[-1]["body"]
-    assert "Alamat: RT/RW belum ada" in wa.sent[-1]["body"]
+    assert "KK lama: Foto buram" in wa.sent[-1].body
+    assert "Alamat: RT/RW belum ada" in wa.sent[-1].body
     # WHEN they fix the address but send no new KK photo
     fields = refusal(guestbook.submit, c, token, Submission({"address": address, "consent": "1"}))
     # THEN the old photo does not count
@@ -364,8 +365,8 @@ def test_a_general_correction_reopens_the_whole_form_but_not_the_service(
 
 def _link_for(wa: FakeWhatsApp, to: str) -> str:
     for m in reversed(wa.sent):
-        found = re.search(r"/guestbook/f/(\S+)", m.get("body", ""))
-        if found and m["to"] == to:
+        found = re.search(r"/guestbook/f/(\S+)", m.body)
+        if found and m.to == to:
             return found.group(1)
     raise AssertionError(f"no guest-book link was sent to {to}")
 

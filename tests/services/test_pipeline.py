@@ -14,6 +14,7 @@ from sapa.adapters.clock import FixedClock
 from sapa.adapters.pdf import simple_pdf, verify_signature
 from sapa.bootstrap import Container
 from sapa.dev import demo
+from sapa.dev.driver import ServiceDesk, walk
 from sapa.domain.errors import (
     Conflict,
     Forbidden,
@@ -27,7 +28,8 @@ from sapa.services import guestbook, intake, notify, recovery, signing, workflow
 from sapa.services.guestbook import Submission, Upload
 from sapa.services.workflow import ActionInput
 from tests.conftest import RecordingQueue
-from tests.services.conftest import FakeWhatsApp, Runner, greet, inbound
+from tests.fakes import FakeWhatsApp
+from tests.services.conftest import Runner, greet, inbound
 
 PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415478"
@@ -45,7 +47,7 @@ KADIS = StaffMember("kadis@sapa.test", "Kadis", ("kadis",))
 
 def token_from(wa: FakeWhatsApp) -> str:
     for m in reversed(wa.sent):
-        found = re.search(r"/guestbook/f/(\S+)", m.get("body", ""))
+        found = re.search(r"/guestbook/f/(\S+)", m.body)
         if found:
             return found.group(1)
     raise AssertionError("no guest-book link was sent")
@@ -65,9 +67,20 @@ def act(c: Container, case_id: str, staff: StaffMember, action: str, **data: Any
     return workflow.perform(c, case_id, staff, action, ActionInput(**data))
 
 
-def to_submitted(c: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock) -> str:
-    case_id = greet(c)
+def link_sent(c: Container, runner: Runner, **kw: Any) -> str:
+    """A greeting (`kw`: its inbound message) and the guest-book link sent."""
+    kw.setdefault("at", c.clock.now())  # the resident writes now: the 24-hour window is open
+    case_id = greet(c, **kw)
     runner.drain()
+    assert c.store.get(case_id).state == "link_sent"
+    return case_id
+
+
+def to_submitted(
+    c: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock, wa_id: str | None = None
+) -> str:
+    """A case greeted now whose guest book comes in two minutes later (the check waits)."""
+    case_id = link_sent(c, runner, **({"wa_id": wa_id, "wamid": f"wamid.{wa_id}"} if wa_id else {}))
     clock.advance(120)
     guestbook.submit(c, token_from(wa), submission())
     runner.drain()
@@ -75,12 +88,10 @@ def to_submitted(c: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClo
 
 
 def to_approved(c: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock) -> str:
-    """A submitted case taken through steps 3–7 by the right officers (no timing)."""
+    """A submitted case taken through steps 3–7 by the staff file's officers (no timing; the
+    tasks the steps queue wait for the test's own `runner.drain()`)."""
     case_id = to_submitted(c, runner, wa, clock)
-    for staff, action in [(LOKET, "check"), (LOKET, "contact"), (VERIF, "forward")]:
-        act(c, case_id, staff, action)
-    act(c, case_id, OPERATOR, "enter_siak", siak_ref="S", draft_pdf=simple_pdf("KK", ["1"]))
-    act(c, case_id, KABID, "approve")
+    walk(ServiceDesk(c), case_id, "approved", claim=False)
     return case_id
 
 
@@ -114,8 +125,8 @@ def test_full_path_measures_every_step_against_its_mutu_baku(
     # THEN the case is delivered, the document went out on WhatsApp, and the times are exact
     case = c.store.get(case_id)
     assert case.state == "delivered"
-    docs = [m for m in wa.sent if m["type"] == "document"]
-    assert len(docs) == 1 and docs[0]["to"] == "6281234567890"
+    docs = [m for m in wa.sent if m.kind == "document"]
+    assert len(docs) == 1 and docs[0].to == "6281234567890"
     tl = timeline(c.sop, case, clock.now())
     by_step = {t.step.number: t for t in tl.steps}
     assert by_step[3].waiting_seconds == 30 and by_step[3].handling_seconds == 45
@@ -143,7 +154,7 @@ def test_correction_loop_reopens_the_check(
     act(c, case_id, LOKET, "request_correction", reason="Foto KK buram")
     runner.drain()
     assert c.store.get(case_id).state == "awaiting_correction"
-    assert "Foto KK buram" in wa.sent[-1]["body"]
+    assert "Foto KK buram" in wa.sent[-1].body
     # WHEN the resident sends a sharper photo through the same link
     guestbook.submit(c, token_from(wa), submission())
     # THEN the counter officer checks again: a second run of step 3
@@ -166,8 +177,7 @@ def test_return_sends_the_case_back_exactly_one_step(
 ) -> None:
     c = container
     case_id = to_submitted(c, runner, wa, clock)
-    for staff, action in [(LOKET, "check"), (LOKET, "contact"), (VERIF, "forward")]:
-        act(c, case_id, staff, action)
+    walk(ServiceDesk(c), case_id, "forwarded", claim=False)
     act(c, case_id, OPERATOR, "enter_siak", siak_ref="S-1", draft_pdf=simple_pdf("A", ["1"]))
     # WHEN the head of division returns it
     act(c, case_id, KABID, "return", reason="Nama ayah salah ketik")
@@ -316,12 +326,12 @@ def test_batal_asks_to_confirm_and_ya_cancels(
     runner.drain()
     # THEN nothing is cancelled yet: SAPA asks to confirm with YA
     assert c.store.get(case_id).state == "link_sent"
-    assert "Balas YA" in wa.sent[-1]["body"]
+    assert "Balas YA" in wa.sent[-1].body
     # AND "ya" confirms: the case is cancelled and the resident told so
     intake.receive(c, [inbound("Ya", wamid="wamid.Y")], [])
     runner.drain()
     assert c.store.get(case_id).state == "cancelled"
-    assert "dibatalkan" in wa.sent[-1]["body"]
+    assert "dibatalkan" in wa.sent[-1].body
     # AND a new greeting afterwards opens a new case
     assert greet(c, wamid="wamid.NEW") != case_id
 
@@ -356,7 +366,7 @@ def test_batal_after_signing_is_refused_politely(
     intake.receive(c, [inbound("batal", wamid="wamid.LATE", at=clock.now())], [])
     runner.drain(kinds={"command", "notify"})
     assert c.store.get(case_id).state == "signed"
-    assert "tidak dapat dibatalkan" in wa.sent[-1]["body"]
+    assert "tidak dapat dibatalkan" in wa.sent[-1].body
 
 
 def test_media_is_stored_when_real_and_refused_when_not(
@@ -364,7 +374,8 @@ def test_media_is_stored_when_real_and_refused_when_not(
 ) -> None:
     c = container
     case_id = greet(c)
-    wa.media = {"m1": PNG, "m2": b"MZ\x90\x00 not a photo"}
+    wa.add_media("m1", PNG)
+    wa.add_media("m2", b"MZ\x90\x00 not a photo")
     intake.receive(
         c,
         [
@@ -411,8 +422,7 @@ def test_replaced_and_refused_files_do_not_outlive_their_reference(
 ) -> None:
     c = container
     case_id = to_submitted(c, runner, wa, clock)
-    for staff, action in [(LOKET, "check"), (LOKET, "contact"), (VERIF, "forward")]:
-        act(c, case_id, staff, action)
+    walk(ServiceDesk(c), case_id, "forwarded", claim=False)
     runner.drain()
     first_zip = c.store.get(case_id).handoff
     assert first_zip is not None and c.blobs.exists(first_zip.key)
@@ -466,7 +476,9 @@ def test_whatsapp_media_get_the_guest_books_cleaning(
     case_id = greet(c)
     photo = jpeg_with_gps()
     polyglot = b"%PDF-1.4\n<html><script>alert(document.cookie)</script></html>\n%%EOF\n"
-    wa.media = {"m1": photo, "m2": polyglot, "m3": pdf_xref_stream_bomb(20 * 1024 * 1024)}
+    wa.add_media("m1", photo)
+    wa.add_media("m2", polyglot)
+    wa.add_media("m3", pdf_xref_stream_bomb(20 * 1024 * 1024))
     intake.receive(
         c,
         [

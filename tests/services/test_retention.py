@@ -5,7 +5,8 @@ from __future__ import annotations
 from sapa.adapters.clock import FixedClock
 from sapa.bootstrap import Container
 from sapa.services import guestbook, retention
-from tests.services.conftest import FakeWhatsApp, Runner, greet
+from tests.fakes import FakeWhatsApp
+from tests.services.conftest import Runner, greet
 from tests.services.test_pipeline import LOKET, act, submission, to_submitted, token_from
 
 DAY = 86400

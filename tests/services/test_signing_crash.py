@@ -12,7 +12,8 @@ import pytest
 from sapa.adapters.clock import FixedClock
 from sapa.bootstrap import Container
 from sapa.services import signing
-from tests.services.conftest import FakeWhatsApp, Runner
+from tests.fakes import FakeWhatsApp
+from tests.services.conftest import Runner
 from tests.services.test_pipeline import KADIS, act, to_approved
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,33 +16,13 @@ from sapa.adapters.clock import FixedClock
 from sapa.bootstrap import Container
 from sapa.domain.case import Case
 from sapa.services import guestbook, intake, notify, sla_sweep, views
-from tests.services.conftest import FakeWhatsApp, Runner, greet, inbound
-from tests.services.test_pipeline import LOKET, act, submission, token_from
+from tests.fakes import FakeWhatsApp, Sent
+from tests.services.conftest import Runner, greet, inbound
+from tests.services.test_pipeline import LOKET, act, link_sent, submission, to_submitted, token_from
 
 HOUR = 3600
 DAY = 24 * HOUR
 ZERO = {"breaches": 0, "escalations": 0, "lead_time_breaches": 0, "reminders": 0, "expired": 0}
-
-
-@dataclass
-class TemplatingWhatsApp(FakeWhatsApp):
-    """The services' fake, plus templates (reminders go out long after the last message)."""
-
-    def send_template(
-        self,
-        phone_number_id: str,
-        to: str,
-        name: str,
-        language: str,
-        params: list[str],
-        *,
-        reference: str | None = None,
-    ) -> str:
-        self._maybe_fail()
-        self.sent.append(
-            {"type": "template", "from": phone_number_id, "to": to, "name": name, "params": params}
-        )
-        return f"wamid.OUT{len(self.sent)}"
 
 
 # Monday 30 November 2026, 09:00 WITA: the office is open (officers' steps run on working
@@ -56,11 +35,8 @@ def clock() -> FixedClock:
     return FixedClock(MONDAY_9)
 
 
-@pytest.fixture
-def wa(container: Container) -> TemplatingWhatsApp:
-    fake = TemplatingWhatsApp()
-    container.whatsapp = fake  # type: ignore[misc]
-    return fake
+def templates(wa: FakeWhatsApp, name: str) -> list[Sent]:
+    return [m for m in wa.sent if m.kind == "template" and m.body == name]
 
 
 def events(c: Container, case_id: str) -> Counter[str]:
@@ -83,25 +59,6 @@ def with_sla_file(c: Container, tmp_path: Path, body: str) -> None:
     path = tmp_path / "sla.toml"
     path.write_text(body, "utf-8")
     c.settings = c.settings.model_copy(update={"sla_file": path})  # type: ignore[misc]
-
-
-def link_sent(c: Container, runner: Runner, **kw: Any) -> str:
-    kw.setdefault("at", c.clock.now())  # the resident writes now: the 24-hour window is open
-    case_id = greet(c, **kw)
-    runner.drain()
-    assert c.store.get(case_id).state == "link_sent"
-    return case_id
-
-
-def to_submitted(
-    c: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock, wa_id: str | None = None
-) -> str:
-    """A case greeted now whose guest book comes in two minutes later (the check waits)."""
-    case_id = link_sent(c, runner, **({"wa_id": wa_id, "wamid": f"wamid.{wa_id}"} if wa_id else {}))
-    clock.advance(120)
-    guestbook.submit(c, token_from(wa), submission())
-    runner.drain()
-    return case_id
 
 
 # ---- officers' steps --------------------------------------------------------------------------
@@ -248,7 +205,7 @@ def test_closed_cases_are_left_alone(
 
 
 def test_a_resident_who_has_not_filled_the_guest_book_is_reminded_once(
-    container: Container, runner: Runner, wa: TemplatingWhatsApp, clock: FixedClock
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
 ) -> None:
     c = container
     case_id = link_sent(c, runner)
@@ -266,15 +223,15 @@ def test_a_resident_who_has_not_filled_the_guest_book_is_reminded_once(
     # THEN one reminder went out: the template (outside the 24-hour window) with the link
     case = c.store.get(case_id)
     (reminder,) = wa.sent[sent:]
-    assert reminder["type"] == "template" and reminder["name"] == "sapa_pengingat_buku_tamu"
-    assert reminder["params"][0] == case.reg_no
-    assert reminder["params"][1].startswith(f"{c.settings.guestbook_base}/f/")
+    assert reminder.kind == "template" and reminder.body == "sapa_pengingat_buku_tamu"
+    assert reminder.params[0] == case.reg_no
+    assert reminder.params[1].startswith(f"{c.settings.guestbook_base}/f/")
     assert events(c, case_id)["sla_reminder"] == 1
     assert case.state == "link_sent"
 
 
 def test_a_reminder_inside_the_window_is_free_text(
-    container: Container, runner: Runner, wa: TemplatingWhatsApp, clock: FixedClock
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
 ) -> None:
     c = container
     link_sent(c, runner)
@@ -284,12 +241,12 @@ def test_a_reminder_inside_the_window_is_free_text(
     clock.advance(HOUR)
     assert sweep(c)["reminders"] == 1
     runner.drain()
-    assert wa.sent[-1]["type"] == "text"
-    assert "Buku Tamu" in wa.sent[-1]["body"] and "HALO" in wa.sent[-1]["body"]
+    assert wa.sent[-1].kind == "text"
+    assert "Buku Tamu" in wa.sent[-1].body and "HALO" in wa.sent[-1].body
 
 
 def test_a_resident_asked_for_corrections_is_reminded_with_the_items(
-    container: Container, runner: Runner, wa: TemplatingWhatsApp, clock: FixedClock
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
 ) -> None:
     c = container
     case_id = to_submitted(c, runner, wa, clock)
@@ -303,13 +260,13 @@ def test_a_resident_asked_for_corrections_is_reminded_with_the_items(
     assert sweep(c)["reminders"] == 1
     runner.drain()
     assert sweep(c)["reminders"] == 0
-    body = wa.sent[-1]["body"]
-    assert wa.sent[-1]["type"] == "text" and "Foto KK buram" in body and "perbaikan" in body
+    body = wa.sent[-1].body
+    assert wa.sent[-1].kind == "text" and "Foto KK buram" in body and "perbaikan" in body
     assert detail(c, case_id, "sla_reminder")[0]["kind"] == "reminder_correction"
 
 
 def test_a_guest_book_never_filled_expires_after_seven_days(
-    container: Container, runner: Runner, wa: TemplatingWhatsApp, clock: FixedClock
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
 ) -> None:
     c = container
     case_id = link_sent(c, runner)
@@ -327,8 +284,8 @@ def test_a_guest_book_never_filled_expires_after_seven_days(
     assert expire.actor_id == "system" and expire.from_state == "link_sent"
     assert case.closed_reason == "Buku Tamu tidak diisi dalam 7 hari"
     (notice,) = wa.sent[sent:]
-    assert notice["type"] == "template" and notice["name"] == "sapa_permohonan_kedaluwarsa"
-    assert notice["params"] == [case.reg_no, "Buku Tamu tidak diisi dalam 7 hari"]
+    assert notice.kind == "template" and notice.body == "sapa_permohonan_kedaluwarsa"
+    assert notice.params == [case.reg_no, "Buku Tamu tidak diisi dalam 7 hari"]
     for _ in range(3):
         clock.advance(HOUR)
         assert sweep(c) == ZERO
@@ -341,7 +298,7 @@ def test_a_guest_book_never_filled_expires_after_seven_days(
 
 
 def test_the_expiry_notice_inside_the_window_says_send_halo(
-    container: Container, runner: Runner, wa: TemplatingWhatsApp, clock: FixedClock
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
 ) -> None:
     c = container
     link_sent(c, runner)
@@ -350,12 +307,12 @@ def test_the_expiry_notice_inside_the_window_says_send_halo(
     runner.drain()
     clock.advance(HOUR)
     assert sweep(c)["expired"] == 1
-    body = wa.sent[-1]["body"]
-    assert wa.sent[-1]["type"] == "text" and "HALO" in body and "ditutup" in body
+    body = wa.sent[-1].body
+    assert wa.sent[-1].kind == "text" and "HALO" in body and "ditutup" in body
 
 
 def test_a_correction_never_sent_expires_after_fourteen_days(
-    container: Container, runner: Runner, wa: TemplatingWhatsApp, clock: FixedClock
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
 ) -> None:
     c = container
     case_id = to_submitted(c, runner, wa, clock)
@@ -371,7 +328,7 @@ def test_a_correction_never_sent_expires_after_fourteen_days(
 
 
 def test_a_resident_who_submits_after_the_reminder_is_not_expired(
-    container: Container, runner: Runner, wa: TemplatingWhatsApp, clock: FixedClock
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
 ) -> None:
     c = container
     case_id = link_sent(c, runner)
@@ -387,13 +344,13 @@ def test_a_resident_who_submits_after_the_reminder_is_not_expired(
     result = sweep(c)
     assert result["expired"] == 0 and result["reminders"] == 0
     assert c.store.get(case_id).state == "form_submitted"
-    assert "expired" not in [m["name"] for m in wa.sent if m["type"] == "template"]
+    assert "expired" not in [m.body for m in wa.sent if m.kind == "template"]
 
 
 def test_a_resident_who_submits_while_the_sweep_runs_is_not_expired(
     container: Container,
     runner: Runner,
-    wa: TemplatingWhatsApp,
+    wa: FakeWhatsApp,
     clock: FixedClock,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -427,7 +384,7 @@ def test_a_resident_who_submits_while_the_sweep_runs_is_not_expired(
 
 
 def test_an_expiry_notice_that_failed_is_sent_by_a_later_sweep(
-    container: Container, runner: Runner, wa: TemplatingWhatsApp, clock: FixedClock
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
 ) -> None:
     c = container
     case_id = link_sent(c, runner)
@@ -443,7 +400,7 @@ def test_an_expiry_notice_that_failed_is_sent_by_a_later_sweep(
     sweep(c)
     sweep(c)
     (notice,) = wa.sent[sent:]
-    assert notice["name"] == "sapa_permohonan_kedaluwarsa"
+    assert notice.body == "sapa_permohonan_kedaluwarsa"
     assert c.store.get(case_id).sla_flags["expiry_notice"].startswith("sent_template@")
 
 
@@ -451,7 +408,7 @@ def test_an_expiry_notice_that_failed_is_sent_by_a_later_sweep(
 
 
 def test_two_sweeps_at_once_do_each_thing_once(
-    container: Container, runner: Runner, wa: TemplatingWhatsApp, clock: FixedClock
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
 ) -> None:
     c = container
     # GIVEN a guest book never filled (to expire), a step never taken (breached and past the
@@ -497,7 +454,7 @@ def test_two_sweeps_at_once_do_each_thing_once(
     assert events(c, untaken)["sla_escalated"] == 1
     assert events(c, waiting)["sla_reminder"] == 1
     assert events(c, abandoned)["expire"] == 1
-    names = sorted(m["name"] for m in wa.sent[sent:])
+    names = sorted(m.body for m in wa.sent[sent:])
     assert names == ["sapa_pengingat_buku_tamu", "sapa_permohonan_kedaluwarsa"]
     # AND a third sweep afterwards finds nothing left to do
     assert sweep(c) == ZERO
@@ -654,7 +611,7 @@ def test_without_working_hours_every_step_is_on_raw_time(
 
 
 def test_a_resident_is_reminded_on_raw_time_over_the_weekend(
-    container: Container, runner: Runner, wa: TemplatingWhatsApp, clock: FixedClock
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
 ) -> None:
     c = container
     # GIVEN a guest-book link sent on Friday evening
@@ -748,7 +705,7 @@ def with_staff_file(c: Container, tmp_path: Path, body: str = STAFF_WITH_NUMBERS
 def test_a_breach_is_sent_once_to_every_officer_who_may_take_the_step(
     container: Container,
     runner: Runner,
-    wa: TemplatingWhatsApp,
+    wa: FakeWhatsApp,
     clock: FixedClock,
     tmp_path: Path,
 ) -> None:
@@ -767,11 +724,11 @@ def test_a_breach_is_sent_once_to_every_officer_who_may_take_the_step(
     runner.drain()
     # THEN each counter officer of that kecamatan with a number got the template once, from
     # the kecamatan's number; not the one without a number, not Bajeng's officer
-    alerts = [m for m in wa.sent if m.get("name") == "sapa_petugas_lewat_mutu_baku"]
-    assert sorted(m["to"] for m in alerts) == ["6281211110001", "6281211110002"]
-    assert {m["from"] for m in alerts} == {"demo-730608"}
+    alerts = templates(wa, "sapa_petugas_lewat_mutu_baku")
+    assert sorted(m.to for m in alerts) == ["6281211110001", "6281211110002"]
+    assert {m.phone_number_id for m in alerts} == {"demo-730608"}
     step = c.sop.step("periksa").kegiatan
-    assert {tuple(m["params"]) for m in alerts} == {(reg_no, step, "1 d")}  # 61 s of 60
+    assert {tuple(m.params) for m in alerts} == {(reg_no, step, "1 d")}  # 61 s of 60
     # AND the case says who was told; the resident's conversation holds none of it
     told = sorted(d["to"] for d in detail(c, case_id, "officer_alerted"))
     assert told == ["loket.sombaopu@sapa.test", "loket2.sombaopu@sapa.test"]
@@ -795,7 +752,7 @@ def claimed_and_breached(
 def test_a_claimed_step_alerts_its_officer_and_the_escalation_the_head_of_division(
     container: Container,
     runner: Runner,
-    wa: TemplatingWhatsApp,
+    wa: FakeWhatsApp,
     clock: FixedClock,
     tmp_path: Path,
 ) -> None:
@@ -807,7 +764,7 @@ def test_a_claimed_step_alerts_its_officer_and_the_escalation_the_head_of_divisi
     runner.drain()
     assert sweep(c) == ZERO
     runner.drain()
-    sent = [(m["to"], m["name"]) for m in wa.sent if m["type"] == "template"]
+    sent = [(m.to, m.body) for m in wa.sent if m.kind == "template"]
     assert sent == [
         ("6281211110001", "sapa_petugas_lewat_mutu_baku"),  # only the officer who took it
         ("6281211110009", "sapa_eskalasi_mutu_baku"),  # the kabid; the kadis has no number
@@ -817,7 +774,7 @@ def test_a_claimed_step_alerts_its_officer_and_the_escalation_the_head_of_divisi
 def test_an_alert_that_fails_for_a_while_is_sent_once_when_whatsapp_is_back(
     container: Container,
     runner: Runner,
-    wa: TemplatingWhatsApp,
+    wa: FakeWhatsApp,
     clock: FixedClock,
     tmp_path: Path,
 ) -> None:
@@ -832,8 +789,8 @@ def test_an_alert_that_fails_for_a_while_is_sent_once_when_whatsapp_is_back(
     # the retry (twice, as a replayed task would be) sends it once
     runner_handler(c, task)
     runner_handler(c, task)
-    alerts = [m for m in wa.sent if m.get("name") == "sapa_petugas_lewat_mutu_baku"]
-    assert [m["to"] for m in alerts] == ["6281211110001"]
+    alerts = templates(wa, "sapa_petugas_lewat_mutu_baku")
+    assert [m.to for m in alerts] == ["6281211110001"]
     assert len(detail(c, case_id, "officer_alerted")) == 1
 
 
@@ -845,7 +802,7 @@ def runner_handler(c: Container, task: Any) -> Any:
 def test_officer_alerts_can_be_switched_off_and_staff_without_numbers_get_none(
     container: Container,
     runner: Runner,
-    wa: TemplatingWhatsApp,
+    wa: FakeWhatsApp,
     clock: FixedClock,
     tmp_path: Path,
 ) -> None:

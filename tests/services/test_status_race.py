@@ -16,7 +16,8 @@ from sapa.domain.texts import text
 from sapa.ports import Message, Task
 from sapa.services import intake, notify, signing
 from sapa.services.notify import SEND_HOLD_SECONDS
-from tests.services.conftest import FakeWhatsApp, Runner, greet
+from tests.fakes import FakeWhatsApp, Sent
+from tests.services.conftest import Runner, greet
 from tests.services.test_pipeline import KADIS, act, to_approved
 
 
@@ -24,57 +25,30 @@ class Crash(BaseException):
     """The process dying: nothing after the send runs, no handler sees it."""
 
 
-class Sent:
-    """What the WhatsApp API took, with the reference it echoes in its statuses."""
-
-    def __init__(self) -> None:
-        self.wamid = ""
-        self.reference = ""
-        self.pnid = ""
-
-
 class AfterSending(FakeWhatsApp):
-    """Sends like the fake (under an id of its own, `prefix`), then does `after` before the
-    sender has the API's answer."""
+    """Sends like the fake (under ids of its own, `ids`: no other fake hands them out), then
+    does `after` with the text or document it took before the sender has the API's answer."""
 
-    prefix = "wamid.AFTER-"
+    ids = "wamid.AFTER-"
 
     def __init__(self) -> None:
-        super().__init__()
-        self.took = Sent()
+        super().__init__(prefix=self.ids)
+        self.took = Sent("", "", "", "")
 
     def after(self) -> None: ...
 
-    def _took(self, wamid: str, pnid: str, reference: str | None) -> str:
-        self.took.wamid = wamid.replace("wamid.", self.prefix)  # no other fake hands it out
-        self.took.pnid, self.took.reference = pnid, reference or ""
-        self.after()
-        return self.took.wamid
-
-    def send_text(
-        self, phone_number_id: str, to: str, body: str, *, reference: str | None = None
-    ) -> str:
-        return self._took(super().send_text(phone_number_id, to, body), phone_number_id, reference)
-
-    def send_document(
-        self,
-        phone_number_id: str,
-        to: str,
-        data: bytes,
-        filename: str,
-        caption: str,
-        *,
-        reference: str | None = None,
-    ) -> str:
-        wamid = super().send_document(phone_number_id, to, data, filename, caption)
-        return self._took(wamid, phone_number_id, reference)
+    def answer(self, message: Sent) -> str:
+        if message.kind in ("text", "document"):
+            self.took = message
+            self.after()
+        return message.wamid
 
 
 class StatusBeforeReturn(AfterSending):
     """The message's status webhook is handled before the sender even has the API's answer
     (the webhook reaching another instance, faster than this one)."""
 
-    prefix = "wamid.QUICK-"
+    ids = "wamid.QUICK-"
 
     def __init__(self, c: Container, status: str = "sent") -> None:
         super().__init__()
@@ -85,7 +59,7 @@ class StatusBeforeReturn(AfterSending):
 
 
 class DiesAfterSending(AfterSending):
-    prefix = "wamid.DIED-"
+    ids = "wamid.DIED-"
 
     def after(self) -> None:
         raise Crash
@@ -134,7 +108,15 @@ def _report(c: Container, took: Sent, status: str) -> None:
     intake.receive(
         c,
         [],
-        [StatusUpdate(took.wamid, took.pnid, status, c.clock.now(), reference=took.reference)],
+        [
+            StatusUpdate(
+                took.wamid,
+                took.phone_number_id,
+                status,
+                c.clock.now(),
+                reference=took.reference or "",
+            )
+        ],
     )
 
 
@@ -229,11 +211,11 @@ def test_a_failure_reported_before_the_record_is_noted_for_staff(
     for _ in range(2):
         status = StatusUpdate(
             took.wamid,
-            took.pnid,
+            took.phone_number_id,
             "failed",
             clock.now(),
             errors=("131026 Message undeliverable",),
-            reference=took.reference,
+            reference=took.reference or "",
         )
         intake.receive(c, [], [status])
     # THEN staff see it on the case once, and the message is recorded as failed

@@ -24,7 +24,8 @@ from sapa.domain.texts import text
 from sapa.services import signing, views
 from sapa.services.sealed import SEAL_SECONDS
 from tests.contract.bsre_fake import PASSPHRASE, FakeBsre
-from tests.services.conftest import FakeWhatsApp, Runner
+from tests.fakes import FakeWhatsApp
+from tests.services.conftest import Runner
 from tests.services.test_pipeline import (
     KADIS,
     LOKET,

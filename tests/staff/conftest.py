@@ -10,24 +10,32 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from flask.testing import FlaskClient
-from functions_framework import create_app
 
 from sapa.adapters.clock import FixedClock
 from sapa.bootstrap import Container
 from sapa.services import signing
 from tests.conftest import ROOT, RecordingQueue, make_container
-from tests.functions.conftest import FakeWhatsApp, Flow, tiny_pdf
+from tests.fakes import FakeWhatsApp
+from tests.functions.conftest import (  # noqa: F401  (names the tests import from here)
+    JSON,
+    Flow,
+    Officer,
+    app_for,
+    tiny_pdf,
+)
 
-SOURCE = str(ROOT / "functions" / "main.py")
+# tests/functions' fixtures, offered to these tests too: `login(email)`, an officer on the staff
+# function's test client, and `flow`, cases walked along the SOP with the services.
+from tests.functions.conftest import flow as flow
+from tests.functions.conftest import login as login
+
 DATA = ROOT / "shared" / "sapa" / "data"
-JSON = {"Accept": "application/json"}
 
 SOMBA_OPU = "730608"
 BONTONOMPO = "730601"
@@ -57,89 +65,6 @@ KABID = officer_email("kabid")
 KADIS = officer_email("kadis")
 ADMIN = officer_email("admin")
 NAMES = {s["email"]: s["name"] for s in STAFF_TOML}
-
-
-# ---- functions-framework apps and logged-in officers ---------------------------------------------
-
-_APPS: dict[str, Any] = {}
-
-
-def app_for(target: str) -> Any:
-    """One app per entry point for the session: the functions look their container up on
-    every request, so an app does not depend on the test's container."""
-    if target not in _APPS:
-        _APPS[target] = create_app(target=target, source=SOURCE)
-    return _APPS[target]
-
-
-class Officer:
-    """One officer's browser on the staff function (the test client keeps the cookie)."""
-
-    def __init__(self, client: FlaskClient, email: str) -> None:
-        self.client = client
-        self.email = email
-        resp = client.post("/login", data={"email": email}, headers=JSON)
-        assert resp.status_code == 200, resp.get_data(as_text=True)
-        self.csrf: str = resp.get_json()["csrf"]
-
-    def act(self, case_id: str, action: str, *, json: bool = True, **form: Any) -> Any:
-        data = {"csrf": self.csrf, **form}
-        headers = JSON if json else {}
-        return self.client.post(
-            f"/cases/{case_id}/{action}",
-            data=data,
-            headers=headers,
-            content_type="multipart/form-data",
-        )
-
-    def get(self, path: str, *, json: bool = True) -> Any:
-        return self.client.get(path, headers=JSON if json else {})
-
-    def worklist(self, **query: str) -> list[dict[str, Any]]:
-        resp = self.client.get("/worklist", query_string=query, headers=JSON)
-        assert resp.status_code == 200, resp.get_data(as_text=True)
-        return list(resp.get_json()["cases"])
-
-    def case(self, case_id: str) -> dict[str, Any]:
-        resp = self.get(f"/cases/{case_id}")
-        assert resp.status_code == 200, resp.get_data(as_text=True)
-        return dict(resp.get_json())
-
-
-@pytest.fixture
-def login(container: Container) -> Callable[[str], Officer]:
-    """`login(email)`: that officer, logged in on a fresh client of the staff function."""
-    return lambda email: Officer(app_for("staff").test_client(), email)
-
-
-# ---- ports and case building ---------------------------------------------------------------------
-
-
-@pytest.fixture
-def wa(container: Container) -> FakeWhatsApp:
-    fake = FakeWhatsApp()
-    container.whatsapp = fake  # type: ignore[misc]
-    return fake
-
-
-@pytest.fixture
-def queue(container: Container) -> RecordingQueue:
-    q = container.queue
-    assert isinstance(q, RecordingQueue)
-    return q
-
-
-class StaffFlow(Flow):
-    """tests/functions' Flow, with the counter officer of staff_demo.toml doing the counter's
-    steps even when a test adds a second officer of the kecamatan."""
-
-    def loket_of(self, kecamatan: str) -> str:
-        return officer_email("loket", kecamatan)
-
-
-@pytest.fixture
-def flow(container: Container, wa: FakeWhatsApp, queue: RecordingQueue) -> Flow:
-    return StaffFlow(container, wa, queue)
 
 
 def snapshot(c: Container, case_id: str) -> dict[str, Any]:
@@ -254,7 +179,7 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Library]:
     c.queue = RecordingQueue()  # type: ignore[assignment,misc]
     wa = FakeWhatsApp()
     c.whatsapp = wa  # type: ignore[misc]
-    flow = StaffFlow(c, wa, c.queue)  # type: ignore[arg-type]
+    flow = Flow(c, wa, c.queue)  # type: ignore[arg-type]
     ids = {key: build_state(flow, key, f"62811{n:08d}") for n, key in enumerate(LIBRARY_STATES)}
     c.store.db.close()  # type: ignore[attr-defined]
     yield Library(root, ids)

@@ -22,7 +22,8 @@ from sapa.domain.case import Case
 from sapa.services import guestbook
 from sapa.services.guestbook import Submission, Upload
 from tests.conftest import RecordingQueue
-from tests.functions.conftest import KK, NIK, FakeWhatsApp, Flow, tiny_png, valid_fields
+from tests.fakes import FakeWhatsApp
+from tests.functions.conftest import KK, NIK, Flow, tiny_png, valid_fields
 
 from .conftest import (
     ADMIN,

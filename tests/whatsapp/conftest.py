@@ -34,14 +34,14 @@ from sapa.adapters.embedded.sqlite_queue import SqliteTaskQueue
 from sapa.adapters.embedded.task_worker import TaskWorker
 from sapa.adapters.meta_webhook import sign_body
 from sapa.bootstrap import Container
+from sapa.dev.driver import ServiceDesk, walk
 from sapa.dev.localserver import LocalStack
 from sapa.dev.simulator import EXTENSION, WaSimulator
 from sapa.domain.case import Actor, AuditEvent, Case
 from sapa.domain.values import BSUID
 from sapa.ports import Message
-from sapa.services import guestbook, notify, signing, workflow
+from sapa.services import signing
 from sapa.services.guestbook import Submission
-from sapa.services.workflow import ActionInput
 from sapa.settings import load_settings
 from tests.functions.conftest import tiny_pdf, valid_fields, valid_files
 
@@ -322,30 +322,12 @@ class Rig:
     def approved(self, wa_id: str = WA_ID) -> Case:
         """A case taken by the services (and its tasks by the queue) to `approved`."""
         case = self.greet(wa_id)
-        token = notify.link_serializer(self.c).dumps(case.id)
-        guestbook.submit(self.c, token, Submission(valid_fields(), valid_files()))
-        self.drain()
-        loket = next(
-            s.email
-            for s in self.c.staff.all()
-            if "loket" in s.roles and s.kecamatan == case.kecamatan
+        desk = ServiceDesk(
+            self.c,
+            submission=lambda _: Submission(valid_fields(), valid_files()),
+            settle=self.drain,
         )
-        steps: list[tuple[str, str, dict[str, Any]]] = [
-            (loket, "check", {}),
-            (loket, "contact", {}),
-            ("verifikasi@sapa.test", "forward", {}),
-            (
-                "operator.siak@sapa.test",
-                "enter_siak",
-                {"siak_ref": "SIAK-0001", "draft_pdf": tiny_pdf("Konsep KTP-el")},
-            ),
-            ("kabid@sapa.test", "approve", {}),
-        ]
-        for email, action, data in steps:
-            staff = self.c.staff.get(email)
-            assert staff is not None, email
-            workflow.perform(self.c, case.id, staff, action, ActionInput(**data))
-            self.drain()
+        walk(desk, case.id, "approved", claim=False)
         case = self.c.store.get(case.id)
         assert case.state == "approved"
         return case

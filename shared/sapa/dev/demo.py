@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import functools
 import io
 import os
 import re
@@ -17,9 +16,11 @@ from typing import Any
 
 import requests
 
+from sapa.dev.driver import DriveError, HttpDesk, Office, Officer, StepInput, walk
 from sapa.domain.sla import format_duration
 
-PHONE_NUMBER_ID = "demo-730608"  # Somba Opu's service number in the embedded default
+KECAMATAN = "730608"  # Somba Opu
+PHONE_NUMBER_ID = f"demo-{KECAMATAN}"  # its service number in the embedded default
 FORM = {
     "service": "kk",
     "name": "Andi Baso",
@@ -30,13 +31,6 @@ FORM = {
     "address": "Jl. Masjid Raya No. 1",
     "consent": "1",
 }
-OFFICERS = {
-    "loket": "loket.sombaopu@sapa.test",
-    "verifikator": "verifikasi@sapa.test",
-    "operator_siak": "operator.siak@sapa.test",
-    "kabid": "kabid@sapa.test",
-    "kadis": "kadis@sapa.test",
-}
 # A 1×1 PNG: the smallest honest photo of a document.
 _PNG = bytes.fromhex(
     "89504e470d0a1a0a0000000d4948445200000001000000010802000000907753de0000000c4944415478"
@@ -44,7 +38,7 @@ _PNG = bytes.fromhex(
 )
 
 
-class DemoFailed(RuntimeError):
+class DemoFailed(DriveError):
     pass
 
 
@@ -64,29 +58,24 @@ def _ok(resp: requests.Response, what: str) -> requests.Response:
     return resp
 
 
-class Officer:
-    def __init__(self, base: str, email: str) -> None:
-        self.base = base
-        self.http = requests.Session()
-        self.http.headers["Accept"] = "application/json"
-        resp = _ok(self.http.post(f"{base}/staff/login", data={"email": email}), f"login {email}")
-        self.csrf = resp.json()["csrf"]
-        self.email = email
+class _Desk(HttpDesk):
+    """The officers of the demo, over HTTP: each says what they did; the SIAK operator types
+    from the hand-off package (built by a task after "forward"), so waits for it first."""
 
-    def act(self, case_id: str, action: str, **form: Any) -> dict[str, Any]:
-        files = form.pop("files", None)
-        resp = self.http.post(
-            f"{self.base}/staff/cases/{case_id}/{action}",
-            data={"csrf": self.csrf, **form},
-            files=files,
-        )
-        return dict(_ok(resp, f"{self.email} {action}").json())
+    def __init__(self, office: Office, looker: str, base: str, out: Callable[[str], None]):
+        super().__init__(office, looker, lambda email: Officer(f"{base}/staff", email))
+        self.report = self._said
+        self.out = out
 
-    def case(self, case_id: str) -> dict[str, Any]:
-        return dict(_ok(self.http.get(f"{self.base}/staff/cases/{case_id}"), "case").json())
+    def _said(self, email: str, action: str, status: int | None) -> None:
+        if action != "claim":
+            self.out(f"   {email}: {action}")
 
-    def worklist(self) -> list[dict[str, Any]]:
-        return list(_ok(self.http.get(f"{self.base}/staff/worklist"), "worklist").json()["cases"])
+    def act(self, email: str, case_id: str, action: str, given: StepInput) -> bool:
+        if action == "enter_siak":
+            officer = self.officer(email)
+            _wait("the SIAK hand-off package", lambda: officer.case(case_id).get("handoff"))
+        return super().act(email, case_id, action, given)
 
 
 def conversation(base: str, wa_id: str) -> list[dict[str, Any]]:
@@ -149,62 +138,24 @@ def run(base: str, out: Callable[[str], None] = print) -> dict[str, Any]:
     reg_no = resp.json()["reg_no"]
     out(f"   Buku Tamu terkirim: permohonan {reg_no}")
 
-    loket = Officer(base, OFFICERS["loket"])
+    office = Office.local()
+    counter = office.first_officer(KECAMATAN)
+    desk = _Desk(office, counter, base, out)
+    finder = desk.officer(counter)
     case_id = _wait(
         "the case in the counter officer's worklist",
-        lambda: next((c["id"] for c in loket.worklist() if c["reg_no"] == reg_no), None),
+        lambda: next((c["id"] for c in finder.worklist() if c["reg_no"] == reg_no), None),
     )
-    for who, action, extra in [
-        (loket, "check", {}),
-        (loket, "contact", {}),
-        (Officer(base, OFFICERS["verifikator"]), "forward", {}),
-        (
-            Officer(base, OFFICERS["operator_siak"]),
-            "enter_siak",
-            {
-                "siak_ref": "SIAK-7306-2026-000123",
-                "files": {
-                    "draft": (
-                        "draft.pdf",
-                        io.BytesIO(
-                            simple_pdf(
-                                "KARTU KELUARGA", [f"No. {reg_no}", "Kepala keluarga: Andi Baso"]
-                            )
-                        ),
-                        "application/pdf",
-                    )
-                },
-            },
-        ),
-        (Officer(base, OFFICERS["kabid"]), "approve", {}),
-        (Officer(base, OFFICERS["kadis"]), "sign", {}),
-    ]:
-        if action == "enter_siak":
-            # the operator types from the hand-off package, built by a task after "forward"
-            _wait("the SIAK hand-off package", functools.partial(_handoff_ready, who, case_id))
-        who.act(case_id, "claim")
-        who.act(case_id, action, **extra)
-        out(f"   {who.email}: {action}")
-    final = _wait(
-        "the signed document to be delivered",
-        lambda: (lambda c: c if c["case"]["state"] == "delivered" else None)(
-            loket_view(base, case_id)
-        ),
-    )
+    # steps 3–8 (and the delivery) along the SOP, each officer claiming before acting
+    walk(desk, case_id, "delivered")
+    final = finder.case(case_id)
+    desk.close()
     docs = [m for m in conversation(base, wa_id) if m["direction"] == "out" and m.get("document")]
     if not docs:
         raise DemoFailed("the resident did not receive the signed document on WhatsApp")
     filename = docs[-1]["document"]["filename"]
     out(f"8. Dokumen bertanda tangan elektronik (TTE) terkirim ke pemohon: {filename}")
     return dict(final["timeline"])
-
-
-def _handoff_ready(officer: Officer, case_id: str) -> bool:
-    return bool(officer.case(case_id).get("handoff"))
-
-
-def loket_view(base: str, case_id: str) -> dict[str, Any]:
-    return Officer(base, OFFICERS["loket"]).case(case_id)
 
 
 def print_timeline(tl: dict[str, Any], out: Callable[[str], None] = print) -> None:
@@ -258,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         tl = run(base)
         print_timeline(tl)
         return 0
-    except DemoFailed as exc:
+    except DriveError as exc:
         print(f"DEMO GAGAL: {exc}", file=sys.stderr)
         return 1
     finally:
