@@ -24,6 +24,7 @@ ID: dict[str, str] = {
     "bad_json": "Permintaan tidak dapat dibaca (JSON tidak valid).",
     "bad_signature": "Tanda tangan permintaan tidak valid.",
     "service_unknown": "Jenis layanan tidak dikenal.",
+    "service_required": "Pilih jenis layanan.",
     "file_type": "Berkas harus berupa JPG, PNG, atau PDF.",
     "file_too_large": "Ukuran berkas melebihi batas {limit_mb} MB.",
     "file_empty": "Berkas kosong.",
