@@ -833,3 +833,22 @@ def test_the_page_with_every_error_stays_small_and_runs_only_its_own_code(
     assert html.count("<script") == html.count(f'<script nonce="{nonce}"') == 1
     assert html.count("<style") == html.count(f'<style nonce="{nonce}"') == 1
     assert " style=" not in html
+
+
+def test_the_service_named_on_whatsapp_is_preselected_until_the_resident_chooses(
+    container: Container, gb: FlaskClient, flow: Flow
+) -> None:
+    # GIVEN a resident whose first WhatsApp message asked for a KK
+    case = flow.send_link(flow.greet(text="Selamat pagi, mau urus KK"))
+    token = flow.token(case)
+    # THEN the guest book opens with Kartu Keluarga chosen, its documents asked for
+    html = gb.get(f"/f/{token}").get_data(as_text=True)
+    assert 'value="kk" selected' in html
+    # WHEN they choose another service (the page saves it as the draft)
+    gb.post(f"/f/{token}/draft", data={"service": "kia"})
+    # THEN their choice is what the form shows
+    html = gb.get(f"/f/{token}").get_data(as_text=True)
+    assert 'value="kia" selected' in html and 'value="kk" selected' not in html
+    # AND an empty submit reports what that service still needs
+    fields = gb.post(f"/f/{token}", data={"service": "kia"}, headers=JSON).get_json()["fields"]
+    assert {"doc_kk", "doc_akta_kelahiran"} <= set(fields) and "service" not in fields

@@ -53,11 +53,28 @@ ID: dict[str, str] = {
         "Terlalu banyak permintaan dari alamat Anda. Silakan coba lagi dalam {seconds} detik."
     ),
     # messages to the resident on WhatsApp
-    "wa_guestbook_link": (
+    # the greeting with the guest-book link (SOP step 2): wa_greeting, then the service the
+    # resident named with its documents (or how to choose one), the link, the keywords
+    "wa_greeting": (
         "Selamat datang di layanan WhatsApp Disdukcapil Kabupaten Gowa, Kecamatan {kecamatan}.\n"
-        "Nomor permohonan Anda: {reg_no}.\n"
-        "Silakan isi Buku Tamu dan unggah dokumen persyaratan melalui tautan berikut "
-        "(berlaku {days} hari):\n{link}"
+        "Nomor permohonan Anda: {reg_no}."
+    ),
+    "wa_greeting_service": (
+        "Anda ingin mengurus *{service}*. Siapkan foto atau PDF dokumen berikut:\n{documents}\n"
+        "Bila bukan layanan ini, pilih layanan yang benar di Buku Tamu."
+    ),
+    "wa_greeting_document": "- {name}",
+    "wa_greeting_document_optional": "- {name} — tidak wajib",
+    "wa_greeting_no_service": (
+        "Di Buku Tamu, pilih jenis layanan yang Anda perlukan (misalnya KK, KTP-el, akta "
+        "kelahiran), isi data Anda, lalu unggah foto atau PDF dokumen persyaratannya."
+    ),
+    "wa_greeting_link": (
+        "Isi Buku Tamu dan unggah dokumen melalui tautan berikut (berlaku {days} hari):\n{link}"
+    ),
+    "wa_greeting_keywords": (
+        "Ketik *STATUS* untuk melihat posisi permohonan, *BANTUAN* untuk bantuan, atau *BATAL* "
+        "untuk membatalkan permohonan."
     ),
     "wa_form_received": (
         "Terima kasih. Data permohonan {reg_no} sudah kami terima dan sedang diperiksa "

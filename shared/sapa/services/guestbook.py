@@ -88,10 +88,11 @@ def known_number(case: Case) -> str:
 
 
 def current_values(case: Case) -> dict[str, str]:
-    """What the form shows: the submitted data, overlaid with the draft being typed."""
+    """What the form shows: the submitted data, overlaid with the draft being typed. Before
+    the resident has chosen a service, the one their WhatsApp greeting named is preselected."""
     values = {k: str(v) for k, v in case.form.items()}
-    if case.service:
-        values["service"] = case.service
+    if case.service or case.service_hint:
+        values["service"] = str(case.service or case.service_hint)
     values.update(case.draft_form)
     return values
 

@@ -16,6 +16,7 @@ from sapa.domain.errors import (
     PermanentError,
     TransientError,
 )
+from sapa.domain.reference import Service
 from sapa.domain.texts import STATE_LABELS, text
 from sapa.ports import Message
 from sapa.services import estimate
@@ -44,15 +45,8 @@ def guestbook_link(c: Container, case: Case) -> str:
 
 
 def render(c: Container, case: Case, kind: str, params: dict[str, Any]) -> str:
-    kec = c.region.kecamatan_by_code(case.kecamatan).name
     if kind == "guestbook_link":
-        return text(
-            "wa_guestbook_link",
-            kecamatan=kec,
-            reg_no=case.reg_no,
-            days=c.settings.guestbook_link_days,
-            link=guestbook_link(c, case),
-        )
+        return greeting(c, case)
     if kind == "status":
         return estimate.status_reply(c, case)  # the step and the expected completion time
     if kind == "help":
@@ -87,6 +81,51 @@ def render(c: Container, case: Case, kind: str, params: dict[str, Any]) -> str:
         raise PermanentError(f"unknown notification kind {kind!r}")
     link = guestbook_link(c, case) if kind == "correction" else ""
     return text(keys[kind], reg_no=case.reg_no, reason=params.get("reason", ""), link=link)
+
+
+def named_service(c: Container, case: Case) -> Service | None:
+    """The service the resident is asking for, as far as SAPA knows: the one they chose in
+    the guest book (submitted, else in the draft), else the one their first WhatsApp message
+    named (the hint)."""
+    code = case.service or case.draft_form.get("service", case.service_hint or "")
+    try:
+        return c.catalogue.get(code) if code else None
+    except KeyError:
+        return None
+
+
+def greeting(c: Container, case: Case) -> str:
+    """SOP step 2's message: welcome, the registration number, the service the resident named
+    with the documents to prepare (or how to choose a service), the guest-book link and the
+    keywords to ask for the status, help or to cancel."""
+    parts = [
+        text(
+            "wa_greeting",
+            kecamatan=c.region.kecamatan_by_code(case.kecamatan).name,
+            reg_no=case.reg_no,
+        )
+    ]
+    service = named_service(c, case)
+    if service is None:
+        parts.append(text("wa_greeting_no_service"))
+    else:
+        documents = "\n".join(
+            text(
+                "wa_greeting_document_optional" if r.optional else "wa_greeting_document",
+                name=r.name,
+            )
+            for r in service.requirements
+        )
+        parts.append(text("wa_greeting_service", service=service.name, documents=documents))
+    parts.append(
+        text(
+            "wa_greeting_link",
+            days=c.settings.guestbook_link_days,
+            link=guestbook_link(c, case),
+        )
+    )
+    parts.append(text("wa_greeting_keywords"))
+    return "\n\n".join(parts)
 
 
 def notify(c: Container, payload: dict[str, Any], task_name_: str) -> str:

@@ -1,0 +1,141 @@
+"""What the resident reads on WhatsApp: the greeting with the guest-book link (the service
+their first message named and its documents), the signed document's caption and file name,
+and no second "contacted" message right after an officer's own."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from sapa.adapters.clock import FixedClock
+from sapa.bootstrap import Container
+from sapa.services import guestbook, intake
+from tests.services.conftest import FakeWhatsApp, Runner, greet, inbound
+from tests.services.test_pipeline import token_from
+
+WA_ID = "6281234567890"
+
+
+def link_message(wa: FakeWhatsApp) -> str:
+    (body,) = [m["body"] for m in wa.sent if "/guestbook/f/" in m.get("body", "")]
+    return str(body)
+
+
+# ---- the greeting (SOP step 2) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("first", "service", "documents"),
+    [
+        (
+            "mau urus KK",
+            "Kartu Keluarga (baru/perubahan)",
+            ["KK lama", "Buku nikah/akta perkawinan atau akta cerai"],
+        ),
+        (
+            "Assalamualaikum, akte lahir anak sy",
+            "Akta Kelahiran",
+            ["Surat keterangan lahir dari dokter/bidan atau SPTJM", "KTP-el orang tua/saksi"],
+        ),
+        ("bapak meninggal", "Akta Kematian", ["KTP-el almarhum/almarhumah"]),
+    ],
+)
+def test_the_greeting_names_the_service_of_the_first_message_and_its_documents(
+    container: Container,
+    runner: Runner,
+    wa: FakeWhatsApp,
+    first: str,
+    service: str,
+    documents: list[str],
+) -> None:
+    # GIVEN a resident whose first message names what they need
+    case_id = greet(container, text=first)
+    # WHEN SAPA answers with the guest-book link
+    runner.drain()
+    body = link_message(wa)
+    # THEN the answer names the service and every document to prepare, one per line
+    assert service in body
+    lines = body.splitlines()
+    for name in documents:
+        assert f"- {name}" in lines
+    # AND still the registration number, the link and how to ask for status, help, cancel
+    case = container.store.get(case_id)
+    assert case.reg_no in body
+    assert re.search(r"\s(https?://\S+/guestbook/f/\S+)(\s|$)", body)
+    for keyword in ("STATUS", "BANTUAN", "BATAL"):
+        assert keyword in body
+    # AND the case keeps the service as a hint (the audit trail says where it came from)
+    assert case.service_hint is not None and case.service is None
+    (greeted,) = [e for e in container.store.events(case_id) if e.event == "greet"]
+    assert greeted.detail["service_hint"] == case.service_hint
+
+
+def test_an_optional_document_is_marked_as_such(
+    container: Container, runner: Runner, wa: FakeWhatsApp
+) -> None:
+    greet(container, text="kk saya mau diubah")
+    runner.drain()
+    lines = link_message(wa).splitlines()
+    assert "- Surat pindah (bila pindah domisili) — tidak wajib" in lines
+    assert "- KK lama" in lines  # required: no mark
+
+
+def test_a_greeting_that_names_no_service_says_how_to_choose_one(
+    container: Container, runner: Runner, wa: FakeWhatsApp
+) -> None:
+    # GIVEN a resident who only says hello
+    case_id = greet(container, text="Halo kk, selamat pagi")
+    runner.drain()
+    body = link_message(wa)
+    # THEN the answer lists no documents but says to choose the service in the guest book
+    assert container.store.get(case_id).service_hint is None
+    assert "pilih jenis layanan" in body
+    assert not any(line.startswith("- ") for line in body.splitlines())
+    assert all(s.name not in body for s in container.catalogue.services if s.code != "ktp_el")
+    for keyword in ("STATUS", "BANTUAN", "BATAL"):
+        assert keyword in body
+
+
+def test_only_the_first_text_of_a_resident_sets_the_hint(
+    container: Container, runner: Runner, wa: FakeWhatsApp
+) -> None:
+    # GIVEN a resident whose first message is a photo captioned "KTP"
+    intake.receive(container, [inbound("KTP", type_="image", media_id="m1", wamid="wamid.P")], [])
+    case = container.store.find_open("730608", WA_ID)
+    assert case is not None
+    # THEN a caption names no service (it says what the photo shows)
+    assert case.service_hint is None
+    # AND a later text does not change the case's hint either
+    intake.receive(container, [inbound("mau urus KK", wamid="wamid.Q")], [])
+    assert container.store.get(case.id).service_hint is None
+
+
+def test_the_hint_preselects_the_service_but_the_residents_choice_wins(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    # GIVEN a resident who asked for a KK on WhatsApp
+    case_id = greet(container, text="mau urus KK")
+    runner.drain()
+    token = token_from(wa)
+    # THEN the guest book preselects it
+    assert guestbook.current_values(container.store.get(case_id))["service"] == "kk"
+    # WHEN they choose KTP-el in the guest book instead (the draft saves it), and submit it
+    guestbook.save_draft(container, token, {"service": "ktp_el"})
+    assert guestbook.current_values(container.store.get(case_id))["service"] == "ktp_el"
+    # AND a HALO now lists the documents of what they chose, not of the hint
+    intake.receive(container, [inbound("HALO", wamid="wamid.H")], [])
+    wa.sent.clear()
+    runner.drain()
+    again = link_message(wa)
+    assert "*KTP-el*" in again and "KK lama" not in again
+    from sapa.services.guestbook import Submission, Upload
+    from tests.functions.conftest import tiny_pdf, tiny_png, valid_fields
+
+    sub = Submission(
+        {k: v for k, v in valid_fields().items() if k != "service"},
+        {"kk": Upload("kk.png", tiny_png()), "ktp_lama": Upload("k.pdf", tiny_pdf())},
+    )
+    case = guestbook.submit(container, token, sub)
+    assert case.service == "ktp_el"
+    assert case.service_hint == "kk"  # the hint stays what the message said
