@@ -10,9 +10,14 @@ import pytest
 
 from sapa.adapters.clock import FixedClock
 from sapa.bootstrap import Container
-from sapa.services import guestbook, intake
+from sapa.services import guestbook, intake, signing
 from tests.services.conftest import FakeWhatsApp, Runner, greet, inbound
-from tests.services.test_pipeline import token_from
+from tests.services.test_pipeline import (
+    KADIS,
+    act,
+    to_approved,
+    token_from,
+)
 
 WA_ID = "6281234567890"
 
@@ -139,3 +144,55 @@ def test_the_hint_preselects_the_service_but_the_residents_choice_wins(
     case = guestbook.submit(container, token, sub)
     assert case.service == "ktp_el"
     assert case.service_hint == "kk"  # the hint stays what the message said
+
+
+# ---- the signed document ------------------------------------------------------------------------
+
+
+def test_the_signed_document_is_named_and_explained(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    # GIVEN a KK request approved and signed
+    case_id = to_approved(container, runner, wa, clock)
+    act(container, case_id, KADIS, "sign")
+    runner.drain()
+    (doc,) = [m for m in wa.sent if m["type"] == "document"]
+    case = container.store.get(case_id)
+    assert case.state == "delivered"
+    # THEN the file is named by the document and the registration number
+    assert doc["filename"] == f"KK-{case.reg_no}.pdf"
+    assert re.fullmatch(r"KK-7306\d\d-\d{8}-\d{4}\.pdf", doc["filename"])
+    assert case.signed is not None and case.signed.filename == doc["filename"]
+    # AND the caption names the document, says the QR code / TTE makes it valid, that it may
+    # be printed on plain HVS paper under Permendagri 109/2019, and thanks the resident
+    caption = doc["caption"]
+    assert caption.startswith("Kartu Keluarga ")
+    assert case.reg_no in caption
+    assert "tanda tangan elektronik (TTE)" in caption and "kode QR" in caption
+    assert "HVS" in caption and "Permendagri Nomor 109 Tahun 2019" in caption
+    assert "Terima kasih" in caption
+    assert len(caption) <= 1024  # WhatsApp's limit for a caption
+
+
+def test_a_card_is_not_said_to_be_printable_on_plain_paper(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    # GIVEN a signed KTP-el (a card: Permendagri 109/2019 puts KK and akta on HVS, not cards)
+    case_id = to_approved(container, runner, wa, clock)
+    case = container.store.get(case_id)
+    case = case.model_copy(update={"service": "ktp_el"})
+    caption = signing.delivery_caption(container, case)
+    # THEN the caption names it and its TTE, but says nothing about printing it
+    assert caption.startswith("KTP Elektronik ")
+    assert "kode QR" in caption
+    assert "HVS" not in caption and "Permendagri" not in caption
+    assert signing.signed_filename(container, case) == f"KTP-EL-{case.reg_no}.pdf"
+
+
+def test_a_document_of_a_service_no_longer_in_the_catalogue_still_goes_out(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    case = container.store.get(to_approved(container, runner, wa, clock))
+    gone = case.model_copy(update={"service": "paspor"})
+    assert signing.signed_filename(container, gone) == f"DOKUMEN-{case.reg_no}.pdf"
+    assert signing.delivery_caption(container, gone).startswith("Dokumen ")

@@ -91,10 +91,18 @@ ID: dict[str, str] = {
         "Silakan perbaiki melalui tautan Buku Tamu Anda (hanya bagian di atas yang perlu "
         "diisi ulang):\n{link}"
     ),
+    # the signed document's caption (services.signing.deliver): wa_delivered_caption, the
+    # printing sentence for documents printed on plain paper, then the thanks
     "wa_delivered_caption": (
-        "Dokumen permohonan {reg_no} telah ditandatangani secara elektronik (TTE). "
-        "Keaslian dapat diperiksa dengan memindai kode QR pada dokumen."
+        "{document} Anda sudah selesai (permohonan {reg_no}).\n"
+        "Dokumen ini sah dengan tanda tangan elektronik (TTE) Disdukcapil Kabupaten Gowa. "
+        "Keasliannya dapat diperiksa dengan memindai kode QR pada dokumen."
     ),
+    "wa_delivered_print": (
+        "Sesuai Permendagri Nomor 109 Tahun 2019, dokumen ini dicetak pada kertas HVS putih "
+        "A4 80 gram, tanpa blangko khusus: Anda dapat mencetaknya sendiri."
+    ),
+    "wa_delivered_thanks": "Terima kasih telah menggunakan layanan Disdukcapil Kabupaten Gowa.",
     "wa_cancelled": "Permohonan {reg_no} telah dibatalkan.",
     "wa_cancel_confirm": (
         "Anda meminta pembatalan permohonan {reg_no}. Balas YA dalam {minutes} menit untuk "
