@@ -37,6 +37,22 @@ class FakeWhatsApp:
         self.sent.append({"type": "text", "from": phone_number_id, "to": to, "body": body})
         return f"wamid.OUT{len(self.sent)}"
 
+    def send_template(
+        self,
+        phone_number_id: str,
+        to: str,
+        name: str,
+        language: str,
+        params: list[str],
+        *,
+        reference: str | None = None,
+    ) -> str:
+        self._maybe_fail()
+        self.sent.append(
+            {"type": "template", "from": phone_number_id, "to": to, "name": name, "params": params}
+        )
+        return f"wamid.OUT{len(self.sent)}"
+
     def send_buttons(
         self,
         phone_number_id: str,

@@ -5,17 +5,24 @@ and no second "contacted" message right after an officer's own."""
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from sapa.adapters.clock import FixedClock
+from sapa.adapters.meta_webhook import InboundMessage
 from sapa.bootstrap import Container
-from sapa.services import guestbook, intake, signing
+from sapa.domain.errors import TransientError
+from sapa.ports import Task
+from sapa.services import guestbook, intake, notify, signing
 from tests.services.conftest import FakeWhatsApp, Runner, greet, inbound
 from tests.services.test_pipeline import (
     KADIS,
+    LOKET,
     act,
     to_approved,
+    to_submitted,
     token_from,
 )
 
@@ -196,3 +203,189 @@ def test_a_document_of_a_service_no_longer_in_the_catalogue_still_goes_out(
     gone = case.model_copy(update={"service": "paspor"})
     assert signing.signed_filename(container, gone) == f"DOKUMEN-{case.reg_no}.pdf"
     assert signing.delivery_caption(container, gone).startswith("Dokumen ")
+
+
+# ---- step 4: no automatic "contacted" right after the officer's own message ----------------------
+
+
+def _checked(c: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock) -> str:
+    case_id = to_submitted(c, runner, wa, clock)
+    act(c, case_id, LOKET, "claim")
+    act(c, case_id, LOKET, "check")
+    runner.drain()
+    wa.sent.clear()
+    return case_id
+
+
+def _contacted_task(runner: Runner) -> Task:
+    (task,) = [
+        t for t in runner.queue.tasks if t.kind == "notify" and t.payload["kind"] == "contacted"
+    ]
+    return task
+
+
+def _contacted_sent(c: Container, case_id: str) -> list[Any]:
+    return [m for m in c.store.messages(case_id) if m.data.get("kind") == "contacted"]
+
+
+def test_without_an_officers_message_the_resident_is_told_of_step_4(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    case_id = _checked(container, runner, wa, clock)
+    act(container, case_id, LOKET, "contact")
+    task = _contacted_task(runner)
+    runner.drain()
+    assert [m["body"] for m in wa.sent] == [
+        notify.render(container, container.store.get(case_id), "contacted", {})
+    ]
+    # AND the same task again (a retry) sends nothing more
+    assert notify.notify(container, task.payload, task.name or "") == "already_sent"
+    assert len(wa.sent) == 1 and len(_contacted_sent(container, case_id)) == 1
+
+
+def test_an_officers_reply_just_before_step_4_is_the_contact(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = _checked(c, runner, wa, clock)
+    # GIVEN the counter officer writes to the resident from the case file
+    act(c, case_id, LOKET, "reply", message="Data Anda lengkap, segera kami proses.")
+    runner.drain()
+    assert [m["body"] for m in wa.sent] == ["Data Anda lengkap, segera kami proses."]
+    # WHEN two minutes later they mark step 4 done
+    clock.advance(120)
+    act(c, case_id, LOKET, "contact")
+    task = _contacted_task(runner)
+    runner.drain()
+    # THEN the resident gets no second, near-identical message
+    assert len(wa.sent) == 1
+    assert _contacted_sent(c, case_id) == []
+    # AND the case says why, once; the step itself is done
+    case = c.store.get(case_id)
+    assert case.state == "contacted"
+    (skipped,) = [e for e in c.store.events(case_id) if e.event == "message_skipped"]
+    assert skipped.detail["kind"] == "contacted"
+    assert skipped.detail["reason"] == "officer_wrote_to_resident"
+    # AND the task replayed (later still, an hour on) decides the same: nothing sent, no note
+    clock.advance(3600)
+    assert notify.notify(c, task.payload, task.name or "") == "skipped"
+    assert notify.notify(c, task.payload, task.name or "") == "skipped"
+    assert len(wa.sent) == 1
+    assert [e.event for e in c.store.events(case_id)].count("message_skipped") == 1
+
+
+def test_an_officers_reply_longer_ago_than_the_steps_mutu_baku_is_not_the_contact(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = _checked(c, runner, wa, clock)
+    act(c, case_id, LOKET, "reply", message="Mohon ditunggu, data sedang kami periksa.")
+    runner.drain()
+    # WHEN step 4 is marked done eleven minutes later (its mutu baku is ten)
+    assert notify.contact_window(c) == timedelta(minutes=10)
+    clock.advance(11 * 60)
+    act(c, case_id, LOKET, "contact")
+    runner.drain()
+    # THEN the automatic message goes out as well
+    assert len(wa.sent) == 2
+    assert len(_contacted_sent(c, case_id)) == 1
+
+
+def test_an_officers_message_from_the_whatsapp_business_app_counts_too(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = _checked(c, runner, wa, clock)
+    # GIVEN the officer wrote from the kecamatan's phone (an echo reaches the webhook)
+    echo = InboundMessage(
+        wamid="wamid.ECHO1",
+        phone_number_id="demo-730608",
+        wa_id=WA_ID,
+        profile_name="",
+        at=clock.now(),
+        type="text",
+        text="Berkas Anda sudah lengkap ya Pak.",
+        source="echo",
+    )
+    intake.receive(c, [echo], [])
+    clock.advance(30)
+    act(c, case_id, LOKET, "contact")
+    runner.drain()
+    assert wa.sent == [] and _contacted_sent(c, case_id) == []
+
+
+def test_a_reply_still_on_its_way_is_waited_for(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = _checked(c, runner, wa, clock)
+    # GIVEN a reply whose task has not run yet, and step 4 marked done right after it
+    act(c, case_id, LOKET, "reply", message="Data lengkap, Pak.")
+    (reply,) = runner.queue.take()
+    clock.advance(1)
+    act(c, case_id, LOKET, "contact")
+    task = _contacted_task(runner)
+    # WHEN the "contacted" task runs first
+    # THEN it fails transiently (the queue retries it) and sends nothing
+    with pytest.raises(TransientError):
+        notify.notify(c, task.payload, task.name or "")
+    assert wa.sent == []
+    # WHEN the reply goes out, and the retry runs
+    notify.notify(c, reply.payload, reply.name or "")
+    clock.advance(2)
+    assert notify.notify(c, task.payload, task.name or "") == "skipped"
+    assert [m["body"] for m in wa.sent] == ["Data lengkap, Pak."]
+
+
+def test_a_reply_that_never_goes_out_does_not_hold_step_4s_message_for_long(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = _checked(c, runner, wa, clock)
+    act(c, case_id, LOKET, "reply", message="Data lengkap, Pak.")
+    runner.queue.take()  # its task is stuck somewhere
+    act(c, case_id, LOKET, "contact")
+    task = _contacted_task(runner)
+    with pytest.raises(TransientError):
+        notify.notify(c, task.payload, task.name or "")
+    # WHEN the retry comes after the wait is over
+    clock.advance(notify.REPLY_WAIT.total_seconds() + 1)
+    # THEN the resident is told by the automatic message
+    assert notify.notify(c, task.payload, task.name or "") == "sent"
+    assert len(_contacted_sent(c, case_id)) == 1
+
+
+def test_a_reply_refused_outside_the_24_hour_window_leaves_step_4s_template(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    c = container
+    case_id = _checked(c, runner, wa, clock)
+    # GIVEN the resident last wrote more than 24 hours ago: a free reply cannot go out
+    clock.advance(25 * 3600)
+    act(c, case_id, LOKET, "claim")
+    act(c, case_id, LOKET, "reply", message="Data lengkap, Pak.")
+    runner.drain()
+    assert wa.sent == []
+    # WHEN step 4 is marked done
+    act(c, case_id, LOKET, "contact")
+    runner.drain()
+    # THEN the approved "contacted" template still tells the resident
+    (sent,) = _contacted_sent(c, case_id)
+    assert sent.type == "template"
+    assert [m["type"] for m in wa.sent] == ["template"]
+
+
+def test_a_contacted_task_queued_before_this_change_still_sends(
+    container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock
+) -> None:
+    # GIVEN a task decided by an older SAPA (no contact time in its payload), after a reply
+    c = container
+    case_id = _checked(c, runner, wa, clock)
+    act(c, case_id, LOKET, "reply", message="Data lengkap, Pak.")
+    runner.drain()
+    act(c, case_id, LOKET, "contact")
+    task = _contacted_task(runner)
+    runner.queue.take()
+    old = {k: v for k, v in task.payload.items() if k != "contacted_at"}
+    # THEN it sends as it always did
+    assert notify.notify(c, old, task.name or "") == "sent"
