@@ -32,6 +32,36 @@ HINTS = {
 }
 
 
+def _summary(
+    c: Container, values: dict[str, str], errors: dict[str, str], labels: dict[str, str]
+) -> list[tuple[str, str]]:
+    """The refused form's problems in the page's order, each with the id of its input: a
+    list at the top links to them (a phone shows one screen of a long form). A message that
+    names its field is shown as it is, any other after the field's name."""
+    chosen = next((s for s in c.catalogue.services if s.code == values.get("service")), None)
+    services = [chosen] if chosen else list(c.catalogue.services)
+    places: dict[str, tuple[str, str]] = {
+        "service": ("service", "Jenis layanan"),
+        **{f["name"]: (f["name"], labels[f["name"]]) for f in FIELDS},
+        "desa": ("desa", labels["desa"]),
+    }
+    for s in reversed(services):  # the first service holding a document is where it links
+        for r in s.requirements:
+            places[f"doc_{r.key}"] = (f"doc_{s.code}_{r.key}", r.name)
+    places["consent"] = ("consent", "Persetujuan")
+    order = ["service"]
+    for f in FIELDS:  # the desa list stands after the birth date
+        order += [f["name"], "desa"] if f["name"] == "birth_date" else [f["name"]]
+    order += [f"doc_{r.key}" for s in services for r in s.requirements] + ["consent"]
+    out: list[tuple[str, str]] = []
+    for key in dict.fromkeys(k for k in [*order, *errors] if k in errors):
+        anchor, label = places.get(key, ("guestbook", ""))
+        message = errors[key]
+        named = not label or label.lower() in message.lower()
+        out.append((anchor, message if named else f"{label}: {message}"))
+    return out
+
+
 def _form(
     c: Container,
     case: Case,
@@ -55,6 +85,8 @@ def _form(
         values=values,
         errors=errors,
         error_message=text("form_has_errors"),
+        error_summary=_summary(c, values, errors, labels),
+        service_chosen=any(s.code == values.get("service") for s in c.catalogue.services),
         max_mb=c.settings.max_upload_mb,
         consent_text=guestbook.CONSENT_TEXT,
         uploaded={

@@ -148,7 +148,7 @@ def test_a_flagged_desa_alone_is_offered_on_its_own(stack: LocalStack, page: Any
     page.goto(link)
     # THEN the resident gets exactly that list to pick from (and the consent), nothing else
     visible = page.locator("form input:visible, form select:visible, form textarea:visible")
-    assert visible.evaluate_all("els => els.map(e => e.id || e.type)") == ["desa", "checkbox"]
+    assert visible.evaluate_all("els => els.map(e => e.id || e.type)") == ["desa", "consent"]
     assert page.get_by_label("Desa/Kelurahan").input_value() == demo.FORM["desa"]
     assert page.get_by_role("heading", name="Dokumen persyaratan").count() == 0
     # WHEN they pick another desa of Somba Opu and submit

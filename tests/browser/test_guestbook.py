@@ -218,3 +218,72 @@ def test_a_link_that_no_longer_works_tells_the_resident_to_send_halo(
     assert "nomor WhatsApp layanan kecamatan" in message
     assert page.locator("form").count() == 0
     assert "Traceback" not in page.content()
+
+
+def test_on_a_phone_a_pdf_is_picked_from_files_and_an_empty_submit_shows_every_error(
+    stack: LocalStack, page: Any, guestbook_link: str
+) -> None:
+    from sapa.adapters.pdf import simple_pdf
+
+    from .support import PHONE
+
+    # GIVEN a resident on a 360 px wide phone, on their guest-book link
+    assert page.viewport_size == PHONE
+    page.goto(guestbook_link)
+    # WHEN they press "Kirim permohonan" before anything else
+    with page.expect_navigation() as nav:
+        page.get_by_role("button", name="Kirim permohonan").click()
+    # THEN the form comes back with the service asked for, and every field's problem beside it
+    assert nav.value.status == 422
+    assert page.get_by_role("alert").inner_text() == "Periksa kembali isian yang ditandai."
+    service = page.get_by_label("Jenis layanan")
+    assert service.evaluate("e => e.nextElementSibling.textContent") == "Pilih jenis layanan."
+    # (the name and number WhatsApp gave are filled in already)
+    assert page.get_by_label("Nama lengkap", exact=True).input_value() == "Andi"
+    for label in ("NIK", "Nomor KK", "Tanggal lahir", "Alamat"):
+        field = page.get_by_label(label, exact=True)
+        assert field.get_attribute("aria-invalid") == "true", label
+        assert field.evaluate("e => e.nextElementSibling.textContent") == "Wajib diisi.", label
+        assert field.evaluate("e => e.nextElementSibling.className") == "error", label
+    assert page.get_by_label("Desa/Kelurahan").evaluate(
+        "e => e.nextElementSibling.textContent"
+    ) == ("Wajib diisi.")
+    consent = page.locator("#err-consent")
+    assert consent.is_visible()
+    assert consent.inner_text() == "Persetujuan pemrosesan data wajib dicentang."
+    # AND a list at the top leads to each of them, and nothing is wider than the phone
+    assert page.locator("ul.error li").count() == 7
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    page.locator("ul.error a", has_text="Pilih jenis layanan.").click()
+    assert page.evaluate("location.hash") == "#service"
+
+    # WHEN they choose Kartu Keluarga and pick the marriage book as a PDF from their files
+    service.select_option(label=KK)
+    documents = page.get_by_role("group", name=KK)
+    book = documents.get_by_label("Buku nikah/akta perkawinan atau akta cerai", exact=True)
+    # (the input does not force the camera: files, gallery and camera are all offered)
+    assert book.get_attribute("capture") is None
+    assert "application/pdf" in (book.get_attribute("accept") or "")
+    pdf = simple_pdf("Buku Nikah", ["Salinan buku nikah pemohon (contoh)"])
+    book.set_input_files({"name": "buku-nikah.pdf", "mimeType": "application/pdf", "buffer": pdf})
+    documents.get_by_text("Tersimpan: buku-nikah.pdf", exact=True).wait_for()
+    # AND press "Kirim permohonan" again with the rest still empty
+    with page.expect_navigation() as nav:
+        page.get_by_role("button", name="Kirim permohonan").click()
+    # THEN the service is kept, the PDF is kept, and only the missing KK photo is asked for
+    # beside its own input (next to the data and the consent still missing)
+    assert nav.value.status == 422
+    assert page.get_by_label("Jenis layanan").input_value() == "kk"
+    documents = page.get_by_role("group", name=KK)
+    assert documents.get_by_text("Sudah diunggah: buku-nikah.pdf").is_visible()
+    kk_lama = documents.get_by_label("KK lama", exact=True)
+    assert kk_lama.get_attribute("aria-invalid") == "true"
+    assert kk_lama.evaluate("e => e.nextElementSibling.textContent") == (
+        "Dokumen wajib belum diunggah: KK lama."
+    )
+    assert page.locator("p.error:not([role=alert])").count() == 7  # 5 fields, KK lama, consent
+    case = case_of(stack, guestbook_link)
+    assert case.state == "link_sent"
+    assert [(d.requirement, d.content_type) for d in case.documents] == [
+        ("buku_nikah", "application/pdf")
+    ]

@@ -351,7 +351,12 @@ class Flow:
                 notify.notify(self.c, task.payload, task.name or "")
 
     def greet(
-        self, *, wa_id: str = WA_ID, kecamatan: str = SOMBA_OPU, name: str = "Andi Baso"
+        self,
+        *,
+        wa_id: str = WA_ID,
+        kecamatan: str = SOMBA_OPU,
+        name: str = "Andi Baso",
+        text: str = "Halo",
     ) -> Case:
         """SOP step 1 through intake (the message is stored, the link task queued)."""
         m = InboundMessage(
@@ -361,7 +366,7 @@ class Flow:
             profile_name=name,
             at=self.c.clock.now(),
             type="text",
-            text="Halo",
+            text=text,
         )
         intake.receive(self.c, [m], [])
         case = self.c.store.find_open(kecamatan, wa_id)

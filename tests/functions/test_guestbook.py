@@ -256,8 +256,9 @@ INVALID = {
     "no-consent": (dict(consent=""), None, "consent", {"kk", "ktp_lama"}),
     "missing-name": (dict(name=""), None, "name", {"kk", "ktp_lama"}),
     "desa-of-another-kecamatan": (dict(desa="Tamallayang"), None, "desa", {"kk", "ktp_lama"}),
-    # no valid service, so no requirement to file the documents under: none is kept
-    "unknown-service": (dict(service="paspor"), None, "service", set()),
+    # no valid service: the documents are still filed under the requirements they were
+    # picked for (as a document picked on its own is) and kept, ready for the chosen service
+    "unknown-service": (dict(service="paspor"), None, "service", {"kk", "ktp_lama"}),
     "bad-wa-number": (dict(wa_number="12345"), None, "wa_number", {"kk", "ktp_lama"}),
 }
 
@@ -676,3 +677,178 @@ def test_a_correction_request_offers_only_the_flagged_items(
     assert 'type="hidden" name="service" value="ktp_el"' in html
     # (the KK photo to be replaced is not shown as already uploaded)
     assert "kk" not in uploaded_shown(html)
+
+
+# ---- every problem at once, beside its field ---------------------------------------------------
+
+REQUIRED = ("name", "nik", "kk", "birth_date", "desa", "address")
+
+
+def _error_beside(html: str, name: str, message: str) -> None:
+    """`message` stands in the error paragraph of input `name`, and the input points at it."""
+    assert f'<p class="error" id="err-{name}">{message}</p>' in html, (name, message)
+    tag = re.search(rf'<(?:input|select)[^>]*\bid="{name}"[^>]*>', html, re.S)
+    assert tag is not None, name
+    assert 'aria-invalid="true"' in tag.group(0), name
+    assert f"err-{name}" in tag.group(0), name
+
+
+def test_an_empty_submit_names_every_problem_at_once_beside_its_field(
+    container: Container, gb: FlaskClient, flow: Flow, waiting: Case
+) -> None:
+    # GIVEN a resident who presses "Kirim permohonan" on an untouched form
+    token = flow.token(waiting)
+    before = snapshot(container, waiting.id)
+    resp = gb.post(f"/f/{token}", data={}, content_type="multipart/form-data")
+    # THEN the form comes back with every problem, not one at a time
+    assert resp.status_code == 422
+    html = resp.get_data(as_text=True)
+    assert "Jenis layanan tidak dikenal" not in html
+    _error_beside(html, "service", "Pilih jenis layanan.")
+    for name in REQUIRED:
+        _error_beside(html, name, "Wajib diisi.")
+    assert (
+        '<p class="error" id="err-consent">Persetujuan pemrosesan data wajib dicentang.</p>' in html
+    )
+    assert re.search(r'<input type="checkbox" id="consent"[^>]*aria-invalid="true"', html)
+    # AND a list at the top links each problem to its field, in the form's order
+    summary = re.findall(r'<li><a href="#([^"]+)">([^<]+)</a></li>', html)
+    assert [anchor for anchor, _ in summary] == [
+        "service",
+        "name",
+        "nik",
+        "kk",
+        "birth_date",
+        "desa",
+        "address",
+        "consent",
+    ]
+    assert ("service", "Pilih jenis layanan.") in summary
+    assert ("name", "Nama lengkap: Wajib diisi.") in summary
+    # AND nothing about the case changed, nothing was queued
+    assert _case_without_progress(snapshot(container, waiting.id)) == _case_without_progress(before)
+    assert container.store.get(waiting.id).state == "link_sent"
+    assert flow.queue.tasks == []
+    # AND the JSON answer names the same problems
+    api = gb.post(f"/f/{token}", data={}, headers=JSON)
+    assert api.status_code == 422
+    assert api.get_json()["fields"] == {
+        "service": "Pilih jenis layanan.",
+        **{name: "Wajib diisi." for name in REQUIRED},
+        "consent": "Persetujuan pemrosesan data wajib dicentang.",
+    }
+
+
+def test_with_the_service_chosen_the_missing_documents_come_with_the_other_problems(
+    gb: FlaskClient, flow: Flow, waiting: Case
+) -> None:
+    resp = gb.post(
+        f"/f/{flow.token(waiting)}",
+        data={"service": "ktp_el"},
+        content_type="multipart/form-data",
+        headers=JSON,
+    )
+    assert resp.status_code == 422
+    fields = resp.get_json()["fields"]
+    # the KK is required for a KTP-el, the old KTP is not
+    assert fields["doc_kk"] == "Dokumen wajib belum diunggah: Kartu Keluarga."
+    assert "doc_ktp_lama" not in fields
+    assert set(fields) == {"doc_kk", "consent", *REQUIRED}
+
+
+def test_every_kind_of_mistake_is_named_in_one_answer(
+    container: Container, gb: FlaskClient, flow: Flow, waiting: Case
+) -> None:
+    container.settings = container.settings.model_copy(update={"max_upload_mb": 1})  # type: ignore[misc]
+    big_pdf = tiny_pdf() + b"\0" * (1024 * 1024)
+    fields = valid_fields(service="kk", name="", nik="73060815089", kk="12AB", consent="")
+    del fields["consent"]
+    data = form_data(
+        fields, {"kk_lama": (TEXT_AS_JPG, "kk.jpg"), "buku_nikah": (big_pdf, "nikah.pdf")}
+    )
+    # WHEN the resident sends a form with six mistakes
+    resp = gb.post(
+        f"/f/{flow.token(waiting)}", data=data, content_type="multipart/form-data", headers=JSON
+    )
+    # THEN the one answer names all six, each in plain words
+    assert resp.status_code == 422
+    assert resp.get_json()["fields"] == {
+        "name": "Wajib diisi.",
+        "nik": text("nik_length"),
+        "kk": text("kk_length"),
+        "doc_kk_lama": text("file_type"),
+        "doc_buku_nikah": text("file_too_large", limit_mb=1),
+        "consent": text("consent_required"),
+    }
+    # AND neither file was kept
+    assert container.store.get(waiting.id).documents == []
+    # AND the page shows each beside its field, the documents inside the KK's fieldset
+    page = gb.post(
+        f"/f/{flow.token(waiting)}",
+        data=form_data(
+            fields, {"kk_lama": (TEXT_AS_JPG, "kk.jpg"), "buku_nikah": (big_pdf, "nikah.pdf")}
+        ),
+        content_type="multipart/form-data",
+    ).get_data(as_text=True)
+    assert (
+        '<p class="error" id="err-doc-kk-kk_lama">Berkas harus berupa JPG, PNG, atau PDF.</p>'
+        in (page)
+    )
+    assert (
+        '<p class="error" id="err-doc-kk-buku_nikah">Ukuran berkas melebihi batas 1 MB.</p>' in page
+    )
+    summary = re.findall(r'<li><a href="#([^"]+)">([^<]+)</a></li>', page)
+    assert ("doc_kk_kk_lama", "KK lama: Berkas harus berupa JPG, PNG, atau PDF.") in summary
+    assert ("nik", "NIK harus terdiri dari 16 angka.") in summary  # names its field already
+
+
+def test_documents_can_be_picked_from_files_and_gallery_not_only_the_camera(
+    gb: FlaskClient, flow: Flow, waiting: Case
+) -> None:
+    html = gb.get(f"/f/{flow.token(waiting)}").get_data(as_text=True)
+    inputs = re.findall(r'<input[^>]*type="file"[^>]*>', html, re.S)
+    assert inputs
+    for tag in inputs:
+        # no `capture`: the phone offers the camera, the gallery and its files
+        assert "capture" not in tag
+        accept = re.search(r'accept="([^"]+)"', tag)
+        assert accept is not None
+        assert {"image/jpeg", "image/png", "application/pdf", ".pdf"} <= set(
+            accept.group(1).split(",")
+        )
+    assert "pilih dari galeri atau berkas" in html
+
+
+def test_the_page_with_every_error_stays_small_and_runs_only_its_own_code(
+    gb: FlaskClient, flow: Flow, waiting: Case
+) -> None:
+    # GIVEN the heaviest page: every service's documents shown and every field in error
+    resp = gb.post(f"/f/{flow.token(waiting)}", data={}, content_type="multipart/form-data")
+    assert resp.status_code == 422
+    html = resp.get_data(as_text=True)
+    assert len(resp.get_data()) < 100 * 1024
+    csp = resp.headers["Content-Security-Policy"]
+    assert "unsafe-inline" not in csp
+    (nonce,) = set(re.findall(r"'nonce-([^']+)'", csp))
+    assert html.count("<script") == html.count(f'<script nonce="{nonce}"') == 1
+    assert html.count("<style") == html.count(f'<style nonce="{nonce}"') == 1
+    assert " style=" not in html
+
+
+def test_the_service_named_on_whatsapp_is_preselected_until_the_resident_chooses(
+    container: Container, gb: FlaskClient, flow: Flow
+) -> None:
+    # GIVEN a resident whose first WhatsApp message asked for a KK
+    case = flow.send_link(flow.greet(text="Selamat pagi, mau urus KK"))
+    token = flow.token(case)
+    # THEN the guest book opens with Kartu Keluarga chosen, its documents asked for
+    html = gb.get(f"/f/{token}").get_data(as_text=True)
+    assert 'value="kk" selected' in html
+    # WHEN they choose another service (the page saves it as the draft)
+    gb.post(f"/f/{token}/draft", data={"service": "kia"})
+    # THEN their choice is what the form shows
+    html = gb.get(f"/f/{token}").get_data(as_text=True)
+    assert 'value="kia" selected' in html and 'value="kk" selected' not in html
+    # AND an empty submit reports what that service still needs
+    fields = gb.post(f"/f/{token}", data={"service": "kia"}, headers=JSON).get_json()["fields"]
+    assert {"doc_kk", "doc_akta_kelahiran"} <= set(fields) and "service" not in fields

@@ -442,7 +442,8 @@ def test_deliver_sends_the_signed_pdf_once_and_closes_the_case(
     sent = wa.sent[0]
     assert sent.kind == "document"
     assert sent.data == container.blobs.get(case.signed.key)  # type: ignore[union-attr]
-    assert sent.filename == f"{case.reg_no}.pdf"
+    # named by the document and the request, as the resident keeps it in their phone
+    assert sent.filename == f"KTP-EL-{case.reg_no}.pdf"
     assert container.store.get(case.id).state == "signed"
     # WHEN WhatsApp reports it delivered to the resident's phone (twice, as Meta may)
     [doc] = [m for m in container.store.messages(case.id) if m.type == "document"]

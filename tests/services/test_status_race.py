@@ -172,7 +172,7 @@ def test_a_live_deliverer_overtaken_by_the_phones_report_keeps_its_caption(
     case = c.store.get(case_id)
     assert case.state == "delivered"
     (doc,) = [m for m in _outbound(c, case_id) if m.type == "document"]
-    assert doc.body == text("wa_delivered_caption", reg_no=case.reg_no)
+    assert doc.body == signing.delivery_caption(c, case)
     assert not doc.data.get("recovered") and doc.status == "delivered"
     assert len(c.whatsapp.sent) == 1  # type: ignore[attr-defined]
 

@@ -134,7 +134,7 @@ def test_deliver_outside_the_window_sends_document_ready_then_the_document_on_re
     wait_until(lambda: rig.c.store.get(case.id).state == "delivered", what="delivered")
     documents = [m for m in rig.received() if m["type"] == "document"]
     assert len(documents) == 1
-    assert documents[0]["document"]["filename"] == f"{case.reg_no}.pdf"
+    assert documents[0]["document"]["filename"] == f"KTP-EL-{case.reg_no}.pdf"
     request = rig.graph_request(documents[0]["wamid"])
     assert rig.sim.store.media_bytes(request["document"]["id"]) == rig.c.blobs.get(case.signed.key)
     stored = rig.c.store.get(case.id)

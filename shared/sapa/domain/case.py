@@ -97,6 +97,10 @@ class Case(BaseModel):
     wa_user_id: str | None = None
     applicant_name: str = ""
     service: str | None = None
+    # The service the resident's first WhatsApp message seemed to name (services.toml keywords):
+    # the greeting lists its documents and the guest book preselects it. Only a hint: the
+    # service is what the resident chooses in the guest book (`service`).
+    service_hint: str | None = None
     state: str
     version: int = 0
     created_at: datetime
@@ -150,6 +154,7 @@ class Case(BaseModel):
         wa_id: str,
         applicant_name: str,
         at: datetime,
+        service_hint: str | None = None,
     ) -> Case:
         """SOP step 1: the resident greets the kecamatan's number and a case exists."""
         first = sop.steps[0]
@@ -160,6 +165,7 @@ class Case(BaseModel):
             phone_number_id=phone_number_id,
             wa_id=wa_id,
             applicant_name=applicant_name,
+            service_hint=service_hint,
             state=first.to_state,
             created_at=at,
             updated_at=at,
@@ -176,7 +182,8 @@ class Case(BaseModel):
                 outcome=first.event,
             )
         )
-        case._record(actor, first.event, "", first.to_state, at, {"reg_no": reg_no})
+        detail = {"reg_no": reg_no, **({"service_hint": service_hint} if service_hint else {})}
+        case._record(actor, first.event, "", first.to_state, at, detail)
         case._open_run_if_waiting(sop, at)
         return case
 

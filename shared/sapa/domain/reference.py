@@ -30,6 +30,13 @@ class Service:
     name: str
     output: str
     requirements: tuple[Requirement, ...]
+    # Words and phrases a resident uses for this service in a WhatsApp message
+    # (sapa.domain.service_words reads them).
+    keywords: tuple[str, ...] = ()
+    # The short name of the signed document's file: KK-730608-20261203-0001.pdf
+    file_code: str = ""
+    # The signed document is printed on plain white paper (HVS) under Permendagri 109/2019.
+    plain_paper: bool = False
 
     @property
     def required(self) -> tuple[Requirement, ...]:
@@ -54,6 +61,10 @@ class Region:
 @dataclass(frozen=True)
 class Catalogue:
     services: tuple[Service, ...]
+    # Keywords that right after a greeting address the reader ("halo kk" = "halo kakak")
+    # rather than name a service (sapa.domain.service_words).
+    address_words: tuple[str, ...] = ()
+    greetings: tuple[str, ...] = ()
 
     def get(self, code: str) -> Service:
         for s in self.services:
@@ -130,10 +141,21 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
                     Requirement(r["key"], r["name"], bool(r.get("optional", False)))
                     for r in s["requirements"]
                 ),
+                keywords=tuple(str(k) for k in s.get("keywords", ())),
+                file_code=_file_code(str(s.get("file_code") or s["code"])),
+                plain_paper=bool(s.get("plain_paper", False)),
             )
             for s in data["services"]
-        )
+        ),
+        address_words=tuple(str(w) for w in data.get("matching", {}).get("address_words", ())),
+        greetings=tuple(str(w) for w in data.get("matching", {}).get("greetings", ())),
     )
+
+
+def _file_code(code: str) -> str:
+    """A file name part of letters, digits and hyphens only, upper case (KK, AKTA-LAHIR)."""
+    kept = "".join(ch if ch.isascii() and ch.isalnum() else " " for ch in code)
+    return "-".join(kept.split()).upper()
 
 
 @cache

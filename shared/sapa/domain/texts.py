@@ -24,6 +24,7 @@ ID: dict[str, str] = {
     "bad_json": "Permintaan tidak dapat dibaca (JSON tidak valid).",
     "bad_signature": "Tanda tangan permintaan tidak valid.",
     "service_unknown": "Jenis layanan tidak dikenal.",
+    "service_required": "Pilih jenis layanan.",
     "file_type": "Berkas harus berupa JPG, PNG, atau PDF.",
     "file_too_large": "Ukuran berkas melebihi batas {limit_mb} MB.",
     "file_empty": "Berkas kosong.",
@@ -52,11 +53,28 @@ ID: dict[str, str] = {
         "Terlalu banyak permintaan dari alamat Anda. Silakan coba lagi dalam {seconds} detik."
     ),
     # messages to the resident on WhatsApp
-    "wa_guestbook_link": (
+    # the greeting with the guest-book link (SOP step 2): wa_greeting, then the service the
+    # resident named with its documents (or how to choose one), the link, the keywords
+    "wa_greeting": (
         "Selamat datang di layanan WhatsApp Disdukcapil Kabupaten Gowa, Kecamatan {kecamatan}.\n"
-        "Nomor permohonan Anda: {reg_no}.\n"
-        "Silakan isi Buku Tamu dan unggah dokumen persyaratan melalui tautan berikut "
-        "(berlaku {days} hari):\n{link}"
+        "Nomor permohonan Anda: {reg_no}."
+    ),
+    "wa_greeting_service": (
+        "Anda ingin mengurus *{service}*. Siapkan foto atau PDF dokumen berikut:\n{documents}\n"
+        "Bila bukan layanan ini, pilih layanan yang benar di Buku Tamu."
+    ),
+    "wa_greeting_document": "- {name}",
+    "wa_greeting_document_optional": "- {name} — tidak wajib",
+    "wa_greeting_no_service": (
+        "Di Buku Tamu, pilih jenis layanan yang Anda perlukan (misalnya KK, KTP-el, akta "
+        "kelahiran), isi data Anda, lalu unggah foto atau PDF dokumen persyaratannya."
+    ),
+    "wa_greeting_link": (
+        "Isi Buku Tamu dan unggah dokumen melalui tautan berikut (berlaku {days} hari):\n{link}"
+    ),
+    "wa_greeting_keywords": (
+        "Ketik *STATUS* untuk melihat posisi permohonan, *BANTUAN* untuk bantuan, atau *BATAL* "
+        "untuk membatalkan permohonan."
     ),
     "wa_form_received": (
         "Terima kasih. Data permohonan {reg_no} sudah kami terima dan sedang diperiksa "
@@ -73,10 +91,18 @@ ID: dict[str, str] = {
         "Silakan perbaiki melalui tautan Buku Tamu Anda (hanya bagian di atas yang perlu "
         "diisi ulang):\n{link}"
     ),
+    # the signed document's caption (services.signing.deliver): wa_delivered_caption, the
+    # printing sentence for documents printed on plain paper, then the thanks
     "wa_delivered_caption": (
-        "Dokumen permohonan {reg_no} telah ditandatangani secara elektronik (TTE). "
-        "Keaslian dapat diperiksa dengan memindai kode QR pada dokumen."
+        "{document} Anda sudah selesai (permohonan {reg_no}).\n"
+        "Dokumen ini sah dengan tanda tangan elektronik (TTE) Disdukcapil Kabupaten Gowa. "
+        "Keasliannya dapat diperiksa dengan memindai kode QR pada dokumen."
     ),
+    "wa_delivered_print": (
+        "Sesuai Permendagri Nomor 109 Tahun 2019, dokumen ini dicetak pada kertas HVS putih "
+        "A4 80 gram, tanpa blangko khusus: Anda dapat mencetaknya sendiri."
+    ),
+    "wa_delivered_thanks": "Terima kasih telah menggunakan layanan Disdukcapil Kabupaten Gowa.",
     "wa_cancelled": "Permohonan {reg_no} telah dibatalkan.",
     "wa_cancel_confirm": (
         "Anda meminta pembatalan permohonan {reg_no}. Balas YA dalam {minutes} menit untuk "

@@ -88,10 +88,11 @@ def known_number(case: Case) -> str:
 
 
 def current_values(case: Case) -> dict[str, str]:
-    """What the form shows: the submitted data, overlaid with the draft being typed."""
+    """What the form shows: the submitted data, overlaid with the draft being typed. Before
+    the resident has chosen a service, the one their WhatsApp greeting named is preselected."""
     values = {k: str(v) for k, v in case.form.items()}
-    if case.service:
-        values["service"] = case.service
+    if case.service or case.service_hint:
+        values["service"] = str(case.service or case.service_hint)
     values.update(case.draft_form)
     return values
 
@@ -256,11 +257,9 @@ def _keep_progress(
 def _validate(c: Container, case: Case, fields: dict[str, str]) -> tuple[Service, dict[str, Any]]:
     f = {k: (v or "").strip() for k, v in fields.items()}
     errors: dict[str, str] = {}
-    service: Service | None = None
-    try:
-        service = c.catalogue.get(f.get("service", ""))
-    except KeyError:
-        errors["service"] = text("service_unknown")
+    service = _service_or_none(c, f.get("service", ""))
+    if service is None:
+        errors["service"] = text("service_required")
     for name in REQUIRED_FIELDS:
         if not f.get(name):
             errors[name] = text("required")
@@ -310,9 +309,11 @@ def _validate(c: Container, case: Case, fields: dict[str, str]) -> tuple[Service
 
 def submit(c: Container, token: str, sub: Submission) -> Case:
     """Validate on the server (the truth), store the documents, move the case to
-    form_submitted and queue the automatic pre-check. Nothing changes when anything is
-    invalid. After a correction request the unflagged entries are kept as they were and every
-    flagged document must be sent anew."""
+    form_submitted and queue the automatic pre-check. A refusal names every problem at once
+    (ValidationFailed.fields: field or `doc_<requirement>` → message) and moves nothing: only
+    what was typed is kept as the draft and the documents that passed their checks are kept.
+    After a correction request the unflagged entries are kept as they were and every flagged
+    document must be sent anew."""
     case = resolve(c, token)
     if not editable(c, case):
         raise LinkInvalid(text("link_invalid"))
@@ -332,7 +333,10 @@ def submit(c: Container, token: str, sub: Submission) -> Case:
         service = _service_or_none(c, fields.get("service", ""))  # type: ignore[assignment]
         clean = {}
     refs: list[DocumentRef] = []
-    wanted = {r.key for r in service.requirements} if service else set()
+    # The chosen service's documents; with none chosen, any the catalogue knows (as a document
+    # picked on its own is), so a good file is kept and a bad one named now, not on the next try.
+    catalogued = {r.key for s in c.catalogue.services for r in s.requirements}
+    wanted = {r.key for r in service.requirements} if service else catalogued
     for req_key, up in sub.files.items():
         if up.data and req_key in wanted:
             try:

@@ -16,6 +16,7 @@ from sapa.bootstrap import Container
 from sapa.domain.case import Actor, Case
 from sapa.domain.errors import AlreadyExists, NotFound, TransientError
 from sapa.domain.registration import registration_number, sequence_scope
+from sapa.domain.service_words import detect_service
 from sapa.domain.texts import text
 from sapa.domain.values import mask_phone
 from sapa.ports import Message, Task
@@ -395,6 +396,8 @@ def _open_case(c: Container, kecamatan: str, m: InboundMessage) -> Case:
     at = c.clock.now()
     tz = c.region.timezone
     seq = c.store.next_sequence(sequence_scope(kecamatan, at, tz))
+    # "mau urus KK": the greeting then names the service and its documents (a hint only)
+    named = detect_service(c.catalogue, m.text) if m.type == "text" else None
     case = Case.open(
         c.sop,
         case_id=uuid.uuid4().hex,
@@ -404,6 +407,7 @@ def _open_case(c: Container, kecamatan: str, m: InboundMessage) -> Case:
         wa_id=m.wa_id,
         applicant_name=m.profile_name,
         at=at,
+        service_hint=named.code if named else None,
     )
     case.wa_user_id = m.user_id or None
     try:

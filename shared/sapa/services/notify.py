@@ -5,7 +5,7 @@ services.commands, the media they send in services.media."""
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from itsdangerous import URLSafeTimedSerializer
@@ -16,6 +16,7 @@ from sapa.domain.errors import (
     PermanentError,
     TransientError,
 )
+from sapa.domain.reference import Service
 from sapa.domain.texts import STATE_LABELS, text
 from sapa.ports import Message
 from sapa.services import estimate
@@ -44,15 +45,8 @@ def guestbook_link(c: Container, case: Case) -> str:
 
 
 def render(c: Container, case: Case, kind: str, params: dict[str, Any]) -> str:
-    kec = c.region.kecamatan_by_code(case.kecamatan).name
     if kind == "guestbook_link":
-        return text(
-            "wa_guestbook_link",
-            kecamatan=kec,
-            reg_no=case.reg_no,
-            days=c.settings.guestbook_link_days,
-            link=guestbook_link(c, case),
-        )
+        return greeting(c, case)
     if kind == "status":
         return estimate.status_reply(c, case)  # the step and the expected completion time
     if kind == "help":
@@ -89,6 +83,51 @@ def render(c: Container, case: Case, kind: str, params: dict[str, Any]) -> str:
     return text(keys[kind], reg_no=case.reg_no, reason=params.get("reason", ""), link=link)
 
 
+def named_service(c: Container, case: Case) -> Service | None:
+    """The service the resident is asking for, as far as SAPA knows: the one they chose in
+    the guest book (submitted, else in the draft), else the one their first WhatsApp message
+    named (the hint)."""
+    code = case.service or case.draft_form.get("service", case.service_hint or "")
+    try:
+        return c.catalogue.get(code) if code else None
+    except KeyError:
+        return None
+
+
+def greeting(c: Container, case: Case) -> str:
+    """SOP step 2's message: welcome, the registration number, the service the resident named
+    with the documents to prepare (or how to choose a service), the guest-book link and the
+    keywords to ask for the status, help or to cancel."""
+    parts = [
+        text(
+            "wa_greeting",
+            kecamatan=c.region.kecamatan_by_code(case.kecamatan).name,
+            reg_no=case.reg_no,
+        )
+    ]
+    service = named_service(c, case)
+    if service is None:
+        parts.append(text("wa_greeting_no_service"))
+    else:
+        documents = "\n".join(
+            text(
+                "wa_greeting_document_optional" if r.optional else "wa_greeting_document",
+                name=r.name,
+            )
+            for r in service.requirements
+        )
+        parts.append(text("wa_greeting_service", service=service.name, documents=documents))
+    parts.append(
+        text(
+            "wa_greeting_link",
+            days=c.settings.guestbook_link_days,
+            link=guestbook_link(c, case),
+        )
+    )
+    parts.append(text("wa_greeting_keywords"))
+    return "\n\n".join(parts)
+
+
 def notify(c: Container, payload: dict[str, Any], task_name_: str) -> str:
     """Send one message to the resident, once per task name.
 
@@ -117,9 +156,97 @@ def notify(c: Container, payload: dict[str, Any], task_name_: str) -> str:
     if not case.is_open(c.sop) and kind not in ("cancelled", "rejected"):
         log.info("case closed, notification dropped", extra={"case_id": case.id})
         return "skipped"
+    if kind == "contacted" and payload.get("contacted_at"):
+        contacted_at = datetime.fromisoformat(str(payload["contacted_at"]))
+        if contact_already_said(c, case, message_id, contacted_at):
+            return "skipped"
     params = payload.get("params", {})
     actor_id = str(payload.get("actor", {}).get("id", "system"))
     return send(c, case, kind, params, message_id, actor_id=actor_id)
+
+
+def contact_window(c: Container) -> timedelta:
+    """How long before step 4 is marked done an officer's own message to the resident counts
+    as the contact: the step's mutu baku (10 minutes in Gowa's SOP). Within the time the SOP
+    gives the officer to contact the resident, what they wrote is that contact; a message from
+    longer ago was about something else, and the automatic one tells the resident that the
+    request has moved on."""
+    step = c.sop.step_for_event("contact")
+    return timedelta(seconds=step.mutu_baku_seconds if step else 600)
+
+
+def contact_already_said(c: Container, case: Case, message_id: str, contacted_at: datetime) -> bool:
+    """Whether the automatic step-4 message (`contacted`) is left out because an officer wrote
+    to the resident on this case within `contact_window` before marking the step done (in
+    the case file, or from the WhatsApp Business app): the resident would otherwise get two
+    near-identical messages within a second. Only a message that went out counts: a reply
+    refused outside the 24-hour window or failed on the way leaves the resident uninformed.
+
+    Decided once per message id and kept (a retried or replayed task decides the same way).
+    An officer's reply still on its way (queued before the contact, not yet sent or refused)
+    is waited for, a minute at most, by failing transiently so the queue retries."""
+    key = f"contact-said-{message_id}"
+    decided = c.store.get_key(key)
+    if decided is None:
+        since = contacted_at - contact_window(c)
+        said = _officer_wrote(c, case, since)
+        if (
+            not said
+            and c.clock.now() - contacted_at < REPLY_WAIT
+            and _reply_on_its_way(c, case, since, contacted_at)
+        ):
+            raise TransientError("balasan petugas belum terkirim; pesan otomatis menunggu")
+        if c.store.claim_key(key, value={"said": said}):
+            decided = {"said": said}
+            if said:  # staff see on the case why the resident got no automatic message
+                now = c.clock.now()
+
+                def note(case: Case) -> None:
+                    case.note(
+                        Actor.system(),
+                        "message_skipped",
+                        now,
+                        message=message_id,
+                        kind="contacted",
+                        reason="officer_wrote_to_resident",
+                    )
+
+                mutate(c, case.id, note)
+        else:
+            decided = c.store.get_key(key) or {"said": said}  # another attempt decided first
+    return bool(decided.get("said"))
+
+
+# How long the automatic step-4 message waits for an officer's reply queued just before it:
+# two send holds (a reply whose sender died is retried after one).
+REPLY_WAIT = timedelta(seconds=2 * SEND_HOLD_SECONDS)
+
+
+def _officer_wrote(c: Container, case: Case, since: datetime) -> bool:
+    """An officer's message went out to the resident since `since`: a reply from the case
+    file (kind "text", sent as the officer) or an echo of the WhatsApp Business app."""
+    for m in c.store.messages(case.id):
+        if m.direction != "out" or m.at < since or m.status == "failed":
+            continue
+        if m.data.get("kind") == "text" or m.actor_id == "wa-business-app":
+            return True
+    return False
+
+
+def _reply_on_its_way(c: Container, case: Case, since: datetime, until: datetime) -> bool:
+    """An officer's reply recorded on the case in [since, until] whose message has neither
+    gone out nor been refused yet (its task is queued or running)."""
+    from sapa.services.names import task_name
+
+    events = c.store.events(case.id)
+    refused = {e.detail.get("message") for e in events if e.event == "message_not_sent"}
+    for e in events:
+        if e.event != "reply" or not since <= e.at <= until:
+            continue
+        reply_id = f"out:{task_name('notify', case.id, 'reply', e.seq)}"
+        if reply_id not in refused and not c.store.message_exists(reply_id):
+            return True
+    return False
 
 
 def notify_staff(

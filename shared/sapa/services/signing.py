@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo
 from sapa.bootstrap import Container
 from sapa.domain.case import Actor, Case, DocumentRef
 from sapa.domain.errors import NotFound, PermanentError, TransientError
+from sapa.domain.reference import Service
+from sapa.domain.registration import document_filename
 from sapa.domain.texts import text
 from sapa.domain.values import mask_name
 from sapa.ports import SignRequest
@@ -224,7 +226,7 @@ def complete_signature(
             sha256=ref.sha256,
             size=ref.size,
             content_type="application/pdf",
-            filename=f"{case.reg_no}.pdf",
+            filename=signed_filename(c, case),
             source="signed",
             at=now,
         )
@@ -283,6 +285,38 @@ def _signed_blobs(c: Container, doc_id: str) -> list[str]:
     return keys
 
 
+def _service(c: Container, case: Case) -> Service | None:
+    try:
+        return c.catalogue.get(case.service) if case.service else None
+    except KeyError:  # a service the office has since taken out of its catalogue
+        return None
+
+
+def signed_filename(c: Container, case: Case) -> str:
+    """The signed PDF's name for the resident: the document's short name and the
+    registration number, e.g. KK-730608-20261203-0001.pdf."""
+    service = _service(c, case)
+    return document_filename(service.file_code if service else "", case.reg_no)
+
+
+def delivery_caption(c: Container, case: Case) -> str:
+    """What the signed document says on WhatsApp: which document it is, that its electronic
+    signature (the QR code) makes it valid, whether the resident may print it on plain paper
+    (Permendagri 109/2019: KK and akta, not the cards), and thanks."""
+    service = _service(c, case)
+    parts = [
+        text(
+            "wa_delivered_caption",
+            document=service.output if service else "Dokumen",
+            reg_no=case.reg_no,
+        )
+    ]
+    if service is not None and service.plain_paper:
+        parts.append(text("wa_delivered_print"))
+    parts.append(text("wa_delivered_thanks"))
+    return "\n".join(parts)
+
+
 def deliver(c: Container, payload: dict[str, Any], task_name_: str) -> str:
     """Send the signed PDF to the resident as a WhatsApp document, once per signed document
     (however many tasks ask). The case becomes delivered when WhatsApp reports the document
@@ -316,13 +350,13 @@ def deliver(c: Container, payload: dict[str, Any], task_name_: str) -> str:
         raise TransientError("dokumen sedang dikirim oleh proses lain", case_id=case.id)
     if c.store.message_exists(message_id):
         return "already_sent"
-    caption = text("wa_delivered_caption", reg_no=case.reg_no)
+    caption = delivery_caption(c, case)
     try:
         wamid = c.whatsapp.send_document(
             case.phone_number_id,
             case.wa_id,
             c.blobs.get(case.signed.key),
-            case.signed.filename or f"{case.reg_no}.pdf",
+            signed_filename(c, case),
             caption,
             reference=send_reference(case, message_id, "document", "document"),
         )

@@ -10,7 +10,8 @@ what the step sets in motion in the case's outbox, saved with the change.
                                                           mode: intake.follow_ups → link_task);
                                                           the resident's form: guestbook.submit
   3 periksa      check       loket          check         (guestbook.precheck ran before)
-  4 hubungi      contact     loket          contact       notify: contacted
+  4 hubungi      contact     loket          contact       notify: contacted (not when the
+                                                          officer has just written himself)
   5 teruskan     forward     verifikator    forward       handoff.siak_handoff
   6 input_siak   enter_siak  operator_siak  enter_siak    (store_draft runs first)
   7 persetujuan  approve     kabid          approve       (by link too: functions/approval.py)
@@ -127,12 +128,13 @@ def check(act: Act, case: Case) -> None:
 
 
 def contact(act: Act, case: Case) -> None:
-    """Step 4: the counter officer has contacted the resident; the resident is told too."""
+    """Step 4: the counter officer has contacted the resident; the resident is told too,
+    unless the officer's own message just did (services.notify.contact_already_said)."""
     act.apply(case, "contact")
     outbox_task(
         case,
         "notify",
-        {"case_id": case.id, "kind": "contacted"},
+        {"case_id": case.id, "kind": "contacted", "contacted_at": act.now.isoformat()},
         name=task_name("notify", case.id, "contacted", case.event_seq),
     )
 

@@ -94,6 +94,12 @@ def case_summary(c: Container, case: Case, *, show_nik: bool = False) -> dict[st
         "wa": mask_phone(case.wa_id),
         "service": case.service,
         "service_name": c.catalogue.get(case.service).name if case.service else None,
+        # what the resident's first WhatsApp message seemed to ask for, until they choose
+        "service_hint_name": next(
+            (s.name for s in c.catalogue.services if s.code == case.service_hint), None
+        )
+        if not case.service
+        else None,
         "form": form,
         "waiting_step": waiting.key if waiting else None,
         "waiting_role": waiting.role if waiting else None,
