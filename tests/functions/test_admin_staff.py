@@ -215,7 +215,10 @@ def test_a_refused_change_is_shown_beside_the_officer_and_changes_nothing(
     resp = admin.post("/admin/staff/deactivate", email=ADMIN)
     assert resp.status_code == 409
     html = resp.get_data(as_text=True)
-    assert re.search(r'<p class="error" id="o\d+-err-active">' + re.escape(LAST_ADMIN), html)
+    found = re.search(r'<p class="error" id="o(\d+)-err-active">' + re.escape(LAST_ADMIN), html)
+    assert found is not None
+    # the message on top of the page leads to that officer's row
+    assert f'<a href="#petugas-{found.group(1)}">Lihat Admin SAPA</a>' in html
     # nor give up the role (JSON: the reason in `fields`)
     resp = admin.post(
         "/admin/staff/change", json_=True, email=ADMIN, name="Admin SAPA", roles=["kabid"]
