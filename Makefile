@@ -25,7 +25,8 @@ test: venv
 	$(BIN)/python -m pytest
 
 ## The deploy bundle every Cloud Function runs from: dist/sapa-functions.zip (deterministic).
-## Ship the office's staff file with it: `make bundle STAFF_FILE=path/to/staff.toml`, and the
+## Ship the office's staff file with it (it seeds the officers on the first start; later they
+## are managed in the admin pages): `make bundle STAFF_FILE=path/to/staff.toml`, and the
 ## internal CA of the BSrE service if it has one: `BSRE_CA=path/to/ca.pem`.
 bundle: venv
 	$(BIN)/python scripts/bundle.py $(if $(STAFF_FILE),--staff-file $(STAFF_FILE)) $(if $(BSRE_CA),--bsre-ca $(BSRE_CA))

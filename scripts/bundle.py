@@ -222,6 +222,9 @@ def _check_staff_file(path: Path) -> bytes:
         raise BundleError(f"staff file {path} lists nobody")
     if any(s.email.endswith("@sapa.test") for s in staff):
         raise BundleError(f"staff file {path} contains development accounts (@sapa.test)")
+    if not any("admin" in s.roles for s in staff):
+        # it seeds the officers once; from then on only an admin can change them
+        raise BundleError(f'staff file {path} names no admin (roles = ["admin"])')
     return path.read_bytes()
 
 
@@ -293,8 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{path}  sha256={digest}")
     if args.staff_file is None:
         print(
-            "bundle: no --staff-file: in the cloud (STAFF_FILE=/workspace/staff.toml) the staff"
-            " workspace will not know anyone; build with `make bundle STAFF_FILE=...` to deploy",
+            "bundle: no --staff-file: in the cloud (STAFF_FILE=/workspace/staff.toml) a first"
+            " deploy would seed no officer, so nobody could sign in to add one; build with"
+            " `make bundle STAFF_FILE=...` to deploy",
             file=sys.stderr,
         )
     return 0

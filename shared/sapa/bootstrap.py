@@ -8,11 +8,24 @@ from typing import TYPE_CHECKING
 
 from sapa.settings import Settings, load_settings
 
+# How long a function instance over Firestore serves the officers it read before asking the
+# store whether they changed: a change made on the admin pages reaches every instance within it.
+STAFF_CACHE_SECONDS = 30.0
+
 if TYPE_CHECKING:
     from sapa.domain.reference import Catalogue, Desa, Region, WaTemplate
     from sapa.domain.sla import SlaClocks, SlaPolicy
     from sapa.domain.sop import Sop
-    from sapa.ports import BlobStore, CaseStore, Clock, Signer, StaffDirectory, TaskQueue, WhatsApp
+    from sapa.ports import (
+        BlobStore,
+        CaseStore,
+        Clock,
+        Signer,
+        StaffDirectory,
+        StaffMember,
+        TaskQueue,
+        WhatsApp,
+    )
 
 
 class Container:
@@ -182,9 +195,27 @@ class Container:
 
     @cached_property
     def staff(self) -> StaffDirectory:
-        from sapa.adapters.embedded.staff_file import FileStaffDirectory
+        """The officers kept in the store (changed on the admin pages). The staff file seeds an
+        empty store: STAFF_FILE, or locally the development staff; in the cloud without
+        STAFF_FILE (the functions that only read officers) nothing is seeded."""
+        from sapa.adapters.staff_store import StoreStaffDirectory
 
-        return FileStaffDirectory(self.settings.staff_file)
+        s = self.settings
+
+        def staff_file() -> list[StaffMember]:
+            from sapa.adapters.embedded.staff_file import FileStaffDirectory
+
+            return FileStaffDirectory(s.staff_file).all()
+
+        seed = staff_file if s.staff_file is not None or s.sapa_env != "cloud" else None
+        return StoreStaffDirectory(
+            self.store,
+            now=lambda: self.clock.now(),
+            seed=seed,
+            # SQLite is a local read: always current. Over Firestore each instance keeps the
+            # officers for this long before it looks again (README: staff).
+            ttl_seconds=0.0 if s.store == "sqlite" else STAFF_CACHE_SECONDS,
+        )
 
 
 _lock = threading.Lock()

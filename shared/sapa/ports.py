@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from sapa.domain.case import AuditEvent, Case
+from sapa.domain.staff import Roster, StaffEvent
+from sapa.domain.staff import StaffMember as StaffMember  # the port's officer, re-exported
 
 T = TypeVar("T")
 
@@ -267,6 +269,37 @@ class CaseStore(Protocol):
         values themselves; the index follows every save (a corrected NIK, an anonymisation)."""
         ...
 
+    # ---- officers (the staff directory) and their audit trail -------------------------------
+
+    def staff_version(self) -> int:
+        """The version of the officers: 0 while none was ever saved, then one more with each
+        `save_staff`. One small read: a directory polls it to know when to read them again."""
+        ...
+
+    def staff_roster(self) -> Roster:
+        """Every officer, active or not, ordered by e-mail, with the version they were read
+        at: a `save_staff` with that version fails if anything changed since."""
+        ...
+
+    def save_staff(
+        self,
+        officers: Iterable[StaffMember],
+        events: Iterable[StaffEvent],
+        *,
+        expected_version: int,
+    ) -> int:
+        """In one atomic write: each of `officers` replaces the stored officer of its e-mail
+        (or is added), `events` are appended to the staff audit trail, and the version goes
+        from `expected_version` to the next, which is returned. Raises `ConcurrentUpdate`,
+        with nothing written, when the version is no longer `expected_version` (another
+        change came first: read the roster again and re-check)."""
+        ...
+
+    def staff_events(self, *, limit: int = 200) -> list[StaffEvent]:
+        """The staff audit trail, newest first (in the order the saves happened). It is
+        append-only: nothing may change or remove an event."""
+        ...
+
 
 @dataclass(frozen=True)
 class BlobRef:
@@ -421,20 +454,24 @@ class Signer(Protocol):
         ...
 
 
-@dataclass(frozen=True)
-class StaffMember:
-    email: str
-    name: str
-    roles: tuple[str, ...]
-    kecamatan: str | None = None
-    # The officer's own WhatsApp number (62...), for SLA alerts by template; None = none sent.
-    wa_number: str | None = None
-
-
 class StaffDirectory(Protocol):
-    def get(self, email: str) -> StaffMember | None: ...
+    """Who the officers are, as the workspace asks per request: cheap to call (an adapter over
+    a remote store caches briefly; see adapters.staff_store)."""
 
-    def all(self) -> list[StaffMember]: ...
+    def get(self, email: str) -> StaffMember | None:
+        """The active officer with this e-mail (any case), or None: an unknown or inactive
+        officer may not act."""
+        ...
+
+    def all(self, *, include_inactive: bool = False) -> list[StaffMember]:
+        """The active officers (with `include_inactive`, also those kept for the record:
+        reports name who did past work)."""
+        ...
+
+    def refresh(self) -> None:
+        """Forget any cached copy: the next call reads the officers again (after a change
+        made by this process)."""
+        ...
 
 
 Mutator = Callable[[Case], T]

@@ -292,7 +292,8 @@ def test_the_staff_file_is_checked_and_shipped(tmp_path: Path) -> None:
     staff = tmp_path / "staff.toml"
     staff.write_text(
         '[[staff]]\nemail = "loket@gowakab.go.id"\nname = "Petugas"\nroles = ["loket"]\n'
-        'kecamatan = "730608"\n',
+        'kecamatan = "730608"\n'
+        '[[staff]]\nemail = "admin@gowakab.go.id"\nname = "Admin"\nroles = ["admin"]\n',
         "utf-8",
     )
     out = bundle.build(tmp_path / "b.zip", staff_file=staff)
@@ -305,6 +306,11 @@ def test_the_staff_file_is_checked_and_shipped(tmp_path: Path) -> None:
     empty.write_text("staff = []\n", "utf-8")
     with pytest.raises(bundle.BundleError, match="nobody"):
         bundle.build(tmp_path / "d.zip", staff_file=empty)
+    # it seeds the officers once: without an admin nobody could manage them afterwards
+    no_admin = tmp_path / "no-admin.toml"
+    no_admin.write_text(staff.read_text("utf-8").split('[[staff]]\nemail = "admin')[0], "utf-8")
+    with pytest.raises(bundle.BundleError, match="no admin"):
+        bundle.build(tmp_path / "e.zip", staff_file=no_admin)
 
 
 def test_the_bsre_ca_is_checked_and_shipped(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ Two properties, on any input schemathesis makes from the spec:
 - no 5xx (a 503 is allowed only where the spec says a dependency is down, which never
   happens here: the adapters are the embedded ones);
 - a 4xx changes nothing: the number of cases, messages, audit events, stored files and
-  queued tasks, and every case's content, are the same before and after.
+  queued tasks, every case's content, and the officers' version are the same before and after.
 
 To get past the front door, half of the requests carry valid credentials (the task token,
 a staff session with its CSRF token, a guest-book token of a real case, a real case id);
@@ -122,6 +122,8 @@ def snapshot(c: Container, kept: Collection[str] = ()) -> dict[str, Any]:
         "messages": messages,
         "blobs": sum(1 for p in blobs.rglob("*") if p.is_file()) if blobs.exists() else 0,
         "tasks": len(queue.tasks),
+        # officers: a refused change to them (the admin's staff pages) changes nothing either
+        "staff": c.store.staff_version(),
     }
     if "documents" in kept:
         del snap["blobs"]

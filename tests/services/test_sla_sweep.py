@@ -22,7 +22,14 @@ from tests.services.test_pipeline import LOKET, act, link_sent, submission, to_s
 
 HOUR = 3600
 DAY = 24 * HOUR
-ZERO = {"breaches": 0, "escalations": 0, "lead_time_breaches": 0, "reminders": 0, "expired": 0}
+ZERO = {
+    "breaches": 0,
+    "escalations": 0,
+    "lead_time_breaches": 0,
+    "reminders": 0,
+    "expired": 0,
+    "claims_returned": 0,
+}
 
 
 # Monday 30 November 2026, 09:00 WITA: the office is open (officers' steps run on working

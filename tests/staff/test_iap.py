@@ -248,6 +248,30 @@ def test_an_email_that_is_not_in_the_staff_directory_is_forbidden(
     assert_unchanged(container, case_id, before)
 
 
+def test_a_deactivated_officer_with_a_valid_assertion_is_forbidden_at_once(
+    container: Container,
+    cases: dict[str, str],
+    iap: KeyServer,
+    iap_key: ec.EllipticCurvePrivateKey,
+    client: FlaskClient,
+) -> None:
+    """IAP decides who is signed in; SAPA decides what they may do."""
+    from sapa.services import staff_admin
+
+    headers = {**JSON, HEADER: assertion(iap_key, LOKET)}
+    assert client.get("/worklist", headers=headers).status_code == 200
+    # WHEN an admin deactivates the counter officer (IAP still lets him in)
+    admin = container.staff.get("admin@sapa.test")
+    assert admin is not None
+    staff_admin.set_active(container, admin, LOKET, False)
+    # THEN his next request, with the same genuine assertion, is forbidden
+    resp = client.get("/worklist", headers=headers)
+    assert resp.status_code == 403 and resp.get_json()["error"] == "forbidden"
+    # AND reactivated, he may work again
+    staff_admin.set_active(container, admin, LOKET, True)
+    assert client.get("/worklist", headers=headers).status_code == 200
+
+
 # ---- no development login behind IAP -------------------------------------------------------------
 
 

@@ -301,6 +301,26 @@ class Case(BaseModel):
         self.updated_at = at
         return self._record(actor, "release", self.state, self.state, at, {"step": run.step})
 
+    def return_claim(
+        self, sop: Sop, holder: str, at: datetime, *, reason: str
+    ) -> AuditEvent | None:
+        """SAPA hands the waiting step back to the queue because `holder` may no longer act on
+        it (deactivated, moved, the role taken away): a system action, on the record. None,
+        and nothing changed, when `holder` does not hold it (any more)."""
+        run = self.current_run(sop)
+        if run is None or run.claimed_by != holder:
+            return None
+        run.claimed_at = run.claimed_by = None
+        self.updated_at = at
+        return self._record(
+            Actor.system(),
+            "claim_returned",
+            self.state,
+            self.state,
+            at,
+            {"step": run.step, "from": holder, "reason": reason},
+        )
+
     def reassign(self, sop: Sop, admin: Actor, to: Actor, at: datetime) -> AuditEvent:
         """An admin hands the waiting step to another officer (who must hold its role and, for
         kecamatan roles, the case's kecamatan); the claim's clock starts again."""

@@ -271,6 +271,26 @@ ROLE_LABELS: dict[str, str] = {
 }
 
 
+# The staff audit trail on the admin's officers page (domain.staff's events and fields).
+STAFF_EVENT_LABELS: dict[str, str] = {
+    "officer_added": "Petugas ditambahkan",
+    "officer_changed": "Data petugas diubah",
+    "officer_deactivated": "Petugas dinonaktifkan",
+    "officer_reactivated": "Petugas diaktifkan kembali",
+    "claims_returned": "Klaim dikembalikan ke antrean",
+}
+
+STAFF_FIELD_LABELS: dict[str, str] = {
+    "email": "E-mail",
+    "name": "Nama",
+    "roles": "Peran",
+    "kecamatan": "Kecamatan",
+    "wa_number": "Nomor WhatsApp",
+    "wa": "Nomor WhatsApp",
+    "active": "Status",
+}
+
+
 def text(key: str, **values: object) -> str:
     """The Indonesian text for `key`, with `values` filled in."""
     return ID[key].format(**values)

@@ -7,7 +7,8 @@ what was recorded is kept on the case (`Case.sla_flags`) and written with the ve
 are notify tasks with deterministic names; the expiry notice is sent under a lease taken on the
 case and under a deterministic message id.
 
-What it measures:
+What it measures (first returning to the queue any claim whose officer may no longer hold it:
+see `services.staff_admin`):
 
 - the waiting step's open run: its handling time once claimed, else the time since it was
   ready, against the step's mutu baku. One "sla_breach" audit event per run; once the run is
@@ -36,6 +37,7 @@ from sapa.domain.case import Actor, Case
 from sapa.domain.errors import PermanentError, TransientError
 from sapa.domain.sla import SlaConfig, format_duration, step_timing, timeline
 from sapa.domain.sop import Sop
+from sapa.domain.staff import Roster, claim_return_reason, stale_claim
 from sapa.services import notify
 from sapa.services.names import task_name
 from sapa.services.unit import mutate, outbox_task
@@ -43,7 +45,14 @@ from sapa.services.workflow import correction_summary
 
 log = logging.getLogger(__name__)
 
-COUNTS = ("breaches", "escalations", "lead_time_breaches", "reminders", "expired")
+COUNTS = (
+    "breaches",
+    "escalations",
+    "lead_time_breaches",
+    "reminders",
+    "expired",
+    "claims_returned",
+)
 EXPIRY_NOTICE = "expiry_notice"  # the flag of the expiry message: due → sending@t → <result>@t
 NOTICE_LEASE = timedelta(minutes=10)  # a sweep that died while sending: another one takes over
 
@@ -68,13 +77,14 @@ def sweep(c: Container, *, limit: int = 5000) -> dict[str, int]:
     """One pass over the open cases; returns what this pass did (a repeat does nothing)."""
     cfg = config_for(c)
     now = c.clock.now()
+    roster = c.store.staff_roster()  # after `now`: claims made since are not judged by it
     done: Counter[str] = Counter()
     open_states = sorted(c.sop.states - c.sop.terminal_states)
     for listed in c.store.list_cases(states=open_states, limit=limit):
         # A dry run on a copy of the listed case: most cases need nothing, and no write.
-        if not _check(c, cfg, listed.model_copy(deep=True), now):
+        if not _check(c, cfg, listed.model_copy(deep=True), now, roster):
             continue
-        case, did = mutate(c, listed.id, lambda case: _check(c, cfg, case, now))
+        case, did = mutate(c, listed.id, lambda case: _check(c, cfg, case, now, roster))
         done.update(did)
         if did["expired"]:
             _send_expiry_notice(c, case.id, now)
@@ -133,13 +143,22 @@ def waiting_since(case: Case) -> datetime:
     return max(done, default=case.created_at)
 
 
-def _check(c: Container, cfg: SlaConfig, case: Case, now: datetime) -> Counter[str]:
+def _check(c: Container, cfg: SlaConfig, case: Case, now: datetime, roster: Roster) -> Counter[str]:
     """Record on `case` whatever is due and not yet recorded; returns what it did. Touches
     only the case (it runs again on a fresh copy after a concurrent update)."""
     sop = c.sop
     did: Counter[str] = Counter()
     if not case.is_open(sop):
         return did
+    # A claim its officer may no longer hold (deactivated, moved) goes back to the queue
+    # first: the admin's change returns it at once; this catches what an interrupted change
+    # or an instance's cached directory (a claim taken just after the change) left behind.
+    holder = stale_claim(case, sop, roster, as_of=now)
+    if holder is not None:
+        member = roster.get(holder)
+        reason = claim_return_reason(member) if member is not None else "officer_unknown"
+        case.return_claim(sop, holder, now, reason=reason)
+        did["claims_returned"] += 1
     system = Actor.system()
     clocks = c.sla_clocks
     flags = case.sla_flags

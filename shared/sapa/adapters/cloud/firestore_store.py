@@ -38,6 +38,15 @@ Layout (every collection name takes the optional `prefix`):
   (create-if-absent) and kept beside the data (whoever reads it reads the case documents too;
   it keeps an index copied alone, or left behind by anonymisation, from naming anyone). Cases
   saved before this field existed get it on their next save (`sapa subject-reindex`).
+- `staff/{email}`: the officers (the staff directory), one JSON `doc` each; `meta/staff` holds
+  their `version`. `save_staff` commits the officers, their audit events and the new version
+  as one batch preconditioned on the version document's update time (created, for the first
+  save), so two admins' changes can never both pass the rules checked on the same roster.
+  `staff_roster` reads the version first and the officers after: a roster that mixes in a
+  later change carries the older version, and a save based on it fails instead of passing.
+- `staff_events/{version:010d}-{n:04d}`: the staff audit trail, each event written with
+  `create()` in that batch (a reused id aborts it), listed newest first by `seq` (version ×
+  10,000 + n: a single-field index; the emulator cannot scan document ids backwards).
 
 Writes to one case are optimistic: `save` reads the case, checks `version`, then commits the
 case, its new events and any lock change as one batch preconditioned on the case document's
@@ -77,6 +86,7 @@ from sapa.domain.errors import (
     SapaError,
     TransientError,
 )
+from sapa.domain.staff import Roster, StaffEvent, StaffMember
 from sapa.domain.texts import text
 from sapa.ports import (
     AccessRecord,
@@ -617,6 +627,70 @@ class FirestoreCaseStore:
                 ref.create({"key": secrets.token_hex(32)})
             self._subject_key = bytes.fromhex(ref.get().get("key"))
         return self._subject_key
+
+    # ---- officers ---------------------------------------------------------------------------
+
+    def _staff_meta(self) -> Any:
+        return self._col("meta").document("staff")
+
+    @_backend_errors
+    def staff_version(self) -> int:
+        snap = self._staff_meta().get()
+        return int(snap.get("version")) if snap.exists else 0
+
+    @_backend_errors
+    def staff_roster(self) -> Roster:
+        version = self.staff_version()  # first: see the docstring at the top
+        officers = [StaffMember.from_json(s.get("doc")) for s in self._col("staff").stream()]
+        return Roster(version, tuple(sorted(officers, key=lambda m: m.email)))
+
+    @_backend_errors
+    def save_staff(
+        self,
+        officers: Iterable[StaffMember],
+        events: Iterable[StaffEvent],
+        *,
+        expected_version: int,
+    ) -> int:
+        from google.api_core import exceptions as gx
+
+        meta = self._staff_meta()
+        snap = meta.get()
+        if (int(snap.get("version")) if snap.exists else 0) != expected_version:
+            raise ConcurrentUpdate("officers changed meanwhile")
+        version = expected_version + 1
+        batch = self.client.batch()
+        if snap.exists:
+            unchanged = self.client.write_option(last_update_time=snap.update_time)
+            batch.update(meta, {"version": version}, option=unchanged)
+        else:
+            batch.create(meta, {"version": version})
+        for member in officers:
+            batch.set(
+                self._col("staff").document(_doc_id(member.email)),
+                {"email": member.email, "doc": member.to_json()},
+            )
+        for n, event in enumerate(events):
+            batch.create(
+                self._col("staff_events").document(f"{version:010d}-{n:04d}"),
+                {
+                    "seq": version * 10_000 + n,
+                    "at": event.at.astimezone(UTC),
+                    "doc": event.to_json(),
+                },
+            )
+        try:
+            batch.commit()
+        except (gx.FailedPrecondition, gx.Aborted, gx.AlreadyExists) as exc:
+            raise ConcurrentUpdate("officers changed meanwhile", error=str(exc)) from exc
+        return version
+
+    @_backend_errors
+    def staff_events(self, *, limit: int = 200) -> list[StaffEvent]:
+        from google.cloud import firestore
+
+        query = self._col("staff_events").order_by("seq", direction=firestore.Query.DESCENDING)
+        return [StaffEvent.from_json(s.get("doc")) for s in query.limit(limit).stream()]
 
     # ---- internals --------------------------------------------------------------------------
 

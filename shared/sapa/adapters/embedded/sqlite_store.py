@@ -13,6 +13,7 @@ from typing import Any
 from sapa.adapters.embedded.sqlite_db import SqliteDb
 from sapa.domain.case import AuditEvent, Case
 from sapa.domain.errors import AlreadyExists, ConcurrentUpdate, NotFound
+from sapa.domain.staff import Roster, StaffEvent, StaffMember
 from sapa.domain.texts import text
 from sapa.ports import AccessRecord, Message, completed_placeholder, subject_hash, subject_terms
 
@@ -96,6 +97,21 @@ CREATE TABLE IF NOT EXISTS subjects (
 );
 CREATE INDEX IF NOT EXISTS subjects_case ON subjects (case_id);
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+-- the officers (the staff directory), one JSON document per e-mail; their version is the
+-- meta row 'staff_version'
+CREATE TABLE IF NOT EXISTS staff (email TEXT PRIMARY KEY, doc TEXT NOT NULL);
+-- every change to the officers, append-only like the audit events: (version, n) orders them
+CREATE TABLE IF NOT EXISTS staff_events (
+    version INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (version, n)
+);
+CREATE TRIGGER IF NOT EXISTS staff_events_no_update BEFORE UPDATE ON staff_events
+    BEGIN SELECT RAISE(ABORT, 'the staff audit trail is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS staff_events_no_delete BEFORE DELETE ON staff_events
+    BEGIN SELECT RAISE(ABORT, 'the staff audit trail is append-only'); END;
 """
 
 REDACTED = "[dihapus sesuai jadwal retensi]"
@@ -498,6 +514,64 @@ class SqliteCaseStore:
             "INSERT OR IGNORE INTO subjects (hash, case_id) VALUES (?, ?)",
             [(subject_hash(self._subject_key, t), case.id) for t in subject_terms(case)],
         )
+
+    # ---- officers ---------------------------------------------------------------------------
+
+    def staff_version(self) -> int:
+        row = (
+            self.db.conn().execute("SELECT value FROM meta WHERE name = 'staff_version'").fetchone()
+        )
+        return int(row["value"]) if row else 0
+
+    def staff_roster(self) -> Roster:
+        # one statement, so the version and the officers come from one snapshot
+        rows = (
+            self.db.conn()
+            .execute(
+                "SELECT v.version, s.doc FROM (SELECT COALESCE((SELECT value FROM meta"
+                " WHERE name = 'staff_version'), '0') AS version) AS v"
+                " LEFT JOIN staff AS s ORDER BY s.email"
+            )
+            .fetchall()
+        )
+        officers = tuple(StaffMember.from_json(r["doc"]) for r in rows if r["doc"] is not None)
+        return Roster(int(rows[0]["version"]), officers)
+
+    def save_staff(
+        self,
+        officers: Iterable[StaffMember],
+        events: Iterable[StaffEvent],
+        *,
+        expected_version: int,
+    ) -> int:
+        with self.db.write() as c:
+            row = c.execute("SELECT value FROM meta WHERE name = 'staff_version'").fetchone()
+            if (int(row["value"]) if row else 0) != expected_version:
+                raise ConcurrentUpdate("officers changed meanwhile")
+            version = expected_version + 1
+            c.executemany(
+                "INSERT INTO staff (email, doc) VALUES (?, ?)"
+                " ON CONFLICT(email) DO UPDATE SET doc = excluded.doc",
+                [(m.email, m.to_json()) for m in officers],
+            )
+            c.executemany(
+                "INSERT INTO staff_events (version, n, at, doc) VALUES (?, ?, ?, ?)",
+                [(version, n, _ts(e.at), e.to_json()) for n, e in enumerate(events)],
+            )
+            c.execute(
+                "INSERT INTO meta (name, value) VALUES ('staff_version', ?)"
+                " ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+                (str(version),),
+            )
+        return version
+
+    def staff_events(self, *, limit: int = 200) -> list[StaffEvent]:
+        rows = (
+            self.db.conn()
+            .execute("SELECT doc FROM staff_events ORDER BY version DESC, n DESC LIMIT ?", (limit,))
+            .fetchall()
+        )
+        return [StaffEvent.from_json(r["doc"]) for r in rows]
 
     # ---- internals --------------------------------------------------------------------------
 

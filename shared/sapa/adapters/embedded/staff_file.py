@@ -1,4 +1,4 @@
-"""StaffDirectory from a TOML file (the embedded default's development staff)."""
+"""The staff file (TOML): what seeds an empty store's officers, and a read-only StaffDirectory."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from importlib import resources
 from pathlib import Path
 
 from sapa.domain.errors import ValidationFailed
+from sapa.domain.staff import StaffMember
 from sapa.domain.values import normalize_phone
-from sapa.ports import StaffMember
 
 
 def _wa_number(entry: dict[str, object]) -> str | None:
@@ -24,6 +24,9 @@ def _wa_number(entry: dict[str, object]) -> str | None:
 
 
 class FileStaffDirectory:
+    """The officers of a staff file (default: the development staff, staff_demo.toml). The
+    store-backed directory (adapters.staff_store) reads it only to seed an empty store."""
+
     def __init__(self, path: Path | None = None) -> None:
         if path is None:
             raw = resources.files("sapa.data").joinpath("staff_demo.toml").read_text("utf-8")
@@ -43,5 +46,8 @@ class FileStaffDirectory:
     def get(self, email: str) -> StaffMember | None:
         return self._staff.get(email.lower())
 
-    def all(self) -> list[StaffMember]:
+    def all(self, *, include_inactive: bool = False) -> list[StaffMember]:
         return list(self._staff.values())
+
+    def refresh(self) -> None:
+        """Nothing cached: the file is read once."""

@@ -289,7 +289,8 @@ def load(c: Container, filters: Filters) -> Dashboard:
         region=c.region,
         catalogue=c.catalogue,
         now=c.clock.now(),
-        staff_names={s.email: s.name for s in c.staff.all()},
+        # past work keeps its officer's name after they are deactivated
+        staff_names={s.email: s.name for s in c.staff.all(include_inactive=True)},
         truncated=len(cases) >= CASE_LIMIT,
         clocks=getattr(c, "sla_clocks", None),
     )
