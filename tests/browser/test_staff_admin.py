@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from sapa.dev import demo
 from sapa.dev.localserver import LocalStack
 from sapa.domain.texts import ACTION_LABELS, STATE_LABELS
 
@@ -19,7 +18,7 @@ from .support import fresh_wa_id, greet_over_http, login, submit_over_http
 pytestmark = pytest.mark.browser
 
 OFFICE_SCREEN = {"width": 1366, "height": 768}
-OLD = demo.OFFICERS["loket"]  # loket.sombaopu@sapa.test, "Petugas Loket Somba Opu"
+OLD = "loket.sombaopu@sapa.test"  # the demo staff file's counter of Somba Opu
 OLD_NAME = "Petugas Loket Somba Opu"
 NEW = "rina.loket@gowakab.go.id"
 NEW_NAME = "Rina Pengganti Loket Somba Opu"
