@@ -370,3 +370,31 @@ def test_concurrent_saves_of_one_days_cases_lose_no_count(store: CaseStore) -> N
     step = cell(store, STEP, ALL, ALL)
     assert step["s|periksa|h|n"] == len(committed) == 4
     assert cell(store, CASE, ALL, ALL) == {"cases": 4, "on": 4, "ook": 4}
+
+
+# ---- what the reports read ---------------------------------------------------------------------
+
+
+def test_the_dashboard_reads_the_exact_figures_from_either_store(
+    build: Build, tmp_path: Path
+) -> None:
+    from sapa.adapters.clock import FixedClock
+    from sapa.dev.seed import SeedParams, generate_for
+    from sapa.services import dashboard as dash
+    from tests.conftest import make_container
+    from tests.services.test_dashboard_rollups import assert_same_figures, exact
+
+    # GIVEN a seeded month stored, case by case, in this store with the container's tracker
+    c = make_container(tmp_path / "c")
+    c.clock = FixedClock(datetime(2026, 11, 29, 1, 0, tzinfo=UTC))  # type: ignore[misc]
+    c.store = build(c.rollup_tracker)  # type: ignore[misc]
+    cases = list(generate_for(c, SeedParams(date(2026, 10, 1), 60, 5, c.clock.now())))
+    for case in cases:
+        c.store.create(case)
+    # THEN the dashboard read from its rollups is the exact one, for a filter or none
+    for f in (
+        dash.Filters(date(2026, 10, 1), date(2026, 10, 31)),
+        dash.Filters(date(2026, 10, 5), date(2026, 10, 20), "730608"),
+        dash.Filters(date(2026, 10, 1), date(2026, 10, 31), None, "ktp_el"),
+    ):
+        assert_same_figures(dash.load(c, f), exact(c, cases, f))
