@@ -100,10 +100,16 @@ def assert_same_figures(got: dash.Dashboard, want: dash.Dashboard) -> None:
 # ---- stored whole (as the seed writes them) ---------------------------------------------------
 
 
+_kept: list[tempfile.TemporaryDirectory[str]] = []
+
+
 @cache
 def seeded(seed: int) -> tuple[Container, list[Case]]:
-    """A seeded October and half a November in a store of its own (made once per seed)."""
-    c = container_at(Path(tempfile.mkdtemp(prefix="sapa-rollup-")))
+    """A seeded October and half a November in a store of its own (made once per seed, in a
+    directory removed when the tests end)."""
+    place = tempfile.TemporaryDirectory(prefix="sapa-rollup-")
+    _kept.append(place)
+    c = container_at(Path(place.name))
     cases: list[Case] = []
     for month, n in ((OCTOBER, 260), (date(2026, 11, 1), 140)):
         params = SeedParams(month, n, seed, NOW)
@@ -176,7 +182,11 @@ def as_of(case: Case, at: datetime, sop: Sop) -> Case:
 def test_rollups_kept_save_by_save_are_the_exact_figures(seed: int, repeats: list[str]) -> None:
     # GIVEN a seeded month whose cases are saved as they stood after each of their events, in
     # the order the events happened, some saves repeated and some stale copies saved too
-    c = container_at(Path(tempfile.mkdtemp(prefix="sapa-rollup-")))
+    with tempfile.TemporaryDirectory(prefix="sapa-rollup-") as place:
+        save_by_save(container_at(Path(place)), seed, repeats)
+
+
+def save_by_save(c: Container, seed: int, repeats: list[str]) -> None:
     cases = list(generate_for(c, SeedParams(OCTOBER, 45, seed, NOW)))
     sop = c.sop
     moments = sorted(
