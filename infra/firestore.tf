@@ -32,6 +32,10 @@ locals {
     access_log_actor_at        = { collection = "access_log", fields = [["actor_id", "ASCENDING"], ["at", "ASCENDING"]] }
     access_log_case_actor_at   = { collection = "access_log", fields = [["case_id", "ASCENDING"], ["actor_id", "ASCENDING"], ["at", "ASCENDING"]] }
     wa_notices_field_at        = { collection = "wa_notices", fields = [["field", "ASCENDING"], ["at", "DESCENDING"]] }
+    rollups_part_day           = { collection = "rollups", fields = [["part", "ASCENDING"], ["day", "ASCENDING"]] }
+    rollups_kecamatan_day      = { collection = "rollups", fields = [["part", "ASCENDING"], ["kecamatan", "ASCENDING"], ["day", "ASCENDING"]] }
+    rollups_service_day        = { collection = "rollups", fields = [["part", "ASCENDING"], ["service", "ASCENDING"], ["day", "ASCENDING"]] }
+    rollups_kecamatan_service  = { collection = "rollups", fields = [["part", "ASCENDING"], ["kecamatan", "ASCENDING"], ["service", "ASCENDING"], ["day", "ASCENDING"]] }
   }
 }
 
@@ -76,4 +80,15 @@ resource "google_firestore_field" "sequences_ttl" {
   field      = "expire_at"
   ttl_config {}
   # single-field indexes left on: the retention job queries expire_at < now
+}
+
+# The rollups' counters (a map of a few hundred numbers per cell) are read whole and never
+# queried: no single-field index on them, so a save's increments write no index entries and a
+# busy cell stays far from the 40,000 index entries a document may have.
+resource "google_firestore_field" "rollups_counters" {
+  project    = var.project_id
+  database   = google_firestore_database.db.name
+  collection = "rollups"
+  field      = "f"
+  index_config {}
 }

@@ -14,6 +14,7 @@ STAFF_CACHE_SECONDS = 30.0
 
 if TYPE_CHECKING:
     from sapa.domain.reference import Catalogue, Desa, Region, WaTemplate
+    from sapa.domain.rollup import RollupTracker
     from sapa.domain.sla import SlaClocks, SlaPolicy
     from sapa.domain.sop import Sop
     from sapa.ports import (
@@ -91,16 +92,27 @@ class Container:
 
         return SystemClock()
 
+    def rollup_tracker(self) -> RollupTracker:
+        """What the store counts each case's rollups with: the SOP, the SLA clocks and the
+        office's time zone, read when the store writes (the SLA file may change in a test)."""
+        from sapa.domain.rollup import RollupTracker
+
+        return RollupTracker(self.sop, self.sla_clocks, self.region.timezone)
+
     @cached_property
     def store(self) -> CaseStore:
         if self.settings.store == "sqlite":
             from sapa.adapters.embedded.sqlite_store import SqliteCaseStore
 
-            return SqliteCaseStore(self.settings.sapa_data_dir / "sapa.db")
+            return SqliteCaseStore(
+                self.settings.sapa_data_dir / "sapa.db", tracker=self.rollup_tracker
+            )
         if self.settings.store == "firestore":
             from sapa.adapters.cloud.firestore_store import FirestoreCaseStore
 
-            return FirestoreCaseStore(self.settings.secret("gcp_project"))
+            return FirestoreCaseStore(
+                self.settings.secret("gcp_project"), tracker=self.rollup_tracker
+            )
         raise NotImplementedError(f"STORE={self.settings.store} is not available yet")
 
     @cached_property

@@ -7,10 +7,11 @@ import hmac
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol, TypeVar
 
 from sapa.domain.case import AuditEvent, Case
+from sapa.domain.rollup import Changes, RollupCell
 from sapa.domain.staff import Roster, StaffEvent
 from sapa.domain.staff import StaffMember as StaffMember  # the port's officer, re-exported
 
@@ -121,10 +122,18 @@ class CaseStore(Protocol):
 
     Implementations: SQLite (embedded) and Firestore (cloud). Every method may raise
     `TransientError` when the backend is unavailable.
+
+    Rollups (`sapa.domain.rollup`): a store given a `RollupTracker` keeps each case's ledger
+    beside it and, in the same atomic write as every `create` and `save`, brings the ledger up
+    to date and adds the difference between the old and the new ledger's counters to the
+    rollup cells. The difference is taken against the ledger the store holds, under the
+    version check of the case: a save that fails adds nothing, a save repeated after success
+    fails its version check, so every step run is counted once. A store without a tracker
+    keeps no rollups (its `rollups` are empty).
     """
 
     def create(self, case: Case) -> None:
-        """Insert a new case and its `new_events` atomically.
+        """Insert a new case and its `new_events` atomically (with its rollups).
 
         Raises `AlreadyExists` if the same applicant already has an open case in that
         kecamatan (at most one open case per kecamatan number and WA id).
@@ -137,7 +146,8 @@ class CaseStore(Protocol):
 
     def save(self, case: Case) -> None:
         """Write `case` and append its `new_events`, if the stored version is still
-        `case.version`; then bump `case.version` and clear `new_events`.
+        `case.version`; then bump `case.version` and clear `new_events`. The rollup cells
+        follow in the same write.
 
         Raises `ConcurrentUpdate` when someone else saved in between.
         """
@@ -145,6 +155,33 @@ class CaseStore(Protocol):
 
     def latest_for(self, kecamatan: str, wa_id: str) -> Case | None:
         """The applicant's most recent case in that kecamatan, open or closed."""
+        ...
+
+    def rollups(
+        self,
+        part: str,
+        first: date,
+        last: date,
+        *,
+        kecamatan: str | None = None,
+        service: str | None = None,
+    ) -> list[RollupCell]:
+        """The rollup cells of `part` (case | step | done) for the local days `first` to
+        `last` (both included) whose kecamatan (a code or `*`) and service (a code, `-` or
+        `*`) are the ones given; None matches any. One cell per key with its non-zero
+        counters; a cell without any is left out."""
+        ...
+
+    def recount(self, case_id: str) -> dict[str, Any] | None:
+        """Count the case again from nothing, on today's SOP and clocks: replace its ledger
+        and add the difference to the cells, in one write under the case's version check
+        (retried on a concurrent update). Returns the new ledger; None without a tracker.
+        Raises `NotFound`."""
+        ...
+
+    def adjust_rollups(self, changes: Changes) -> None:
+        """Add `changes` (counters may be negative) to the cells: the correction `sapa
+        rollup-rebuild` makes where no ledger explains what a cell holds."""
         ...
 
     def find_open(self, kecamatan: str, wa_id: str) -> Case | None:

@@ -5,6 +5,8 @@
                             (both in sapa.cli.backup)
     sapa subject-export     a resident's data as one zip (UU 27/2022); also breach-report and
                             subject-reindex (sapa.cli.pdp)
+    sapa rollup-rebuild     count the reports' rollups again from the cases and report (and
+                            put right) any difference (sapa.cli.rollups)
 
 Subcommands register themselves in COMMANDS: (help, add_arguments, run). The CLI is production
 code (an operator runs it where SAPA runs; it ships in the deploy bundle), so it never imports
@@ -17,7 +19,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from sapa.cli import backup, pdp
+from sapa.cli import backup, pdp, rollups
 from sapa.domain.errors import SapaError
 
 AddArguments = Callable[[argparse.ArgumentParser], None]
@@ -48,6 +50,11 @@ COMMANDS: dict[str, tuple[str, AddArguments, Run]] = {
         "re-save every case so the subject index (NIK, WhatsApp number) covers it",
         pdp.subject_reindex_args,
         pdp.subject_reindex,
+    ),
+    "rollup-rebuild": (
+        "count the reports' rollups again from the cases; report and correct differences",
+        rollups.rollup_rebuild_args,
+        rollups.rollup_rebuild,
     ),
 }
 

@@ -344,7 +344,7 @@ class EstimateConfig:
 
     window: timedelta = timedelta(days=30)
     min_samples: int = 5
-    max_cases: int = 2000
+    max_cases: int = 2000  # no longer used (the estimate reads rollups); older files set it
     cache_ttl: timedelta = timedelta(minutes=5)
 
 

@@ -4,16 +4,15 @@ from the office's recent real step times laid onto its working hours."""
 from __future__ import annotations
 
 import logging
-import statistics
 import threading
 import weakref
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sapa.bootstrap import Container
 from sapa.domain.case import Case
+from sapa.domain.rollup import ALL, DONE, Distribution, distributions, merged
 from sapa.domain.sla import EstimateConfig
 from sapa.domain.sop import Sop, Step
 from sapa.domain.texts import DAY_NAMES, MONTH_NAMES, ROLE_LABELS, STATE_LABELS, text
@@ -22,7 +21,7 @@ log = logging.getLogger(__name__)
 
 ZONE_NAMES = {"Asia/Jakarta": "WIB", "Asia/Makassar": "WITA", "Asia/Jayapura": "WIT"}
 
-KECAMATAN, ALL, MUTU_BAKU = "kecamatan", "all", "mutu_baku"  # where a step's figure came from
+KECAMATAN, EVERY, MUTU_BAKU = "kecamatan", "all", "mutu_baku"  # where a step's figure came from
 
 
 def config_for(c: Container) -> EstimateConfig:
@@ -32,7 +31,7 @@ def config_for(c: Container) -> EstimateConfig:
 
 # ---- recent step times ------------------------------------------------------------------------
 
-Samples = dict[str, list[float]]  # step key → seconds of each recent run (ready → done)
+Samples = dict[str, Distribution]  # step key → ready → done of its recent runs, on its clock
 
 _cache: weakref.WeakKeyDictionary[Container, dict[str | None, tuple[datetime, Samples]]] = (
     weakref.WeakKeyDictionary()
@@ -41,32 +40,21 @@ _cache_lock = threading.Lock()
 
 
 def recent_samples(c: Container, kecamatan: str | None, now: datetime) -> Samples:
-    """Waiting + handling of every run finished in the window by its step's own event, per
-    step, on the step's clock; for one kecamatan or (None) all. Kept `cache_ttl` per process."""
+    """Waiting + handling of every run finished by its step's own event, per step, on the
+    step's clock, from the rollups of the window's days (the day `window` ago up to today, in
+    office time); for one kecamatan or (None) all. Kept `cache_ttl` per process."""
     cfg = config_for(c)
     with _cache_lock:
         hit = _cache.get(c, {}).get(kecamatan)
     if hit is not None and hit[0] <= now < hit[0] + cfg.cache_ttl:
         return hit[1]
-    since = now - cfg.window
-    sop, clocks = c.sop, c.sla_clocks
-    found: Samples = defaultdict(list)
-    # the most recent first: with more cases than max_cases, the estimate follows the latest
-    cases = c.store.list_cases(
-        kecamatan=kecamatan, updated_since=since, limit=cfg.max_cases, newest_first=True
+    zone = ZoneInfo(c.region.timezone)
+    first = (now - cfg.window).astimezone(zone).date()
+    cells = c.store.rollups(
+        DONE, first, now.astimezone(zone).date(), kecamatan=kecamatan or ALL, service=ALL
     )
-    for case in cases:
-        for run in case.steps:
-            if run.done_at is None or run.done_at < since or run.done_at > now:
-                continue
-            try:
-                step = sop.step(run.step)
-            except KeyError:
-                continue  # a step of an older SOP
-            if run.outcome != step.event:
-                continue  # returned, corrected or rejected: not how long the step takes
-            found[step.key].append(clocks.measure(run.ready_at, run.done_at, clocks.clock_of(step)))
-    samples = dict(found)
+    found = distributions(merged(cells))
+    samples = {name[2:]: d for name, d in found.items() if name.startswith("e|") and d.n > 0}
     with _cache_lock:
         _cache.setdefault(c, {})[kecamatan] = (now, samples)
     return samples
@@ -110,10 +98,11 @@ def typical(c: Container, step: Step, kecamatan: str, now: datetime) -> StepEsti
     """The median recent time of `step` in the kecamatan; with too few runs there, in every
     kecamatan; with too few anywhere, its mutu baku."""
     need = config_for(c).min_samples
-    for scope, source in ((kecamatan, KECAMATAN), (None, ALL)):
-        runs = recent_samples(c, scope, now).get(step.key, [])
-        if len(runs) >= need:
-            return StepEstimate(step, statistics.median(runs), source, len(runs))
+    for scope, source in ((kecamatan, KECAMATAN), (None, EVERY)):
+        runs = recent_samples(c, scope, now).get(step.key)
+        median = runs.median() if runs is not None and runs.n >= need else None
+        if runs is not None and median is not None:
+            return StepEstimate(step, median, source, runs.n)
     return StepEstimate(step, step.mutu_baku_seconds, MUTU_BAKU, 0)
 
 

@@ -1,18 +1,28 @@
-"""CaseStore on SQLite: cases as JSON documents with a version column, audit events appended."""
+"""CaseStore on SQLite: cases as JSON documents with a version column, audit events appended,
+and the rollups (`sapa.domain.rollup`): each case's ledger in its `rollup` column, the cells in
+`rollups` as one JSON object of counters per cell, both written in the case's own transaction."""
 
 from __future__ import annotations
 
 import json
 import secrets
 import sqlite3
-from collections.abc import Iterable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterable
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from sapa.adapters.embedded.sqlite_db import SqliteDb
 from sapa.domain.case import AuditEvent, Case
 from sapa.domain.errors import AlreadyExists, ConcurrentUpdate, NotFound
+from sapa.domain.rollup import (
+    CellKey,
+    Changes,
+    RollupCell,
+    RollupTracker,
+    counters,
+    difference,
+)
 from sapa.domain.staff import Roster, StaffEvent, StaffMember
 from sapa.domain.texts import text
 from sapa.ports import AccessRecord, Message, completed_placeholder, subject_hash, subject_terms
@@ -112,6 +122,16 @@ CREATE TRIGGER IF NOT EXISTS staff_events_no_update BEFORE UPDATE ON staff_event
     BEGIN SELECT RAISE(ABORT, 'the staff audit trail is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS staff_events_no_delete BEFORE DELETE ON staff_events
     BEGIN SELECT RAISE(ABORT, 'the staff audit trail is append-only'); END;
+-- the rollups: one JSON object of counters per cell (sapa.domain.rollup.CellKey)
+CREATE TABLE IF NOT EXISTS rollups (
+    part TEXT NOT NULL,
+    day TEXT NOT NULL,
+    kecamatan TEXT NOT NULL,
+    service TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    PRIMARY KEY (part, kecamatan, service, day)
+);
+CREATE INDEX IF NOT EXISTS rollups_service ON rollups (part, service, day);
 """
 
 REDACTED = "[dihapus sesuai jadwal retensi]"
@@ -124,12 +144,24 @@ _STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
 _TERMINAL = {"delivered", "rejected", "cancelled", "expired"}
 
 
-class SqliteCaseStore:
-    """The embedded CaseStore. Thread-safe; several processes may share the file (WAL)."""
+Tracker = Callable[[], RollupTracker]
 
-    def __init__(self, path: Path, *, terminal_states: Iterable[str] | None = None) -> None:
+
+class SqliteCaseStore:
+    """The embedded CaseStore. Thread-safe; several processes may share the file (WAL).
+
+    `tracker` gives the rollups' SOP, clocks and time zone at each write (None: no rollups)."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        terminal_states: Iterable[str] | None = None,
+        tracker: Tracker | None = None,
+    ) -> None:
         self.db = SqliteDb(path, _SCHEMA)
         self.terminal = frozenset(terminal_states or _TERMINAL)
+        self.tracker = tracker
         self._migrate()
 
     def _migrate(self) -> None:
@@ -140,6 +172,9 @@ class SqliteCaseStore:
                 c.execute("ALTER TABLE messages ADD COLUMN provider_id TEXT")
             if "status" not in have:
                 c.execute("ALTER TABLE messages ADD COLUMN status TEXT NOT NULL DEFAULT ''")
+            have = {r["name"] for r in c.execute("PRAGMA table_info(cases)")}
+            if "rollup" not in have:  # the case's rollup ledger (NULL: counted nowhere yet)
+                c.execute("ALTER TABLE cases ADD COLUMN rollup TEXT")
             have = {r["name"] for r in c.execute("PRAGMA table_info(sequences)")}
             if "expires_at" not in have:  # rate-limit windows expire; numbering never does
                 c.execute("ALTER TABLE sequences ADD COLUMN expires_at TEXT")
@@ -174,6 +209,7 @@ class SqliteCaseStore:
                 )
                 self._append_events(c, case.new_events)
                 self._index_subjects(c, case)
+                self._count(c, case, None)
         except sqlite3.IntegrityError as exc:
             raise AlreadyExists("case exists", case_id=case.id, error=str(exc)) from exc
         case.version = 1
@@ -190,7 +226,17 @@ class SqliteCaseStore:
         return self._load(row)
 
     def save(self, case: Case) -> None:
+        held: dict[str, Any] | None = None
         with self.db.write() as c:
+            if self.tracker is not None:
+                # the ledger this very version holds: what the rollups have of the case
+                row = c.execute(
+                    "SELECT rollup FROM cases WHERE id = ? AND version = ?",
+                    (case.id, case.version),
+                ).fetchone()
+                if row is None:
+                    raise ConcurrentUpdate("case changed meanwhile", case_id=case.id)
+                held = json.loads(row["rollup"]) if row["rollup"] else None
             cur = c.execute(
                 "UPDATE cases SET state = ?, is_open = ?, version = version + 1, updated_at = ?,"
                 " doc = ?, wa_id = ? WHERE id = ? AND version = ?",
@@ -208,8 +254,100 @@ class SqliteCaseStore:
                 raise ConcurrentUpdate("case changed meanwhile", case_id=case.id)
             self._append_events(c, case.new_events)
             self._index_subjects(c, case)
+            if self.tracker is not None:
+                self._count(c, case, held)
         case.version += 1
         case.new_events.clear()
+
+    # ---- rollups ----------------------------------------------------------------------------
+
+    def _count(
+        self,
+        c: sqlite3.Connection,
+        case: Case,
+        held: dict[str, Any] | None,
+        *,
+        fresh: bool = False,
+    ) -> dict[str, Any] | None:
+        """Bring the case's ledger up to date (from nothing when `fresh`) and add the change
+        to the cells: inside the case's own write, so both commit or neither."""
+        if self.tracker is None:
+            return None
+        ledger = self.tracker().ledger(case, None if fresh else held)
+        if ledger != held:
+            c.execute("UPDATE cases SET rollup = ? WHERE id = ?", (json.dumps(ledger), case.id))
+            self._add_to_cells(c, difference(counters(held), counters(ledger)))
+        return ledger
+
+    @staticmethod
+    def _add_to_cells(c: sqlite3.Connection, changes: Changes) -> None:
+        for key, change in changes.items():
+            row = c.execute(
+                "SELECT doc FROM rollups WHERE part = ? AND kecamatan = ? AND service = ?"
+                " AND day = ?",
+                (key.part, key.kecamatan, key.service, key.day),
+            ).fetchone()
+            values: dict[str, int] = json.loads(row["doc"]) if row else {}
+            for name, add in change.items():
+                now = values.get(name, 0) + add
+                if now:
+                    values[name] = now
+                else:
+                    values.pop(name, None)
+            if values:
+                c.execute(
+                    "INSERT INTO rollups (part, day, kecamatan, service, doc)"
+                    " VALUES (?, ?, ?, ?, ?) ON CONFLICT (part, kecamatan, service, day)"
+                    " DO UPDATE SET doc = excluded.doc",
+                    (key.part, key.day, key.kecamatan, key.service, json.dumps(values)),
+                )
+            elif row is not None:
+                c.execute(
+                    "DELETE FROM rollups WHERE part = ? AND kecamatan = ? AND service = ?"
+                    " AND day = ?",
+                    (key.part, key.kecamatan, key.service, key.day),
+                )
+
+    def rollups(
+        self,
+        part: str,
+        first: date,
+        last: date,
+        *,
+        kecamatan: str | None = None,
+        service: str | None = None,
+    ) -> list[RollupCell]:
+        sql = "SELECT part, day, kecamatan, service, doc FROM rollups WHERE part = ?"
+        args: list[Any] = [part]
+        if kecamatan is not None:
+            sql += " AND kecamatan = ?"
+            args.append(kecamatan)
+        if service is not None:
+            sql += " AND service = ?"
+            args.append(service)
+        sql += " AND day >= ? AND day <= ?"
+        args += [first.isoformat(), last.isoformat()]
+        return [
+            RollupCell(
+                CellKey(r["part"], r["day"], r["kecamatan"], r["service"]), json.loads(r["doc"])
+            )
+            for r in self.db.conn().execute(sql, args).fetchall()
+        ]
+
+    def recount(self, case_id: str) -> dict[str, Any] | None:
+        if self.tracker is None:
+            return None
+        with self.db.write() as c:
+            row = c.execute("SELECT doc, version, rollup FROM cases WHERE id = ?", (case_id,))
+            found = row.fetchone()
+            if found is None:
+                raise NotFound(text("case_not_found"), case_id=case_id)
+            held = json.loads(found["rollup"]) if found["rollup"] else None
+            return self._count(c, self._load(found), held, fresh=True)
+
+    def adjust_rollups(self, changes: Changes) -> None:
+        with self.db.write() as c:
+            self._add_to_cells(c, changes)
 
     def latest_for(self, kecamatan: str, wa_id: str) -> Case | None:
         row = (

@@ -3,9 +3,10 @@ ISO week, over the cases opened in a period; the tables behind every chart, and 
 inline SVG (no script, no external resource).
 
 The package: `filters` (the period and the narrowing, from GET parameters), `figures` (what the
-dashboard shows, as data), `stats` (the figures computed from a list of cases), `tabular` (the
-tables behind every chart, and their cells for people), `charts` (the SVG charts). The CSV and
-XLSX downloads are `sapa.services.export`, the monthly PDF `sapa.services.report_pdf`.
+dashboard shows, as data), `rollups` (the figures read from the rollups: what `load` serves),
+`stats` (the same figures computed exactly from a list of cases: their definition), `tabular`
+(the tables behind every chart, and their cells for people), `charts` (the SVG charts). The
+CSV and XLSX downloads are `sapa.services.export`, the monthly PDF `sapa.services.report_pdf`.
 
 Definitions (the same everywhere: page, CSV, XLSX and the monthly PDF):
 
@@ -21,6 +22,9 @@ Definitions (the same everywhere: page, CSV, XLSX and the monthly PDF):
   and the system's own steps take no time and would flatter it).
 - Median: the middle value (the mean of the two middle ones for an even count). 90th
   percentile: nearest rank (the smallest value with at least 90 % of the values at or below).
+  Read from the rollups, each is the mean of the values in the log-spaced bucket (eight per
+  doubling) that holds its rank: within a factor 2^(1/8) (±9 %) of the exact figure. Counts,
+  totals and compliance are exact.
 - Handling, waiting and lead times are on the clock each is measured on (sla.toml: officers'
   steps on working hours); where that is not wall-clock time the wall-clock handling time is
   given besides. Lead time: greeting → delivery, for delivered cases. Backlog: open now.
@@ -36,7 +40,14 @@ from sapa.services.dashboard.charts import (
 )
 from sapa.services.dashboard.figures import Dashboard, StepStat
 from sapa.services.dashboard.filters import Filters, month_filters, parse_filters
-from sapa.services.dashboard.stats import NO_SERVICE, compute, load, median, percentile
+from sapa.services.dashboard.rollups import load
+from sapa.services.dashboard.stats import (
+    NO_SERVICE,
+    compute,
+    load_from_cases,
+    median,
+    percentile,
+)
 from sapa.services.dashboard.tabular import TABLE_NAMES, fmt_cell, fmt_share, tables
 
 __all__ = [
@@ -51,6 +62,7 @@ __all__ = [
     "fmt_share",
     "kecamatan_chart",
     "load",
+    "load_from_cases",
     "median",
     "month_filters",
     "parse_filters",

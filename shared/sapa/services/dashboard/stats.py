@@ -1,5 +1,9 @@
-"""The dashboard's figures computed from a list of cases (`compute`), and from the store's cases
-of the period (`load`). The definitions are in the package's docstring."""
+"""The dashboard's figures computed exactly from a list of cases (`compute`), and from the store's
+cases of the period (`load_from_cases`). The definitions are in the package's docstring.
+
+What the reports serve is read from the rollups (`sapa.services.dashboard.rollups.load`); this
+exact computation is the definition they are tested against, and what a rollup rebuild is
+checked by."""
 
 from __future__ import annotations
 
@@ -274,8 +278,8 @@ def compute(
     )
 
 
-def load(c: Container, filters: Filters) -> Dashboard:
-    """The dashboard of the cases opened in the period, read from the store.
+def load_from_cases(c: Container, filters: Filters) -> Dashboard:
+    """The dashboard of the cases opened in the period, computed exactly from every case.
 
     The store is asked for cases updated since the period's first day (every case opened in
     the period has been updated since); cases opened outside the period are dropped."""
