@@ -75,7 +75,7 @@ def _page(
         for name, t in dash.tables(d).items():
             tables[name] = {
                 "title": t.title,
-                # the page shows durations as "1 m 05 d", the downloads as seconds
+                # the page shows durations as "1 mnt 5 dtk", the downloads as seconds
                 "headers": [col.header.replace(" (detik)", "") for col in t.columns],
                 "kinds": [col.kind for col in t.columns],
                 "rows": [

@@ -23,7 +23,7 @@ def _iso(d: datetime | None) -> str | None:
 def case_timeline(c: Container, case: Case) -> dict[str, Any]:
     """Each step run: who did it, handling time against its mutu baku, waiting time; and the
     lead time of the whole case against the office's target. Durations are shown on the
-    step's clock: on working hours "2 j 10 m kerja · 18 j 10 m total"."""
+    step's clock: on working hours "2 j 10 mnt kerja · 18 j 10 mnt total"."""
     tl = timeline(c.sop, case, c.clock.now(), c.sla_clocks)
     return {
         "case_id": case.id,
