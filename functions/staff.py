@@ -162,7 +162,7 @@ def _worklist(
     kecamatan = request.args.get("kecamatan") or None
     service = request.args.get("service") or None
     cases = views.worklist(c, staff, kecamatan=kecamatan, service=service)
-    rows = [{**views.case_summary(c, k), "clock": views.sla_clock(c, k)} for k in cases]
+    rows = views.worklist_rows(c, cases)
     if wants_json(request):
         return json_response({"cases": rows})
     scoped = access.kecamatan_bound(c, staff)

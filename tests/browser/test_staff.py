@@ -51,7 +51,10 @@ def test_counter_officer_claims_and_checks_a_submitted_case(stack: LocalStack, d
     # WHEN they take the case ("Ambil (klaim)") and then perform the "check" action
     with page.expect_navigation():
         page.get_by_role("button", name="Ambil (klaim)").click()
-    assert f"ditangani {LOKET}" in page.locator("main").inner_text()
+    # (the officer by name, the e-mail on hover)
+    holder = page.locator("main").get_by_text("Petugas Loket Somba Opu", exact=True).first
+    assert "ditangani Petugas Loket Somba Opu" in page.locator("main").inner_text()
+    assert holder.get_attribute("title") == LOKET
     assert page.get_by_role("button", name="Ambil (klaim)").count() == 0  # not offered twice
     with page.expect_navigation():
         page.get_by_role("button", name=ACTION_LABELS["check"], exact=True).click()
@@ -68,7 +71,7 @@ def test_counter_officer_claims_and_checks_a_submitted_case(stack: LocalStack, d
     cells = step3.get_by_role("cell").all_inner_texts()
     assert cells[0] == "3"
     assert cells[1].startswith("Memeriksa data dan kelengkapan")
-    assert cells[2] == LOKET
+    assert cells[2] == "Petugas Loket Somba Opu"
     # AND the next step (contacting the resident) is now offered to them
     assert page.get_by_role("button", name=ACTION_LABELS["contact"], exact=True).is_visible()
     # AND the store agrees

@@ -186,7 +186,7 @@ def test_an_abandoned_claim_expires_after_the_claim_timeout(
     early = second.act(case.id, "claim")
     # THEN the case is still the first's, and the refusal says whose it is
     assert early.status_code == 409, early.get_json()
-    assert LOKET in early.get_json()["message"]
+    assert "oleh Petugas Loket Somba Opu." in early.get_json()["message"]
     assert second.act(case.id, "check").status_code == 409
     assert_unchanged(container, case.id, before)
     # WHEN the claim timeout has passed
@@ -222,12 +222,14 @@ def test_two_officers_claiming_at_once_one_wins_and_the_other_is_told_who(
     for t in threads:
         t.join(timeout=30)
 
-    # THEN exactly one wins, and the other gets 409 naming the winner
+    # THEN exactly one wins, and the other gets 409 naming the winner (by name)
     statuses = sorted(status for status, _ in results.values())
     assert statuses == [200, 409], results
     winner = next(email for email, (status, _) in results.items() if status == 200)
     loser_body = next(body for status, body in results.values() if status == 409)
-    assert winner in loser_body["message"]
+    member = container.staff.get(winner)
+    assert member is not None
+    assert f"sedang ditangani oleh {member.name}." in loser_body["message"]
     stored = container.store.get(case.id)
     assert stored.current_run(container.sop).claimed_by == winner  # type: ignore[union-attr]
     claims = [e for e in container.store.events(case.id) if e.event == "claim"]

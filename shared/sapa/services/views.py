@@ -10,7 +10,14 @@ from sapa.bootstrap import Container
 from sapa.domain.case import REVOKE_ROLES, Actor, AuditEvent, Case, DocumentRef
 from sapa.domain.errors import NotFound
 from sapa.domain.sla import clock_parts, format_duration, format_on_clock, timeline
-from sapa.domain.texts import ROLE_LABELS, STATE_LABELS, text
+from sapa.domain.texts import (
+    ACTOR_LABELS,
+    AUDIT_EVENT_LABELS,
+    REASON_LABELS,
+    ROLE_LABELS,
+    STATE_LABELS,
+    text,
+)
 from sapa.domain.values import mask_nik, mask_phone, masked_actor
 from sapa.ports import Message, StaffMember
 from sapa.services import access
@@ -20,11 +27,35 @@ def _iso(d: datetime | None) -> str | None:
     return d.isoformat() if d else None
 
 
+def staff_names(c: Container) -> dict[str, str]:
+    """Officers' names by e-mail, for showing people rather than addresses."""
+    return {s.email: s.name for s in c.staff.all()}
+
+
+def person(names: dict[str, str], actor_id: str | None) -> dict[str, str] | None:
+    """Who did something, as staff read it: an officer by name (the e-mail as the `title`,
+    shown on hover), the resident as "Pemohon" (the masked number as the title), SAPA itself
+    as "Sistem SAPA". None when nobody."""
+    if not actor_id:
+        return None
+    if actor_id in ACTOR_LABELS:
+        return {"id": actor_id, "name": ACTOR_LABELS[actor_id], "title": ""}
+    if actor_id.startswith("wa:"):
+        return {
+            "id": str(masked_actor(actor_id)),
+            "name": ACTOR_LABELS["pemohon"],
+            "title": mask_phone(actor_id[3:]),
+        }
+    name = names.get(actor_id)
+    return {"id": actor_id, "name": name or actor_id, "title": actor_id if name else ""}
+
+
 def case_timeline(c: Container, case: Case) -> dict[str, Any]:
     """Each step run: who did it, handling time against its mutu baku, waiting time; and the
     lead time of the whole case against the office's target. Durations are shown on the
     step's clock: on working hours "2 j 10 mnt kerja · 18 j 10 mnt total"."""
     tl = timeline(c.sop, case, c.clock.now(), c.sla_clocks)
+    names = staff_names(c)
     return {
         "case_id": case.id,
         "reg_no": case.reg_no,
@@ -42,6 +73,8 @@ def case_timeline(c: Container, case: Case) -> dict[str, Any]:
                 "claimed_by": masked_actor(s.run.claimed_by),
                 "done_at": _iso(s.run.done_at),
                 "done_by": masked_actor(s.run.done_by),
+                # who did it (or holds it), by name
+                "by": person(names, s.run.done_by or s.run.claimed_by),
                 "outcome": s.run.outcome,
                 "waiting_seconds": s.waiting_seconds,
                 "handling_seconds": s.handling_seconds,
@@ -161,6 +194,22 @@ def sla_clock(c: Container, case: Case) -> dict[str, Any]:
         "lead_time": format_duration(lead),
         "claimed_by": run.claimed_by,
     }
+
+
+def worklist_rows(c: Container, cases: list[Case]) -> list[dict[str, Any]]:
+    """A worklist's rows: each case's summary, its step's clock and who holds it (by name)."""
+    names = staff_names(c)
+    rows = []
+    for k in cases:
+        clock = sla_clock(c, k)
+        rows.append(
+            {
+                **case_summary(c, k),
+                "clock": clock,
+                "holder": person(names, clock.get("claimed_by")),
+            }
+        )
+    return rows
 
 
 def worklist(
@@ -287,6 +336,7 @@ def case_page(c: Container, case: Case, staff: StaffMember) -> dict[str, Any]:
     if case.signed is None and "sign" in allowed and signing[-1:] == ["sign_requested"]:
         allowed.remove("sign")  # already asked: the signer is at work
     run = case.current_run(c.sop)
+    names = staff_names(c)
     return {
         "signing": signing_state(c, events) if "sign" in allowed else None,
         "case": case_summary(c, case, show_nik=access.sees_full_nik(staff)),
@@ -296,15 +346,14 @@ def case_page(c: Container, case: Case, staff: StaffMember) -> dict[str, Any]:
         and run.claimed_by != staff.email
         and any(case.may_claim(c.sop, a, now) for a in actors),
         "claimed_by": run.claimed_by if run else None,
+        "holder": person(names, run.claimed_by) if run else None,
         "handoff": case.handoff is not None and access.may_download_handoff(staff),
         "can_reply": may_reply(c, case, staff),
         "can_revoke": case.signed is not None
         and case.document_status == "valid"
         and any(r in REVOKE_ROLES for r in staff.roles),
         "assignees": assignees(c, case, staff),
-        "events": [
-            {**e.model_dump(mode="json"), "actor_id": masked_actor(e.actor_id)} for e in events
-        ],
+        "events": audit_trail(events, names),
         "messages": [
             {
                 **m,
@@ -315,6 +364,50 @@ def case_page(c: Container, case: Case, staff: StaffMember) -> dict[str, Any]:
             for m in conversation(c.store.messages(case.id))
         ],
     }
+
+
+# What an audit event's detail says, in a phrase staff read beside its label.
+_DETAIL_LABELS = {
+    "reason": "Alasan",
+    "note": "Catatan",
+    "siak_ref": "Referensi SIAK",
+}
+
+
+_CODE = re.compile(r"[a-z0-9_]+")
+
+
+def _detail_text(value: str) -> str:
+    """A detail as people read it: a code SAPA recorded in its Indonesian words (nothing when
+    it has none); anything else (what an officer wrote) as it is."""
+    value = value.strip()
+    if _CODE.fullmatch(value):
+        return REASON_LABELS.get(value, "")
+    return value
+
+
+def audit_trail(events: list[AuditEvent], names: dict[str, str]) -> list[dict[str, Any]]:
+    """The audit trail in Bahasa Indonesia: each event's label, who (by name, in which role),
+    the state before and after, and the reason or note it carries. The codes stay in the JSON
+    beside the labels (`event`, `actor_id`, `from_state`, `to_state`)."""
+    out = []
+    for e in events:
+        shown = {
+            k: _detail_text(e.detail[k]) for k in _DETAIL_LABELS if isinstance(e.detail.get(k), str)
+        }
+        out.append(
+            {
+                **e.model_dump(mode="json"),
+                "actor_id": masked_actor(e.actor_id),
+                "actor": person(names, e.actor_id),
+                "event_label": AUDIT_EVENT_LABELS.get(e.event, e.event),
+                "role_label": ROLE_LABELS.get(e.role, e.role),
+                "from_label": STATE_LABELS.get(e.from_state, e.from_state or "-"),
+                "to_label": STATE_LABELS.get(e.to_state, e.to_state),
+                "notes": [f"{_DETAIL_LABELS[k]}: {v}" for k, v in shown.items() if v],
+            }
+        )
+    return out
 
 
 def assignees(c: Container, case: Case, staff: StaffMember) -> list[dict[str, str]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sapa.bootstrap import Container
 from sapa.domain.case import REVOKE_ROLES, Actor, Case
-from sapa.domain.errors import Forbidden, SapaError, ValidationFailed
+from sapa.domain.errors import Conflict, Forbidden, SapaError, ValidationFailed
 from sapa.domain.texts import text
 from sapa.ports import StaffMember
 from sapa.services.names import task_name
@@ -45,7 +45,20 @@ def perform(c: Container, case_id: str, staff: StaffMember, action: str, data: A
     """Do `action` on the case as `staff`: an SOP step (services.steps.STEPS) or a move around
     the steps (MOVES); anything else is applied as an SOP transition, which the domain refuses
     with the precise reason when it is not one. The domain checks role, kecamatan, claim and
-    state."""
+    state; a step another officer holds is refused naming that officer by name."""
+    try:
+        return _perform(c, case_id, staff, action, data)
+    except Conflict as exc:
+        holder = exc.detail.get("holder")
+        member = c.staff.get(str(holder)) if holder else None
+        if member is None:
+            raise
+        raise Conflict(text("claimed_by_other", who=member.name), holder=holder) from None
+
+
+def _perform(
+    c: Container, case_id: str, staff: StaffMember, action: str, data: ActionInput
+) -> Case:
     itemised = action == "request_correction" and _corrections(data)
     if action in NEEDS_REASON and not data.reason.strip() and not itemised:
         raise ValidationFailed(text("form_has_errors"), {"reason": text("required")})
