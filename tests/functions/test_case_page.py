@@ -1,15 +1,27 @@
 """staff: the case page as each officer sees it, through the staff function (HTML and JSON):
-people by name, the audit trail in Bahasa Indonesia."""
+people by name, the audit trail in Bahasa Indonesia, an officer's reply on its way."""
 
 from __future__ import annotations
 
 import html as htmllib
 import re
 from collections.abc import Callable
+from typing import Any
 
+from sapa.adapters.clock import FixedClock
 from sapa.bootstrap import Container
 from sapa.domain.texts import AUDIT_EVENT_LABELS, STATE_LABELS
-from tests.functions.conftest import Flow, Officer
+from tests.conftest import RecordingQueue
+from tests.fakes import FakeWhatsApp
+from tests.functions.conftest import (
+    TS,
+    WA_ID,
+    Flow,
+    Officer,
+    change,
+    deliver_task,
+    webhook_body,
+)
 
 LOKET = "loket.sombaopu@sapa.test"
 KABID = "kabid@sapa.test"
@@ -81,3 +93,89 @@ def test_officers_are_named_with_their_e_mail_on_hover(
     # AND SAPA's own moves and the resident's are named as such, not as codes
     trail = visible_text(section(page, "Jejak audit"))
     assert "Sistem SAPA" in trail and "Pemohon" in trail
+
+
+# ---- an officer's reply on its way to the resident ---------------------------------------------
+
+
+def reply_entries(officer: Officer, case_id: str, body: str) -> list[dict[str, Any]]:
+    return [m for m in officer.case(case_id)["messages"] if m["body"] == body]
+
+
+def status_webhook(wamid: str, status: str) -> dict[str, Any]:
+    return webhook_body(
+        change(
+            [],
+            statuses=[{"id": wamid, "status": status, "timestamp": TS, "recipient_id": WA_ID}],
+            contacts=[],
+        )
+    )
+
+
+def test_a_reply_shows_mengirim_until_whatsapp_says_sent_then_delivered_and_read(
+    container: Container,
+    login: Callable[[str], Officer],
+    flow: Flow,
+    queue: RecordingQueue,
+    wa: FakeWhatsApp,
+    run_task: Callable[..., Any],
+    post_webhook: Callable[..., Any],
+) -> None:
+    # GIVEN a submitted case the counter officer is looking at
+    case = flow.to("form_submitted")
+    loket = login(LOKET)
+    text = "Selamat siang Pak Andi, foto KK sudah kami terima."
+    # WHEN he sends a reply (the queue has not run it yet)
+    assert loket.act(case, "reply", json=False, message=text).status_code == 303
+    # THEN the conversation shows it at once, his, on its way: "mengirim…"
+    (entry,) = reply_entries(loket, case.id, text)
+    assert (entry["who"], entry["who_title"], entry["author"]) == (
+        "Petugas Loket Somba Opu",
+        LOKET,
+        "officer",
+    )
+    assert (entry["status"], entry["status_label"]) == ("pending", "mengirim…")
+    page = visible_text(loket.get(f"/cases/{case.id}", json=False).get_data(as_text=True))
+    assert "mengirim…" in page
+
+    # WHEN the queue sends it: WhatsApp took it but has not said it is sent
+    (task,) = queue.take()
+    assert deliver_task(run_task, task).status_code == 200
+    wamid = wa.sent[-1].wamid
+    # THEN it is still one entry, still on its way
+    (entry,) = reply_entries(loket, case.id, text)
+    assert entry["status"] == "pending"
+
+    # WHEN WhatsApp reports sent, delivered, read: THEN the one entry says so, in Indonesian
+    for status, label in (("sent", "terkirim"), ("delivered", "diterima"), ("read", "dibaca")):
+        assert post_webhook(status_webhook(wamid, status)).status_code == 200
+        (entry,) = reply_entries(loket, case.id, text)
+        assert (entry["status"], entry["status_label"]) == (status, label)
+    # AND the automatic messages are SAPA's, not his
+    automatic = [m for m in loket.case(case.id)["messages"] if m["author"] == "automatic"]
+    assert automatic and all(m["who"] == "SAPA (otomatis)" for m in automatic)
+    assert all(m["who"] != "SAPA" for m in loket.case(case.id)["messages"])
+
+
+def test_a_reply_whatsapp_would_not_take_says_not_sent_and_why(
+    container: Container,
+    login: Callable[[str], Officer],
+    flow: Flow,
+    queue: RecordingQueue,
+    run_task: Callable[..., Any],
+    clock: FixedClock,
+) -> None:
+    # GIVEN a case whose resident last wrote more than 24 hours ago
+    case = flow.to("form_submitted")
+    clock.advance(25 * 3600)
+    loket = login(LOKET)
+    text = "Mohon kirim ulang foto KK."
+    # WHEN the counter officer replies and the queue tries to send it
+    assert loket.act(case, "reply", message=text).status_code == 200
+    (task,) = queue.take()
+    assert deliver_task(run_task, task).status_code == 200
+    # THEN the reply is shown once, not sent, with the reason in words
+    (entry,) = reply_entries(loket, case.id, text)
+    assert entry["status"] == "not_sent"
+    assert entry["status_label"] == "tidak terkirim"
+    assert "24 jam" in entry["status_reason"]

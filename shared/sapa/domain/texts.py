@@ -298,13 +298,14 @@ ACTOR_LABELS: dict[str, str] = {
     "system": "Sistem SAPA",
     "pemohon": "Pemohon",
     "wa-business-app": "Petugas (aplikasi WhatsApp Business)",
+    "automatic_message": "SAPA (otomatis)",
+    "former_officer": "Petugas",
 }
 
-# An outbound message's way to the resident's phone (WhatsApp's statuses; "pending": SAPA
-# has not handed it to WhatsApp yet).
+# An outbound message's way to the resident's phone: WhatsApp's statuses; "pending" until
+# WhatsApp says it is sent, "not_sent" when it would not take it.
 MESSAGE_STATUS_LABELS: dict[str, str] = {
     "pending": "mengirim…",
-    "accepted": "diserahkan ke WhatsApp",
     "sent": "terkirim",
     "delivered": "diterima",
     "read": "dibaca",

@@ -13,6 +13,7 @@ from sapa.domain.sla import clock_parts, format_duration, format_on_clock, timel
 from sapa.domain.texts import (
     ACTOR_LABELS,
     AUDIT_EVENT_LABELS,
+    MESSAGE_STATUS_LABELS,
     REASON_LABELS,
     ROLE_LABELS,
     STATE_LABELS,
@@ -244,14 +245,31 @@ def worklist(
 _ABOUT_OTHERS = ("reaction", "edit", "revoke")
 
 
-def conversation(messages: list[Message]) -> list[dict[str, Any]]:
+def conversation(
+    messages: list[Message],
+    names: dict[str, str] | None = None,
+    events: list[AuditEvent] | None = None,
+) -> list[dict[str, Any]]:
     """A case's WhatsApp conversation as staff read it: a reaction shown on the message it
     reacts to (a removed one gone), an edit showing the new text beside the original, a
     revoked message marked deleted with its file hidden; echoes of the WhatsApp Business app
-    shown as the office's. The stored messages stay as they came (the record)."""
+    shown as the office's. The stored messages stay as they came (the record).
+
+    Who wrote: the resident, an officer by name (`names`; the e-mail as `who_title`), or SAPA
+    itself ("automatic"). An officer's reply still on its way is shown as pending ("mengirim…")
+    until its sent message takes its place, or as not sent when the audit trail (`events`)
+    says WhatsApp would not take it; a sent message carries WhatsApp's latest status."""
+    names = names or {}
     reactions: dict[str, str] = {}
     edits: dict[str, str] = {}
     revoked: set[str] = set()
+    ids = {m.id for m in messages}
+    not_sent = {
+        str(e.detail.get("message")): str(e.detail.get("reason") or "")
+        for e in events or ()
+        if e.event == "message_not_sent"
+    }
+    delayed = {str(e.detail.get("message")) for e in events or () if e.event == "message_delayed"}
     for m in messages:
         target = str(m.data.get("target") or "")
         if m.type == "reaction" and target:
@@ -264,27 +282,54 @@ def conversation(messages: list[Message]) -> list[dict[str, Any]]:
     for m in messages:
         if m.type in _ABOUT_OTHERS:
             continue
+        pending_for = str(m.data.get("pending_for") or "")
+        if pending_for and pending_for in ids:
+            continue  # sent: the sent message stands in its place
         key = m.provider_id or m.id
         deleted = key in revoked
-        echo = m.data.get("source") == "echo"
+        who, title, kind = _speaker(m, names)
+        status = m.status
+        reason = ""
+        if pending_for:
+            status = "not_sent" if pending_for in not_sent else "pending"
+            reason = _detail_text(not_sent.get(pending_for, ""))
+        elif m.direction == "out" and not status and title:
+            status = "pending"  # WhatsApp took it; it has not said it was sent yet
         shown.append(
             {
                 "id": key,
                 "direction": m.direction,
                 "at": m.at.isoformat(),
                 "type": m.type,
-                "who": "Pemohon"
-                if m.direction == "in"
-                else ("Petugas (WhatsApp Business)" if echo else "SAPA"),
+                "who": who,
+                "who_title": title,
+                "author": kind,
                 "body": "(pesan dihapus oleh pemohon)" if deleted else edits.get(key, m.body),
                 "edited_from": m.body if key in edits and not deleted else None,
                 "deleted": deleted,
                 "media_id": None if deleted else m.data.get("media_id"),
                 "reactions": [reactions[key]] if reactions.get(key) else [],
-                "status": m.status,
+                "status": status,
+                "status_label": MESSAGE_STATUS_LABELS.get(status, status),
+                "status_reason": reason,
+                "delayed": pending_for in delayed,
             }
         )
     return shown
+
+
+def _speaker(m: Message, names: dict[str, str]) -> tuple[str, str, str]:
+    """Who wrote `m`, its title (an officer's e-mail) and the kind of author: "resident",
+    "officer" (by name; the WhatsApp Business app's echo as the office's) or "automatic"."""
+    if m.direction == "in":
+        return ACTOR_LABELS["pemohon"], "", "resident"
+    if m.data.get("source") == "echo":
+        return ACTOR_LABELS["wa-business-app"], "", "officer"
+    if m.actor_id in names:
+        return names[m.actor_id], m.actor_id, "officer"
+    if "@" in m.actor_id:  # an officer no longer in the directory
+        return ACTOR_LABELS["former_officer"], m.actor_id, "officer"
+    return ACTOR_LABELS["automatic_message"], "", "automatic"
 
 
 def signing_state(c: Container, events: list[AuditEvent]) -> dict[str, Any]:
@@ -361,7 +406,7 @@ def case_page(c: Container, case: Case, staff: StaffMember) -> dict[str, Any]:
                 "edited_from": _LINK.sub(r"\1…", m["edited_from"]) if m["edited_from"] else None,
                 "media_id": None,
             }
-            for m in conversation(c.store.messages(case.id))
+            for m in conversation(c.store.messages(case.id), names, events)
         ],
     }
 
