@@ -27,7 +27,7 @@ ZONE_NAMES = {"Asia/Makassar": "WITA", "Asia/Jakarta": "WIB", "Asia/Jayapura": "
 
 
 def handle(
-    c: Container, request: flask.Request, staff: StaffMember, endpoint: str, base: str
+    c: Container, request: flask.Request, staff: StaffMember, endpoint: str, base: str, csrf: str
 ) -> Any:
     access.may_see_reports(staff)
     today = c.clock.now().astimezone(ZoneInfo(c.region.timezone)).date()
@@ -40,7 +40,7 @@ def handle(
     except ValidationFailed as exc:
         if endpoint != "dashboard" or wants_json(request):
             raise PermanentError(exc.message, fields=exc.fields) from None
-        return _page(c, request, staff, base, None, exc.fields, 400)
+        return _page(c, request, staff, base, csrf, None, exc.fields, 400)
     table = request.args.get("table", "")
     if endpoint == "dashboard_csv" and table not in dash.TABLE_NAMES:
         raise PermanentError(BAD_TABLE.format(names=", ".join(dash.TABLE_NAMES)))
@@ -53,7 +53,7 @@ def handle(
         body = dataclasses.asdict(d)
         body["tables"] = {k: dataclasses.asdict(t) for k, t in dash.tables(d).items()}
         return json_response(body)
-    return _page(c, request, staff, base, d, {}, 200)
+    return _page(c, request, staff, base, csrf, d, {}, 200)
 
 
 def _page(
@@ -61,6 +61,7 @@ def _page(
     request: flask.Request,
     staff: StaffMember,
     base: str,
+    csrf: str,
     d: dash.Dashboard | None,
     errors: dict[str, str],
     status: int,
@@ -90,6 +91,7 @@ def _page(
         status,
         staff=staff,
         base=base,
+        csrf=csrf,
         roles=ROLE_LABELS,
         d=d,
         errors=errors,

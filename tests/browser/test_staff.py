@@ -16,6 +16,7 @@ from .support import (
     greet_over_http,
     login,
     submit_over_http,
+    wait_for,
 )
 
 pytestmark = pytest.mark.browser
@@ -44,9 +45,14 @@ def test_counter_officer_claims_and_checks_a_submitted_case(stack: LocalStack, d
     # THEN they see the resident's data and documents
     assert STATE_LABELS["form_submitted"] in page.locator("main").inner_text()
     assert demo.FORM["nik"] in page.locator("main").inner_text()  # loket sees the full NIK
-    documents = page.locator(".card", has=page.get_by_role("heading", name="Dokumen"))
-    assert documents.locator("details summary").count() == 2  # each with its inline viewer
-    assert documents.locator("img.viewer-img").count() == 1  # the photo of KK lama
+    documents = page.locator("section", has=page.get_by_role("heading", name="Dokumen"))
+    tabs = documents.locator("a[target=viewer]")
+    assert tabs.all_inner_texts() == ["KK lama", "Buku nikah/akta perkawinan atau akta cerai"]
+    # the first in the viewer beside the data; the other opens in it at a click, no script
+    viewer = documents.locator("iframe[name=viewer]")
+    assert (viewer.get_attribute("src") or "").endswith("/documents/0")
+    tabs.nth(1).click()
+    wait_for("the second document", lambda: page.frame(name="viewer").url.endswith("/1"))
 
     # WHEN they take the case ("Ambil (klaim)") and then perform the "check" action
     with page.expect_navigation():

@@ -41,6 +41,7 @@ from .support import (
     greet_over_http,
     login,
     officer,
+    reveal,
     submit_over_http,
     wait_for,
 )
@@ -177,7 +178,9 @@ def test_a_case_goes_through_steps_3_to_7_in_the_browser(
     # WHEN the head of division returns it with a reason
     kabid = officer_page(KABID, base)
     open_case(kabid, reg_no)
-    kabid.locator("#reason-return").fill("Alamat di SIAK salah ketik")
+    reveal(kabid, "return")
+    why = kabid.get_by_label("Alasan mengembalikan satu langkah (wajib)")
+    why.fill("Alamat di SIAK salah ketik")
     press(kabid, "return")
     # THEN it is back with the SIAK operator, on his worklist, and the reason is on record
     assert STATE_LABELS["returned"] in status(kabid)
@@ -299,6 +302,7 @@ def test_two_counter_officers_race_for_a_case_and_the_admin_reassigns_it(
     # WHEN the admin hands the case to the other one
     admin = officer_page("admin@sapa.test", base)
     admin.goto(f"{base}/staff/cases/{case.id}")
+    reveal(admin, "reassign")
     admin.get_by_label("Alihkan ke petugas").select_option(loser)
     with admin.expect_navigation():
         admin.get_by_role("button", name=ACTION_LABELS["reassign"]).click()

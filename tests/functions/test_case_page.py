@@ -1,11 +1,13 @@
 """staff: the case page as each officer sees it, through the staff function (HTML and JSON):
-people by name, the audit trail in Bahasa Indonesia, an officer's reply on its way."""
+people by name, the audit trail in Bahasa Indonesia, an officer's reply on its way, and what
+SAPA does in the background (a signature, the SIAK hand-off package) shown until it is done."""
 
 from __future__ import annotations
 
 import html as htmllib
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from sapa.adapters.clock import FixedClock
@@ -14,6 +16,7 @@ from sapa.domain.texts import AUDIT_EVENT_LABELS, STATE_LABELS
 from tests.conftest import RecordingQueue
 from tests.fakes import FakeWhatsApp
 from tests.functions.conftest import (
+    NIK,
     TS,
     WA_ID,
     Flow,
@@ -27,6 +30,7 @@ LOKET = "loket.sombaopu@sapa.test"
 KABID = "kabid@sapa.test"
 KADIS = "kadis@sapa.test"
 ADMIN = "admin@sapa.test"
+OPERATOR = "operator.siak@sapa.test"
 
 
 def visible_text(page: str) -> str:
@@ -179,3 +183,116 @@ def test_a_reply_whatsapp_would_not_take_says_not_sent_and_why(
     assert entry["status"] == "not_sent"
     assert entry["status_label"] == "tidak terkirim"
     assert "24 jam" in entry["status_reason"]
+
+
+# ---- what runs in the background, shown and watched until done ---------------------------------
+
+
+def test_signing_shows_as_running_until_the_signed_document_is_back(
+    container: Container,
+    login: Callable[[str], Officer],
+    flow: Flow,
+    queue: RecordingQueue,
+    run_task: Callable[..., Any],
+) -> None:
+    # GIVEN an approved case the head of office looks at: the SIAK draft in the viewer
+    case = flow.to("approved")
+    kadis = login(KADIS)
+    before = kadis.case(case.id)
+    assert before["running"] == [] and before["actions"][0]["event"] == "sign"
+    # WHEN he asks for the signature (the signer has not answered yet)
+    assert kadis.act(case, "sign", json=False).status_code == 303
+    # THEN the page says it is being signed, offers nothing to press meanwhile (no second
+    # signature, no return or rejection while the signer works), and says so without the
+    # "nothing for your role" line
+    page = kadis.case(case.id)
+    assert [r["what"] for r in page["running"]] == ["sign"]
+    assert page["actions"] == [] and page["signed"] is None
+    html = kadis.get(f"/cases/{case.id}", json=False).get_data(as_text=True)
+    assert "sedang ditandatangani" in visible_text(html)
+    assert "Tidak ada tindakan untuk peran Anda" not in html
+    # AND a browser without JavaScript reloads itself; with it, a nonce'd script watches
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in html
+    assert f'data-progress="/cases/{case.id}/progress"' in html
+    # AND the progress says the same, with a stamp
+    running = kadis.get(f"/cases/{case.id}/progress").get_json()
+    assert running["running"] == ["sign"] and running["state"] == "approved"
+
+    # WHEN the signer is done (the queue runs the signature task)
+    (task,) = [t for t in queue.take() if t.kind == "esign_request"]
+    assert deliver_task(run_task, task).status_code == 200
+    # THEN the progress has moved on: nothing runs, the stamp changed
+    done = kadis.get(f"/cases/{case.id}/progress").get_json()
+    assert done["running"] == [] and done["state"] == "signed"
+    assert done["stamp"] != running["stamp"]
+    # AND the page shows the signed document and its verification page, and no more spinner
+    page = kadis.case(case.id)
+    assert page["running"] == [] and page["signed"]["verify_url"]
+    html = kadis.get(f"/cases/{case.id}", json=False).get_data(as_text=True)
+    assert "Buka dokumen bertanda tangan (PDF)" in html
+    assert "noscript" not in html
+
+
+def test_the_hand_off_package_shows_as_being_prepared_until_it_is_ready(
+    container: Container,
+    login: Callable[[str], Officer],
+    flow: Flow,
+    queue: RecordingQueue,
+    run_task: Callable[..., Any],
+) -> None:
+    # GIVEN a case the file verifier has just forwarded (the package task not yet run)
+    case = flow.to("contacted")
+    verifier = login("verifikasi@sapa.test")
+    assert verifier.act(case, "forward").status_code == 200
+    operator = login(OPERATOR)
+    # THEN the SIAK operator sees the package being prepared, not yet its link
+    page = operator.case(case.id)
+    assert [r["what"] for r in page["running"]] == ["handoff"]
+    assert page["handoff"] is False
+    # WHEN the task has built it
+    for task in queue.take():
+        assert deliver_task(run_task, task).status_code == 200
+    # THEN the page offers the download and nothing runs any more
+    page = operator.case(case.id)
+    assert page["running"] == [] and page["handoff"] is True
+    html = operator.get(f"/cases/{case.id}", json=False).get_data(as_text=True)
+    assert "Unduh paket serah terima SIAK" in html
+
+
+def test_the_progress_holds_no_personal_data_is_not_a_read_and_is_guarded_like_the_case(
+    container: Container, login: Callable[[str], Officer], flow: Flow
+) -> None:
+    # GIVEN a Somba Opu case
+    case = flow.to("form_submitted")
+    loket = login(LOKET)
+
+    def reads() -> int:
+        until = container.clock.now() + timedelta(seconds=1)
+        return len(container.store.accesses(case.created_at, until, case_id=case.id))
+
+    # WHEN its counter officer polls the progress
+    before = reads()
+    body = loket.get(f"/cases/{case.id}/progress").get_json()
+    # THEN it holds the state, what runs and a stamp, nothing of the resident
+    assert set(body) == {"case_id", "state", "version", "running", "stamp"}
+    assert NIK not in str(body) and WA_ID not in str(body)
+    # AND it is not recorded as a read of the case (the page, loaded again, is)
+    assert reads() == before
+    loket.case(case.id)
+    assert reads() == before + 1
+    # AND another kecamatan's counter officer may not poll it; an unknown case is 404
+    other = login("loket.bontonompo@sapa.test")
+    assert other.get(f"/cases/{case.id}/progress").status_code == 403
+    assert loket.get("/cases/nope/progress").status_code == 404
+
+
+def test_a_refused_action_leads_back_to_the_case(
+    login: Callable[[str], Officer], flow: Flow
+) -> None:
+    # GIVEN a submitted case, WHEN the head of division tries the counter officer's step
+    case = flow.to("form_submitted")
+    resp = login(KABID).act(case, "check", json=False)
+    # THEN the page says why, in Indonesian, with the way back to the case
+    assert resp.status_code == 409
+    html = resp.get_data(as_text=True)
+    assert f'href="/cases/{case.id}">Kembali ke permohonan</a>' in html

@@ -372,9 +372,11 @@ def test_a_document_is_served_inline_and_may_only_be_framed_by_the_workspace(
     page = officer.get(f"/cases/{case.id}", json=False)
     csp = page.headers["Content-Security-Policy"]
     assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp
-    assert f'<iframe class="viewer" src="/cases/{case.id}/documents/1"' in page.get_data(
-        as_text=True
-    )
+    html = page.get_data(as_text=True)
+    # (one viewer: the draft the head of division decides on; each document a link into it)
+    assert f'<iframe name="viewer" class="viewer" src="/cases/{case.id}/documents/2"' in html
+    for n in range(len(docs)):
+        assert f'href="/cases/{case.id}/documents/{n}" target="viewer"' in html
     # AND beyond the last document, or to a counter officer of another kecamatan, nothing
     assert officer.get(f"/cases/{case.id}/documents/{len(docs)}").status_code == 404
     assert login(LOKET_ELSEWHERE).get(f"/cases/{case.id}/documents/0").status_code == 403

@@ -216,7 +216,7 @@ ACTION_LABELS: dict[str, str] = {
     "request_correction": "Minta perbaikan dari pemohon",
     "return": "Kembalikan satu langkah",
     "reject": "Tolak permohonan",
-    "cancel": "Batalkan",
+    "cancel": "Batalkan permohonan",
     "reassign": "Alihkan ke petugas lain",
     "reply": "Kirim pesan ke pemohon",
     "revoke_document": "Cabut dokumen bertanda tangan",
