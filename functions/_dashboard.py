@@ -30,9 +30,9 @@ def handle(
     c: Container, request: flask.Request, staff: StaffMember, endpoint: str, base: str, csrf: str
 ) -> Any:
     access.may_see_reports(staff)
-    today = c.clock.now().astimezone(ZoneInfo(c.region.timezone)).date()
+    today = _today(c)
     if endpoint == "report_monthly":
-        return _monthly_pdf(c, request, today)
+        return _monthly_pdf(c, request, today, base)
     try:
         filters = dash.parse_filters(
             request.args, today=today, region=c.region, catalogue=c.catalogue
@@ -100,7 +100,11 @@ def _page(
         charts=charts,
         query=query,
         zone=ZONE_NAMES.get(c.region.timezone, c.region.timezone),
-        month=(d.filters.start if d else c.clock.now()).strftime("%Y-%m"),
+        report_months=[
+            {"value": m.strftime("%Y-%m"), "label": dash.month_label(m)}
+            for m in dash.report_months(_today(c), dash.report_keep(c))
+        ],
+        report_default=_last_month(_today(c)),
         kecamatan_list=c.region.kecamatan,
         services=c.catalogue.services,
         fmt_share=dash.fmt_share,
@@ -138,14 +142,30 @@ def _xlsx(d: dash.Dashboard, c: Container) -> flask.Response:
     )
 
 
-def _monthly_pdf(c: Container, request: flask.Request, today: date) -> flask.Response:
-    raw = request.args.get("month", "")
-    if not raw:  # the last full month
-        raw = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+def _today(c: Container) -> date:
+    return c.clock.now().astimezone(ZoneInfo(c.region.timezone)).date()
+
+
+def _last_month(today: date) -> str:
+    """The last full month, `2026-10`: the report's default."""
+    return (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+
+
+def _monthly_pdf(c: Container, request: flask.Request, today: date, base: str) -> flask.Response:
+    raw = request.args.get("month", "") or _last_month(today)
     try:
-        filters = dash.month_filters(raw, today=today)
+        filters = dash.month_filters(raw, today=today, keep=dash.report_keep(c))
     except ValidationFailed as exc:
-        raise PermanentError(exc.message, fields=exc.fields) from None
+        if wants_json(request):
+            raise PermanentError(exc.message, fields=exc.fields) from None
+        return page(
+            "message.html",
+            400,
+            title="Bulan laporan tidak valid",
+            message=exc.message,
+            back=f"{base}/dashboard",
+            back_label="Kembali ke dasbor",
+        )
     from sapa.services.report_pdf import monthly_report
 
     d = dash.load(c, filters)

@@ -35,8 +35,21 @@ from sapa.services.dashboard.charts import (
     weeks_chart,
 )
 from sapa.services.dashboard.figures import Dashboard, StepStat
-from sapa.services.dashboard.filters import Filters, month_filters, parse_filters
-from sapa.services.dashboard.stats import NO_SERVICE, compute, load, median, percentile
+from sapa.services.dashboard.filters import (
+    Filters,
+    month_filters,
+    month_label,
+    parse_filters,
+    report_months,
+)
+from sapa.services.dashboard.stats import (
+    NO_SERVICE,
+    compute,
+    load,
+    median,
+    percentile,
+    report_keep,
+)
 from sapa.services.dashboard.tabular import TABLE_NAMES, fmt_cell, fmt_share, tables
 
 __all__ = [
@@ -53,8 +66,11 @@ __all__ = [
     "load",
     "median",
     "month_filters",
+    "month_label",
     "parse_filters",
     "percentile",
+    "report_keep",
+    "report_months",
     "steps_chart",
     "tables",
     "weeks_chart",
