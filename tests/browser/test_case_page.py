@@ -32,7 +32,6 @@ from .support import (
     greet_over_http,
     login,
     submit_over_http,
-    wait_for,
 )
 from .test_screenshots import overflow, publish
 
@@ -124,13 +123,13 @@ def test_the_head_of_division_sees_the_siak_draft_beside_approve(
     case = stack.c.store.get(case_id)
     assert case.draft is not None
     # WHEN the head of division opens it on a 1366×768 screen
-    open_case(page, stack, "Kepala Bidang Pelayanan", case_id, reg_no)
-    # THEN the draft is in the viewer, beside "approve" and the data, without scrolling
-    assert_step_data_and_document_in_view(page, ACTION_LABELS["approve"])
     draft = f"/documents/{len(case.documents)}"
-    assert (page.locator("iframe[name=viewer]").get_attribute("src") or "").endswith(draft)
-    frame = wait_for("the draft in the viewer", lambda: page.frame(name="viewer"))
-    assert frame.url.endswith(draft)
+    with page.expect_response(lambda r: r.url.endswith(draft)) as shown:
+        open_case(page, stack, "Kepala Bidang Pelayanan", case_id, reg_no)
+    # THEN the draft is in the viewer, beside "approve" and the data, without scrolling
+    assert shown.value.status == 200 and shown.value.frame.name == "viewer"
+    assert shown.value.headers["content-type"] == "application/pdf"
+    assert_step_data_and_document_in_view(page, ACTION_LABELS["approve"])
     shot = tmp_path / "staff-case-approve.png"
     page.wait_for_timeout(1500)  # the PDF viewer draws the page
     page.screenshot(path=str(shot))

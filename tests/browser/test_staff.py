@@ -16,7 +16,6 @@ from .support import (
     greet_over_http,
     login,
     submit_over_http,
-    wait_for,
 )
 
 pytestmark = pytest.mark.browser
@@ -51,8 +50,10 @@ def test_counter_officer_claims_and_checks_a_submitted_case(stack: LocalStack, d
     # the first in the viewer beside the data; the other opens in it at a click, no script
     viewer = documents.locator("iframe[name=viewer]")
     assert (viewer.get_attribute("src") or "").endswith("/documents/0")
-    tabs.nth(1).click()
-    wait_for("the second document", lambda: page.frame(name="viewer").url.endswith("/1"))
+    with page.expect_response(lambda r: r.url.endswith("/documents/1")) as shown:
+        tabs.nth(1).click()
+    assert shown.value.status == 200
+    assert shown.value.frame.name == "viewer"
 
     # WHEN they take the case ("Ambil (klaim)") and then perform the "check" action
     with page.expect_navigation():
