@@ -27,12 +27,12 @@ ZONE_NAMES = {"Asia/Makassar": "WITA", "Asia/Jakarta": "WIB", "Asia/Jayapura": "
 
 
 def handle(
-    c: Container, request: flask.Request, staff: StaffMember, endpoint: str, base: str
+    c: Container, request: flask.Request, staff: StaffMember, endpoint: str, base: str, csrf: str
 ) -> Any:
     access.may_see_reports(staff)
-    today = c.clock.now().astimezone(ZoneInfo(c.region.timezone)).date()
+    today = _today(c)
     if endpoint == "report_monthly":
-        return _monthly_pdf(c, request, today)
+        return _monthly_pdf(c, request, today, base)
     try:
         filters = dash.parse_filters(
             request.args, today=today, region=c.region, catalogue=c.catalogue
@@ -40,7 +40,7 @@ def handle(
     except ValidationFailed as exc:
         if endpoint != "dashboard" or wants_json(request):
             raise PermanentError(exc.message, fields=exc.fields) from None
-        return _page(c, request, staff, base, None, exc.fields, 400)
+        return _page(c, request, staff, base, csrf, None, exc.fields, 400)
     table = request.args.get("table", "")
     if endpoint == "dashboard_csv" and table not in dash.TABLE_NAMES:
         raise PermanentError(BAD_TABLE.format(names=", ".join(dash.TABLE_NAMES)))
@@ -53,7 +53,7 @@ def handle(
         body = dataclasses.asdict(d)
         body["tables"] = {k: dataclasses.asdict(t) for k, t in dash.tables(d).items()}
         return json_response(body)
-    return _page(c, request, staff, base, d, {}, 200)
+    return _page(c, request, staff, base, csrf, d, {}, 200)
 
 
 def _page(
@@ -61,6 +61,7 @@ def _page(
     request: flask.Request,
     staff: StaffMember,
     base: str,
+    csrf: str,
     d: dash.Dashboard | None,
     errors: dict[str, str],
     status: int,
@@ -75,7 +76,7 @@ def _page(
         for name, t in dash.tables(d).items():
             tables[name] = {
                 "title": t.title,
-                # the page shows durations as "1 m 05 d", the downloads as seconds
+                # the page shows durations as "1 mnt 5 dtk", the downloads as seconds
                 "headers": [col.header.replace(" (detik)", "") for col in t.columns],
                 "kinds": [col.kind for col in t.columns],
                 "rows": [
@@ -90,6 +91,7 @@ def _page(
         status,
         staff=staff,
         base=base,
+        csrf=csrf,
         roles=ROLE_LABELS,
         d=d,
         errors=errors,
@@ -98,7 +100,11 @@ def _page(
         charts=charts,
         query=query,
         zone=ZONE_NAMES.get(c.region.timezone, c.region.timezone),
-        month=(d.filters.start if d else c.clock.now()).strftime("%Y-%m"),
+        report_months=[
+            {"value": m.strftime("%Y-%m"), "label": dash.month_label(m)}
+            for m in dash.report_months(_today(c), dash.report_keep(c))
+        ],
+        report_default=_last_month(_today(c)),
         kecamatan_list=c.region.kecamatan,
         services=c.catalogue.services,
         fmt_share=dash.fmt_share,
@@ -136,14 +142,30 @@ def _xlsx(d: dash.Dashboard, c: Container) -> flask.Response:
     )
 
 
-def _monthly_pdf(c: Container, request: flask.Request, today: date) -> flask.Response:
-    raw = request.args.get("month", "")
-    if not raw:  # the last full month
-        raw = (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+def _today(c: Container) -> date:
+    return c.clock.now().astimezone(ZoneInfo(c.region.timezone)).date()
+
+
+def _last_month(today: date) -> str:
+    """The last full month, `2026-10`: the report's default."""
+    return (today.replace(day=1) - timedelta(days=1)).strftime("%Y-%m")
+
+
+def _monthly_pdf(c: Container, request: flask.Request, today: date, base: str) -> flask.Response:
+    raw = request.args.get("month", "") or _last_month(today)
     try:
-        filters = dash.month_filters(raw, today=today)
+        filters = dash.month_filters(raw, today=today, keep=dash.report_keep(c))
     except ValidationFailed as exc:
-        raise PermanentError(exc.message, fields=exc.fields) from None
+        if wants_json(request):
+            raise PermanentError(exc.message, fields=exc.fields) from None
+        return page(
+            "message.html",
+            400,
+            title="Bulan laporan tidak valid",
+            message=exc.message,
+            back=f"{base}/dashboard",
+            back_label="Kembali ke dasbor",
+        )
     from sapa.services.report_pdf import monthly_report
 
     d = dash.load(c, filters)

@@ -51,7 +51,12 @@ def approval_http(request: flask.Request) -> Any:
         if wants_json(request):
             return json_response(error_body(exc), status_for(exc))
         return page(
-            "message.html", status_for(exc), title="Tidak dapat diproses", message=exc.message
+            "message.html",
+            status_for(exc),
+            title="Tidak dapat diproses",
+            message=exc.message,
+            back=staff_case,
+            back_label="Kembali ke permohonan",
         )
     if wants_json(request):
         return json_response({"case": views.case_summary(c, case)})

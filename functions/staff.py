@@ -38,6 +38,7 @@ _routes = Map(
         Rule("/cases/<case_id>", endpoint="case"),
         Rule("/cases/<case_id>/documents/<int:n>", endpoint="document"),
         Rule("/cases/<case_id>/handoff", endpoint="handoff"),
+        Rule("/cases/<case_id>/progress", endpoint="progress", methods=["GET"]),
         Rule("/cases/<case_id>/<action>", endpoint="action", methods=["POST"]),
     ],
     strict_slashes=False,
@@ -67,8 +68,15 @@ def staff_http(request: flask.Request) -> Any:
     except SapaError as exc:
         if wants_json(request):
             return json_response(error_body(exc), status_for(exc))
+        # back to the case the officer was acting on (or the worklist)
+        back = f"{_base(request)}/cases/{args['case_id']}" if "case_id" in args else None
         return page(
-            "message.html", status_for(exc), title="Tidak dapat diproses", message=exc.message
+            "message.html",
+            status_for(exc),
+            title="Tidak dapat diproses",
+            message=exc.message,
+            back=back or f"{_base(request)}/worklist",
+            back_label="Kembali ke permohonan" if back else "Kembali ke daftar kerja",
         )
 
 
@@ -89,7 +97,7 @@ def _dispatch(c: Container, request: flask.Request, endpoint: str, args: dict[st
     if endpoint == "worklist":
         return _worklist(c, request, staff, csrf, base)
     if endpoint in _dashboard.ENDPOINTS:
-        return _dashboard.handle(c, request, staff, endpoint, base)
+        return _dashboard.handle(c, request, staff, endpoint, base, csrf)
     if endpoint.startswith("admin_"):
         return _admin.dispatch(c, request, staff, csrf, base, endpoint, args)
     if endpoint == "action":
@@ -107,6 +115,8 @@ def _dispatch(c: Container, request: flask.Request, endpoint: str, args: dict[st
     if endpoint == "case":
         access.record(c, staff, case, "case", client=client_of(c, request))
         return _case_page(c, request, staff, csrf, base, case)
+    if endpoint == "progress":  # no personal data: not recorded as a read
+        return json_response(views.progress(c, case))
     if endpoint == "document":
         doc = views.document(case, args["n"])
         access.record(c, staff, case, f"document:{args['n']}", client=client_of(c, request))
@@ -162,7 +172,7 @@ def _worklist(
     kecamatan = request.args.get("kecamatan") or None
     service = request.args.get("service") or None
     cases = views.worklist(c, staff, kecamatan=kecamatan, service=service)
-    rows = [{**views.case_summary(c, k), "clock": views.sla_clock(c, k)} for k in cases]
+    rows = views.worklist_rows(c, cases)
     if wants_json(request):
         return json_response({"cases": rows})
     scoped = access.kecamatan_bound(c, staff)
@@ -192,7 +202,7 @@ def _case_page(
         csrf=csrf,
         states=STATE_LABELS,
         roles=ROLE_LABELS,
-        actions=ACTION_LABELS,
+        action_labels=ACTION_LABELS,
         fields=FIELD_LABELS,
         local_time=_local_time(c),
         needs_passphrase=c.settings.signer == "bsre",

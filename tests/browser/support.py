@@ -22,6 +22,7 @@ from sapa.domain.case import Case
 KK = "Kartu Keluarga (baru/perubahan)"  # the service the tests ask for
 PHONE = {"width": 360, "height": 740}  # a cheap Android phone
 DESKTOP = {"width": 1280, "height": 900}  # the office
+OFFICE = {"width": 1366, "height": 768}  # the office's laptops: the case page fits it
 ROOT = Path(__file__).resolve().parents[2]
 # The demo staff of staff_demo.toml the tests act as.
 LOKET = "loket.sombaopu@sapa.test"
@@ -186,6 +187,16 @@ def submit_over_http(link: str) -> str:
     )
     assert resp.status_code == 200, resp.text
     return str(resp.json()["reg_no"])
+
+
+def reveal(page: Any, action: str) -> None:
+    """Open the folded form of an action that is not the step's own ("Tolak permohonan…"), as
+    an officer does before filling in its reason."""
+    from sapa.domain.texts import ACTION_LABELS
+
+    summary = page.locator("summary", has_text=f"{ACTION_LABELS[action]}…")
+    summary.click()
+    page.locator("details[open]", has=summary).wait_for()
 
 
 def login(page: Any, base: str, name: str) -> None:

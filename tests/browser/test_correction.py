@@ -21,6 +21,7 @@ from .support import (
     login,
     officer,
     pick,
+    reveal,
     submit_over_http,
     wait_for,
 )
@@ -47,6 +48,7 @@ def test_the_officer_asks_for_a_new_kk_photo_and_the_resident_sends_only_that(
     desk.get_by_role("heading", name=reg_no).wait_for()
     with desk.expect_navigation():
         desk.get_by_role("button", name="Ambil (klaim)").click()
+    reveal(desk, "request_correction")
     button = desk.get_by_role("button", name=ACTION_LABELS["request_correction"], exact=True)
     correction = desk.locator("form", has=button)
     correction.get_by_label("KK lama", exact=True).fill(REASON)

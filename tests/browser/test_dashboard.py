@@ -8,6 +8,7 @@ The screenshot docs/screenshots/dashboard.png is refreshed with
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -106,3 +107,14 @@ def test_dashboard_draws_its_charts_from_the_data(
     assert overflow(page) == 0
     assert png_size(data)[0] == DESKTOP["width"]
     publish(shot)
+    # AND each table's download says which table it is
+    csv_links = page.get_by_role("link", name=re.compile(r"^Unduh CSV: ")).all_inner_texts()
+    assert len(csv_links) == 5 and len(set(csv_links)) == 5
+    # AND the monthly report is asked for by month, from the picker
+    picker = page.get_by_label("Laporan bulanan untuk Kepala Dinas (PDF)")
+    picker.select_option(label="Oktober 2026")
+    with page.expect_response(lambda r: "/reports/monthly.pdf" in r.url) as report:
+        page.get_by_role("button", name="Unduh laporan bulanan").click()
+    assert report.value.status == 200
+    assert report.value.headers["content-type"] == "application/pdf"
+    assert "month=2026-10" in report.value.url

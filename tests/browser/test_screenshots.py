@@ -20,7 +20,7 @@ import pytest
 from sapa.dev.localserver import LocalStack
 
 from .support import (
-    DESKTOP,
+    OFFICE,
     PHONE,
     ROOT,
     fresh_wa_id,
@@ -74,8 +74,11 @@ def test_guest_book_on_a_360px_phone(
     publish(shot)
 
 
-def test_staff_case_page_on_an_office_screen(stack: LocalStack, desk: Any, tmp_path: Path) -> None:
-    page = desk
+def test_staff_case_page_on_an_office_screen(
+    stack: LocalStack, browser: Any, tmp_path: Path
+) -> None:
+    ctx = browser.new_context(viewport=OFFICE, locale="id-ID", timezone_id="Asia/Makassar")
+    page = ctx.new_page()
     # GIVEN a submitted case the Somba Opu counter officer has already checked
     reg_no = submit_over_http(greet_over_http(stack.base_url, fresh_wa_id()))
     loket = officer(stack.base_url)
@@ -90,9 +93,10 @@ def test_staff_case_page_on_an_office_screen(stack: LocalStack, desk: Any, tmp_p
     data = page.screenshot(path=str(shot), full_page=True)
     # THEN the page, with the guest-book link in its WhatsApp conversation, fits the screen
     assert overflow(page) == 0
-    assert png_size(data)[0] == DESKTOP["width"]
+    assert png_size(data)[0] == OFFICE["width"]
     assert "/guestbook/f/" in page.locator("main").inner_text()
     publish(shot)
+    ctx.close()
 
 
 # Last in the module: its open case shares the demo NIK, and the staff page's pre-check would

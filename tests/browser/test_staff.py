@@ -44,14 +44,24 @@ def test_counter_officer_claims_and_checks_a_submitted_case(stack: LocalStack, d
     # THEN they see the resident's data and documents
     assert STATE_LABELS["form_submitted"] in page.locator("main").inner_text()
     assert demo.FORM["nik"] in page.locator("main").inner_text()  # loket sees the full NIK
-    documents = page.locator(".card", has=page.get_by_role("heading", name="Dokumen"))
-    assert documents.locator("details summary").count() == 2  # each with its inline viewer
-    assert documents.locator("img.viewer-img").count() == 1  # the photo of KK lama
+    documents = page.locator("section", has=page.get_by_role("heading", name="Dokumen"))
+    tabs = documents.locator("a[target=viewer]")
+    assert tabs.all_inner_texts() == ["KK lama", "Buku nikah/akta perkawinan atau akta cerai"]
+    # the first in the viewer beside the data; the other opens in it at a click, no script
+    viewer = documents.locator("iframe[name=viewer]")
+    assert (viewer.get_attribute("src") or "").endswith("/documents/0")
+    with page.expect_response(lambda r: r.url.endswith("/documents/1")) as shown:
+        tabs.nth(1).click()
+    assert shown.value.status == 200
+    assert shown.value.frame.name == "viewer"
 
     # WHEN they take the case ("Ambil (klaim)") and then perform the "check" action
     with page.expect_navigation():
         page.get_by_role("button", name="Ambil (klaim)").click()
-    assert f"ditangani {LOKET}" in page.locator("main").inner_text()
+    # (the officer by name, the e-mail on hover)
+    holder = page.locator("main").get_by_text("Petugas Loket Somba Opu", exact=True).first
+    assert "ditangani Petugas Loket Somba Opu" in page.locator("main").inner_text()
+    assert holder.get_attribute("title") == LOKET
     assert page.get_by_role("button", name="Ambil (klaim)").count() == 0  # not offered twice
     with page.expect_navigation():
         page.get_by_role("button", name=ACTION_LABELS["check"], exact=True).click()
@@ -68,7 +78,7 @@ def test_counter_officer_claims_and_checks_a_submitted_case(stack: LocalStack, d
     cells = step3.get_by_role("cell").all_inner_texts()
     assert cells[0] == "3"
     assert cells[1].startswith("Memeriksa data dan kelengkapan")
-    assert cells[2] == LOKET
+    assert cells[2] == "Petugas Loket Somba Opu"
     # AND the next step (contacting the resident) is now offered to them
     assert page.get_by_role("button", name=ACTION_LABELS["contact"], exact=True).is_visible()
     # AND the store agrees

@@ -41,6 +41,7 @@ from .support import (
     greet_over_http,
     login,
     officer,
+    reveal,
     submit_over_http,
     wait_for,
 )
@@ -121,7 +122,7 @@ def press(page: Any, action: str) -> Any:
 
 def claim_and_wait(page: Any, email: str) -> None:
     assert press(page, "claim").status == 200
-    assert f"ditangani {email}" in status(page)
+    assert f"ditangani {NAMES[email]}" in status(page)
 
 
 # ---- the whole way from the counter to the head of office ----------------------------------------
@@ -177,7 +178,9 @@ def test_a_case_goes_through_steps_3_to_7_in_the_browser(
     # WHEN the head of division returns it with a reason
     kabid = officer_page(KABID, base)
     open_case(kabid, reg_no)
-    kabid.locator("#reason-return").fill("Alamat di SIAK salah ketik")
+    reveal(kabid, "return")
+    why = kabid.get_by_label("Alasan mengembalikan satu langkah (wajib)")
+    why.fill("Alamat di SIAK salah ketik")
     press(kabid, "return")
     # THEN it is back with the SIAK operator, on his worklist, and the reason is on record
     assert STATE_LABELS["returned"] in status(kabid)
@@ -214,13 +217,13 @@ def test_a_case_goes_through_steps_3_to_7_in_the_browser(
     rows = timeline_rows(kadis)
     done = [r for r in rows if r["number"] in {"3", "4", "5", "6", "7"}]
     assert [(r["number"], r["by"]) for r in done] == [
-        ("3", LOKET),
-        ("4", LOKET),
-        ("5", VERIFIKATOR),
-        ("6", OPERATOR),
-        ("7", KABID),  # returned it
-        ("6", OPERATOR),
-        ("7", KABID),  # approved it
+        ("3", NAMES[LOKET]),
+        ("4", NAMES[LOKET]),
+        ("5", NAMES[VERIFIKATOR]),
+        ("6", NAMES[OPERATOR]),
+        ("7", NAMES[KABID]),  # returned it
+        ("6", NAMES[OPERATOR]),
+        ("7", NAMES[KABID]),  # approved it
     ]
     measured = [s for s in case_timeline(stack.c, case)["steps"] if s["done_at"]]
     measured = [s for s in measured if s["number"] in (3, 4, 5, 6, 7)]
@@ -291,23 +294,24 @@ def test_two_counter_officers_race_for_a_case_and_the_admin_reassigns_it(
     (winner,) = winners
     (loser,) = set(pages) - {winner}
     assert navs[loser].status == 409
-    assert f"sedang ditangani oleh {winner}" in pages[loser].locator("main").inner_text()
-    assert f"ditangani {winner}" in status(pages[winner])
+    assert f"sedang ditangani oleh {NAMES[winner]}" in pages[loser].locator("main").inner_text()
+    assert f"ditangani {NAMES[winner]}" in status(pages[winner])
     case = case_by_reg_no(stack, reg_no)
     assert case.current_run(stack.c.sop).claimed_by == winner  # type: ignore[union-attr]
 
     # WHEN the admin hands the case to the other one
     admin = officer_page("admin@sapa.test", base)
     admin.goto(f"{base}/staff/cases/{case.id}")
+    reveal(admin, "reassign")
     admin.get_by_label("Alihkan ke petugas").select_option(loser)
     with admin.expect_navigation():
         admin.get_by_role("button", name=ACTION_LABELS["reassign"]).click()
-    assert f"ditangani {loser}" in status(admin)
+    assert f"ditangani {NAMES[loser]}" in status(admin)
 
     # THEN both officers' pages say it is his now; only he may check it
     for page in pages.values():
         page.goto(f"{base}/staff/cases/{case.id}")
-        assert f"ditangani {loser}" in status(page)
+        assert f"ditangani {NAMES[loser]}" in status(page)
     check = ACTION_LABELS["check"]
     assert pages[winner].get_by_role("button", name=check, exact=True).count() == 0
     assert pages[winner].get_by_role("button", name=ACTION_LABELS["claim"]).count() == 0
@@ -381,7 +385,7 @@ def test_the_worklist_shows_green_amber_and_red_clocks(
     # the working hours of the step first, its 25 hours beside them
     assert row(made["red"]).locator("span.clock").inner_text().endswith(" kerja")
     assert row(made["red"]).locator(".hint").inner_text().startswith("25 j")
-    assert LOKET in row(made["taken"]).inner_text()
+    assert NAMES[LOKET] in row(made["taken"]).inner_text()
     links = page.locator("tbody tr td:first-child a").all_inner_texts()
     assert links.index(made["red"]) < links.index(made["amber"]) < links.index(made["green"])
 

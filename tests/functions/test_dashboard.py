@@ -71,8 +71,40 @@ def test_heads_and_admins_see_the_dashboard_with_its_charts(
         assert f"/dashboard.csv?table={table}&amp;from=2026-10-01" in html
     assert "Jumlah ditangani" in html
     assert f"<strong>{seeded}</strong><span>permohonan masuk</span>" in html
-    assert "/reports/monthly.pdf?month=2026-10" in html
     assert "Warga Contoh" not in html  # aggregates only
+
+
+def test_every_download_link_names_its_table(as_: Callable[[str], FlaskClient]) -> None:
+    html = as_("kabid@sapa.test").get("/dashboard", query_string=OCTOBER).get_data(as_text=True)
+    links = re.findall(r'<a href="/dashboard\.(?:csv|xlsx)[^"]*">([^<]+)</a>', html)
+    # one link per table and one for all of them, each saying which
+    assert len(links) == 6 and len(set(links)) == 6, links
+    assert "Unduh tabel ini (CSV)" not in html
+    for title in ("Per langkah SOP", "Per kecamatan", "Per layanan", "Per petugas"):
+        assert f"Unduh CSV: {title}" in links
+
+
+def test_the_monthly_report_has_a_month_picker_defaulting_to_the_last_month(
+    as_: Callable[[str], FlaskClient], container: Container
+) -> None:
+    html = as_("kadis@sapa.test").get("/dashboard").get_data(as_text=True)
+    # a GET form to the report, its month chosen from a list
+    form = html[html.index('<form method="get" action="/reports/monthly.pdf"') :]
+    form = form[: form.index("</form>")]
+    assert '<label for="report-month">' in form
+    months = re.findall(r'<option value="(\d{4}-\d{2})"( selected)?>([^<]+)</option>', form)
+    # this month back to the first the retention schedule keeps, newest first; the last full
+    # month chosen (the clock stands at 29 November 2026)
+    assert months[0][0] == "2026-11" and months[0][2].startswith("November 2026")
+    assert [m[0] for m in months if m[1]] == ["2026-10"]
+    assert ("2026-10", " selected", "Oktober 2026") in months
+    assert months[-1][0] == "2016-12"  # 3650 days of signed documents (retention.toml)
+    assert len(months) == 120
+    assert [m[0] for m in months] == sorted((m[0] for m in months), reverse=True)
+    # AND each month it offers makes a report
+    for value in (months[0][0], months[-1][0]):
+        resp = as_("kadis@sapa.test").get("/reports/monthly.pdf", query_string={"month": value})
+        assert resp.status_code == 200 and resp.mimetype == "application/pdf"
 
 
 @pytest.mark.parametrize(
@@ -310,12 +342,24 @@ def zlib_inflated(data: bytes) -> bytes:
 
 @pytest.mark.parametrize(
     ("month", "message"),
-    [("2026-13", "TTTT-BB"), ("Oktober", "TTTT-BB"), ("2027-01", "belum dimulai")],
+    [
+        ("2026-13", "TTTT-BB"),
+        ("Oktober", "TTTT-BB"),
+        ("2027-01", "belum dimulai"),
+        ("2016-11", "tersedia untuk bulan Desember 2016 sampai November 2026"),
+    ],
 )
 def test_a_bad_month_is_400(as_: Callable[[str], FlaskClient], month: str, message: str) -> None:
     resp = as_("kadis@sapa.test").get("/reports/monthly.pdf", query_string={"month": month})
     assert resp.status_code == 400
-    assert message in resp.get_data(as_text=True)
+    html = resp.get_data(as_text=True)
+    # a page in Indonesian saying what is wrong, and the way back to the dashboard
+    assert message in html and "Bulan laporan tidak valid" in html
+    assert 'href="/dashboard">Kembali ke dasbor</a>' in html
+    api = as_("kadis@sapa.test").get(
+        "/reports/monthly.pdf", query_string={"month": month}, headers=JSON
+    )
+    assert api.status_code == 400 and message in api.get_json()["message"]
 
 
 def test_the_staff_function_loads_no_spreadsheet_or_pdf_library_until_asked() -> None:

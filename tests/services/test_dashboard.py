@@ -319,6 +319,21 @@ def test_month_filters() -> None:
         dash.month_filters("2027-01", today=today)
 
 
+def test_a_report_month_lies_within_what_the_retention_schedule_keeps() -> None:
+    today = date(2026, 11, 29)
+    keep = timedelta(days=365)
+    # the first month that began inside the kept year, up to this month, newest first
+    months = dash.report_months(today, keep)
+    assert months[0] == date(2026, 11, 1) and months[-1] == date(2025, 12, 1)
+    assert len(months) == 12
+    assert dash.month_filters("2025-12", today=today, keep=keep).start == date(2025, 12, 1)
+    with pytest.raises(ValidationFailed) as err:
+        dash.month_filters("2025-11", today=today, keep=keep)
+    assert "Desember 2025 sampai November 2026" in err.value.fields["month"]
+    # a kept period that starts on the first of a month includes that month
+    assert dash.report_months(date(2026, 3, 1), timedelta(days=28))[-1] == date(2026, 2, 1)
+
+
 # ---- charts -------------------------------------------------------------------------------
 
 

@@ -645,18 +645,18 @@ def test_staff_see_the_working_hours_first_and_the_wall_clock_beside_them(
     row = views.sla_clock(c, case)
     # THEN the worklist clock is 2 h 40 min of working hours (Friday 15:00–16:30, Monday
     # 08:00–09:10) beside 66 h 10 min of wall-clock time, amber past the check's minute
-    assert (row["elapsed_main"], row["elapsed_total"]) == ("2 j 40 m kerja", "66 j 10 m total")
-    assert row["elapsed"] == "2 j 40 m kerja · 66 j 10 m total"
+    assert (row["elapsed_main"], row["elapsed_total"]) == ("2 j 40 mnt kerja", "66 j 10 mnt total")
+    assert row["elapsed"] == "2 j 40 mnt kerja · 66 j 10 mnt total"
     assert row["working_elapsed_seconds"] == (90 + 70) * 60 and row["clock"] == "working"
     assert row["color"] == "red"  # 66 hours of wall-clock time: past the office's 24-hour target
     # AND the case timeline shows the same for the waiting check
     tl = views.case_timeline(c, case)
     check = tl["steps"][-1]
     assert check["key"] == "periksa" and check["clock"] == "working"
-    assert check["waiting"] == "2 j 40 m kerja · 66 j 10 m total"
+    assert check["waiting"] == "2 j 40 mnt kerja · 66 j 10 mnt total"
     assert check["working_waiting_seconds"] == (90 + 70) * 60
     assert tl["working_lead_time_seconds"] == (90 + 70 + 2) * 60  # greeted at 14:58
-    assert tl["lead_time"] == "66 j 12 m 00 d"
+    assert tl["lead_time"] == "66 j 12 mnt"
 
 
 # ---- officers told on WhatsApp ------------------------------------------------------------------
@@ -735,7 +735,7 @@ def test_a_breach_is_sent_once_to_every_officer_who_may_take_the_step(
     assert sorted(m.to for m in alerts) == ["6281211110001", "6281211110002"]
     assert {m.phone_number_id for m in alerts} == {"demo-730608"}
     step = c.sop.step("periksa").kegiatan
-    assert {tuple(m.params) for m in alerts} == {(reg_no, step, "1 d")}  # 61 s of 60
+    assert {tuple(m.params) for m in alerts} == {(reg_no, step, "1 dtk")}  # 61 s of 60
     # AND the case says who was told; the resident's conversation holds none of it
     told = sorted(d["to"] for d in detail(c, case_id, "officer_alerted"))
     assert told == ["loket.sombaopu@sapa.test", "loket2.sombaopu@sapa.test"]

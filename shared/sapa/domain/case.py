@@ -399,7 +399,7 @@ class Case(BaseModel):
             return
         if at - run.claimed_at >= timedelta(seconds=sop.claim_timeout_seconds):
             return  # an abandoned claim expires
-        raise Conflict(text("claimed_by_other", who=run.claimed_by))
+        raise Conflict(text("claimed_by_other", who=run.claimed_by), holder=run.claimed_by)
 
     def reply_role(self, sop: Sop) -> str | None:
         """The officer role that speaks to the resident now: the waiting step's, or, while

@@ -538,34 +538,34 @@ def timeline(sop: Sop, case: Case, now: datetime, clocks: SlaClocks | None = Non
 
 
 def format_duration(seconds: float | None) -> str:
-    """'1 j 02 m 05 d' style, short enough for a worklist column; '-' when unknown."""
+    """A duration as officers read it: '16 dtk', '2 mnt', '2 mnt 5 dtk', '1 j 5 mnt'; '-' when
+    unknown. Indonesian abbreviations that cannot be misread ("d" for detik was read as days);
+    from one hour up to the nearest minute. Sub-second work (the system's own steps) shows
+    its tenths, with the Indonesian decimal comma."""
     if seconds is None:
         return "-"
     tenths = round(seconds, 1)
     if tenths < 10 and tenths != int(tenths):
-        # Sub-second work (the system's own steps) shows its tenths, with the Indonesian comma.
-        return f"{tenths:.1f} d".replace(".", ",")
+        return f"{tenths:.1f} dtk".replace(".", ",")
     s = round(seconds)
-    h, rem = divmod(s, 3600)
-    m, sec = divmod(rem, 60)
-    if h:
-        return f"{h} j {m:02d} m {sec:02d} d"
+    if s >= 3600:
+        h, m = divmod(round(seconds / 60), 60)
+        return f"{h} j {m} mnt" if m else f"{h} j"
+    m, sec = divmod(s, 60)
     if m:
-        return f"{m} m {sec:02d} d"
-    return f"{sec} d"
+        return f"{m} mnt {sec} dtk" if sec else f"{m} mnt"
+    return f"{sec} dtk"
 
 
 def format_short(seconds: float | None) -> str:
-    """Like format_duration, without the seconds from one hour up ('2 j 10 m')."""
-    if seconds is not None and round(seconds) >= 3600:
-        h, rem = divmod(round(seconds), 3600)
-        return f"{h} j {rem // 60:02d} m"
+    """A duration for a narrow column: as format_duration (which leaves out the seconds from
+    one hour up)."""
     return format_duration(seconds)
 
 
 def clock_parts(raw: float | None, working: float | None, clock: str) -> tuple[str, str | None]:
     """A duration as staff read it, in two parts: on a working-hours clock the working figure
-    ('2 j 10 m kerja') and the raw one beside it ('18 j 10 m total'); on raw time, or when
+    ('2 j 10 mnt kerja') and the raw one beside it ('18 j 10 mnt total'); on raw time, or when
     both read the same, the one figure and None."""
     total = format_short(raw)
     if clock != WORKING or working is None or raw is None:
@@ -577,6 +577,6 @@ def clock_parts(raw: float | None, working: float | None, clock: str) -> tuple[s
 
 
 def format_on_clock(raw: float | None, working: float | None, clock: str) -> str:
-    """Both parts of `clock_parts` on one line: '2 j 10 m kerja · 18 j 10 m total'."""
+    """Both parts of `clock_parts` on one line: '2 j 10 mnt kerja · 18 j 10 mnt total'."""
     main, total = clock_parts(raw, working, clock)
     return main if total is None else f"{main} · {total}"

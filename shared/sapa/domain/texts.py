@@ -242,10 +242,101 @@ ACTION_LABELS: dict[str, str] = {
     "request_correction": "Minta perbaikan dari pemohon",
     "return": "Kembalikan satu langkah",
     "reject": "Tolak permohonan",
-    "cancel": "Batalkan",
+    "cancel": "Batalkan permohonan",
     "reassign": "Alihkan ke petugas lain",
     "reply": "Kirim pesan ke pemohon",
     "revoke_document": "Cabut dokumen bertanda tangan",
+}
+
+# The audit trail as staff read it: every event the code records on a case, by its name
+# (tests/unit/test_audit_labels.py finds every name the code can record and checks it is here).
+AUDIT_EVENT_LABELS: dict[str, str] = {
+    # the SOP's steps
+    "greet": "Pemohon menyapa nomor layanan",
+    "send_link": "Tautan Buku Tamu dikirim",
+    "check": "Data diperiksa: lengkap",
+    "contact": "Pemohon dihubungi",
+    "forward": "Berkas diteruskan ke operator SIAK",
+    "enter_siak": "Diinput ke SIAK, konsep diunggah",
+    "approve": "Penerbitan disetujui",
+    "sign": "Dokumen ditandatangani (TTE)",
+    # the moves around them
+    "submit_form": "Buku Tamu dikirim pemohon",
+    "request_correction": "Perbaikan diminta dari pemohon",
+    "return": "Dikembalikan satu langkah",
+    "reject": "Permohonan ditolak",
+    "cancel": "Permohonan dibatalkan",
+    "expire": "Permohonan kedaluwarsa",
+    "deliver": "Dokumen diterima pemohon di WhatsApp",
+    "claim": "Diambil (klaim)",
+    "release": "Klaim dilepas",
+    "reassign": "Dialihkan ke petugas lain",
+    "claim_returned": "Klaim dikembalikan ke antrean",
+    "reply": "Pesan petugas ke pemohon",
+    "revoke_document": "Dokumen bertanda tangan dicabut",
+    # what happened on the way
+    "document_uploaded": "Dokumen diunggah pemohon",
+    "precheck": "Pra-periksa otomatis",
+    "siak_handoff_ready": "Paket serah terima SIAK siap",
+    "sign_requested": "Tanda tangan elektronik diminta",
+    "sign_delayed": "Tanda tangan elektronik tertunda",
+    "sign_failed": "Tanda tangan elektronik gagal",
+    "cancel_requested": "Pemohon meminta pembatalan",
+    "cancel_declined": "Pemohon tidak jadi membatalkan",
+    "media_stored": "Berkas dari WhatsApp disimpan",
+    "media_failed": "Berkas dari WhatsApp gagal diambil",
+    "media_rejected": "Berkas dari WhatsApp ditolak",
+    "document_withdrawn": "Pemohon menghapus berkas di WhatsApp",
+    "message_not_sent": "Pesan tidak terkirim",
+    "message_delayed": "Pengiriman pesan tertunda",
+    "message_failed": "Pesan gagal sampai ke pemohon",
+    "message_skipped": "Pesan otomatis tidak dikirim",
+    "officer_alerted": "Petugas diberi tahu lewat WhatsApp",
+    "sla_breach": "Melewati mutu baku",
+    "sla_escalated": "Dilaporkan ke Kepala Bidang (melewati mutu baku)",
+    "lead_time_breach": "Melewati target waktu kantor",
+    "sla_reminder": "Pengingat dikirim ke pemohon",
+    "wa_number_changed": "Nomor WhatsApp pemohon berubah",
+    "wa_identity_changed": "Identitas WhatsApp pemohon berubah",
+    "data_corrected": "Data pemohon dikoreksi",
+    "subject_export": "Data diekspor atas permintaan subjek data",
+    "erasure": "Data dihapus atas permintaan subjek data",
+    "retention_documents": "Dokumen persyaratan dihapus (jadwal retensi)",
+    "retention_personal_data": "Data pribadi dianonimkan (jadwal retensi)",
+    "retention_signed": "Dokumen bertanda tangan dihapus (jadwal retensi)",
+}
+
+# Reasons SAPA records as codes (a message not sent, say), as the audit trail says them.
+REASON_LABELS: dict[str, str] = {
+    "outside_24h_window_no_template": "di luar 24 jam sejak pesan terakhir pemohon, tanpa templat",
+    "officer_wrote_to_resident": "petugas baru saja menulis kepada pemohon",
+    "template_paused": "templat dijeda oleh Meta",
+    "template_disabled": "templat dinonaktifkan oleh Meta",
+    "template_rejected": "templat ditolak oleh Meta",
+    "template_flagged": "templat ditandai oleh Meta",
+    "template_pending_deletion": "templat akan dihapus oleh Meta",
+    "template_deleted": "templat dihapus oleh Meta",
+    "template_limit_exceeded": "batas templat Meta terlampaui",
+}
+
+# Who acted, where no officer's name applies.
+ACTOR_LABELS: dict[str, str] = {
+    "system": "Sistem SAPA",
+    "pemohon": "Pemohon",
+    "wa-business-app": "Petugas (aplikasi WhatsApp Business)",
+    "automatic_message": "SAPA (otomatis)",
+    "former_officer": "Petugas",
+}
+
+# An outbound message's way to the resident's phone: WhatsApp's statuses; "pending" until
+# WhatsApp says it is sent, "not_sent" when it would not take it.
+MESSAGE_STATUS_LABELS: dict[str, str] = {
+    "pending": "mengirim…",
+    "sent": "terkirim",
+    "delivered": "diterima",
+    "read": "dibaca",
+    "failed": "gagal terkirim",
+    "not_sent": "tidak terkirim",
 }
 
 FIELD_LABELS: dict[str, str] = {

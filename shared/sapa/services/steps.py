@@ -59,7 +59,8 @@ class ActionInput:
 class Act:
     """One officer action being performed on a case: who, when, with what input. `draft` is the
     SIAK draft stored before the change (`store_draft`); `replaced` collects the blobs the change
-    leaves unreferenced, deleted once it is saved."""
+    leaves unreferenced, deleted once it is saved; `after` what is written elsewhere once the
+    change is saved (nothing of it is written when the change is refused)."""
 
     c: Container
     actor: Actor
@@ -67,6 +68,7 @@ class Act:
     data: ActionInput
     draft: DocumentRef | None = None
     replaced: list[str] = field(default_factory=list)
+    after: list[Callable[[], object]] = field(default_factory=list)
 
     def detail(self) -> dict[str, Any]:
         """The audit detail every action records: its reason and note, trimmed."""

@@ -4,11 +4,13 @@ replies). Each step's own work is in services.steps, found by its SOP event."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from sapa.bootstrap import Container
 from sapa.domain.case import REVOKE_ROLES, Actor, Case
-from sapa.domain.errors import Forbidden, SapaError, ValidationFailed
+from sapa.domain.errors import Conflict, Forbidden, SapaError, ValidationFailed
 from sapa.domain.texts import text
-from sapa.ports import StaffMember
+from sapa.ports import Message, StaffMember
 from sapa.services.names import task_name
 from sapa.services.steps import PREPARE, STEPS, Act, ActionInput, Handler
 from sapa.services.unit import mutate, outbox_task
@@ -45,7 +47,20 @@ def perform(c: Container, case_id: str, staff: StaffMember, action: str, data: A
     """Do `action` on the case as `staff`: an SOP step (services.steps.STEPS) or a move around
     the steps (MOVES); anything else is applied as an SOP transition, which the domain refuses
     with the precise reason when it is not one. The domain checks role, kecamatan, claim and
-    state."""
+    state; a step another officer holds is refused naming that officer by name."""
+    try:
+        return _perform(c, case_id, staff, action, data)
+    except Conflict as exc:
+        holder = exc.detail.get("holder")
+        member = c.staff.get(str(holder)) if holder else None
+        if member is None:
+            raise
+        raise Conflict(text("claimed_by_other", who=member.name), holder=holder) from None
+
+
+def _perform(
+    c: Container, case_id: str, staff: StaffMember, action: str, data: ActionInput
+) -> Case:
     itemised = action == "request_correction" and _corrections(data)
     if action in NEEDS_REASON and not data.reason.strip() and not itemised:
         raise ValidationFailed(text("form_has_errors"), {"reason": text("required")})
@@ -54,11 +69,13 @@ def perform(c: Container, case_id: str, staff: StaffMember, action: str, data: A
     handler = STEPS.get(action) or MOVES.get(action) or _transition(action)
     now = c.clock.now()
     replaced: list[str] = []  # what the saved change leaves unreferenced (deleted after it)
+    after: list[Callable[[], object]] = []  # what is written once the change is saved
 
     def change(case: Case) -> None:
         act = Act(c, acting_role(c, case, staff, action), now, data, draft)
         handler(act, case)
         replaced[:] = act.replaced
+        after[:] = act.after
 
     try:
         updated, _ = mutate(c, case_id, change)
@@ -69,6 +86,8 @@ def perform(c: Container, case_id: str, staff: StaffMember, action: str, data: A
         raise
     for key in replaced:
         c.blobs.delete(key)
+    for write in after:
+        write()
     return updated
 
 
@@ -144,15 +163,28 @@ def _reassign(act: Act, case: Case) -> None:
     case.reassign(c.sop, admin, to, now)
 
 
+def reply_message_id(case_id: str, seq: int) -> str:
+    """The id under which the reply noted as audit event `seq` is recorded once it is sent."""
+    return f"out:{task_name('notify', case_id, 'reply', seq)}"
+
+
+PENDING = "pending:"  # the id prefix of a reply on its way (see _reply)
+
+
 def _reply(act: Act, case: Case) -> None:
     """An officer writes to the resident from the case file; the notify queue sends it (inside
-    the 24-hour window only: a free text has no template, so outside it the case says so)."""
+    the 24-hour window only: a free text has no template, so outside it the case says so).
+
+    Until it is sent, the conversation holds it as on its way (id `PENDING` + the id it will
+    be sent under), so the officer sees it at once and does not write it again; the case page
+    shows the sent message in its place (views.conversation)."""
     c, actor, now = act.c, act.actor, act.now
     body = act.data.message.strip()
     if not body:
         raise ValidationFailed(text("form_has_errors"), {"message": text("required")})
     case.guard_reply(c.sop, actor, now)
-    case.note(actor, "reply", now, length=len(body))
+    event = case.note(actor, "reply", now, length=len(body))
+    sent_as = reply_message_id(case.id, event.seq)
     outbox_task(
         case,
         "notify",
@@ -162,8 +194,19 @@ def _reply(act: Act, case: Case) -> None:
             "params": {"body": body[:4000]},
             "actor": actor.model_dump(),
         },
-        name=task_name("notify", case.id, "reply", case.event_seq),
+        name=sent_as.removeprefix("out:"),
     )
+    pending = Message(
+        case_id=case.id,
+        id=PENDING + sent_as,
+        direction="out",
+        at=now,
+        type="text",
+        body=body[:4000],
+        actor_id=actor.id,
+        data={"pending_for": sent_as},
+    )
+    act.after.append(lambda: c.store.add_message(pending))
 
 
 def correction_summary(c: Container, case: Case) -> str:

@@ -39,7 +39,13 @@ from sapa.services.dashboard.charts import (
     weeks_chart,
 )
 from sapa.services.dashboard.figures import Dashboard, StepStat
-from sapa.services.dashboard.filters import Filters, month_filters, parse_filters
+from sapa.services.dashboard.filters import (
+    Filters,
+    month_filters,
+    month_label,
+    parse_filters,
+    report_months,
+)
 from sapa.services.dashboard.rollups import load
 from sapa.services.dashboard.stats import (
     NO_SERVICE,
@@ -47,6 +53,7 @@ from sapa.services.dashboard.stats import (
     load_from_cases,
     median,
     percentile,
+    report_keep,
 )
 from sapa.services.dashboard.tabular import TABLE_NAMES, fmt_cell, fmt_share, tables
 
@@ -65,8 +72,11 @@ __all__ = [
     "load_from_cases",
     "median",
     "month_filters",
+    "month_label",
     "parse_filters",
     "percentile",
+    "report_keep",
+    "report_months",
     "steps_chart",
     "tables",
     "weeks_chart",

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 
 from sapa.domain.errors import ValidationFailed
 from sapa.domain.reference import Catalogue, Region
+from sapa.domain.texts import MONTH_NAMES
 
 MAX_DAYS = 366
 
@@ -23,6 +24,10 @@ T = {
     "summary": "Periksa kembali saringan dasbor.",
     "bad_month": "Bulan harus berbentuk TTTT-BB, misalnya 2026-10.",
     "month_future": "Laporan bulan yang belum dimulai tidak dapat dibuat.",
+    "month_too_old": (
+        "Laporan bulanan tersedia untuk bulan {earliest} sampai {latest} (masa retensi data). "
+        "Pilih bulan di antara keduanya."
+    ),
 }
 
 
@@ -93,8 +98,34 @@ def _bad_date() -> date:
     raise ValueError("not YYYY-MM-DD")
 
 
-def month_filters(raw: str, *, today: date) -> Filters:
-    """`2026-10` → the whole of October 2026 (up to today while the month runs)."""
+def month_label(first: date) -> str:
+    """'Oktober 2026'."""
+    return f"{MONTH_NAMES[first.month - 1]} {first.year}"
+
+
+def earliest_month(today: date, keep: timedelta) -> date:
+    """The first month a monthly report may cover: the first that began inside the period the
+    retention schedule keeps the cases' records for (`keep`, counted back from today)."""
+    start = today - keep
+    first = start.replace(day=1)
+    return first if first == start else (first + timedelta(days=32)).replace(day=1)
+
+
+def report_months(today: date, keep: timedelta) -> list[date]:
+    """Every month a monthly report may cover, newest first: this month (up to today) back to
+    `earliest_month`."""
+    months = []
+    month = today.replace(day=1)
+    earliest = earliest_month(today, keep)
+    while month >= earliest:
+        months.append(month)
+        month = (month - timedelta(days=1)).replace(day=1)
+    return months
+
+
+def month_filters(raw: str, *, today: date, keep: timedelta | None = None) -> Filters:
+    """`2026-10` → the whole of October 2026 (up to today while the month runs). With `keep`
+    (how long the retention schedule keeps the records), a month before it is refused."""
     try:
         year, month = (int(p) for p in raw.strip().split("-"))
         if not (len(raw.strip()) == 7 and 2000 <= year <= 2100):
@@ -104,5 +135,11 @@ def month_filters(raw: str, *, today: date) -> Filters:
         raise ValidationFailed(T["bad_month"], {"month": T["bad_month"]}) from None
     if first > today:
         raise ValidationFailed(T["month_future"], {"month": T["month_future"]})
+    if keep is not None and first < earliest_month(today, keep):
+        message = T["month_too_old"].format(
+            earliest=month_label(earliest_month(today, keep)),
+            latest=month_label(today.replace(day=1)),
+        )
+        raise ValidationFailed(message, {"month": message})
     last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     return Filters(first, min(last, today))
