@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -514,3 +515,26 @@ def test_in_the_cloud_a_function_without_the_staff_file_seeds_nothing(tmp_path: 
     directory = c.staff
     assert isinstance(directory, StoreStaffDirectory)
     assert directory.all() == [] and c.store.staff_version() == 0
+
+
+def test_the_dashboard_keeps_a_deactivated_officers_name_on_past_work(
+    container: Container, flow: Flow, clock: FixedClock
+) -> None:
+    from sapa.services import dashboard
+
+    c = container
+    # GIVEN the Somba Opu counter officer checked a case, then was deactivated
+    flow.act(claimed(flow, LOKET), LOKET, "check")
+    staff_admin.set_active(c, member(c, ADMIN), LOKET, False)
+    # WHEN the dashboard of that day is read (from the rollups, and exactly from the cases)
+    today = clock.now().astimezone(ZoneInfo(c.region.timezone)).date()
+    filters = dashboard.parse_filters(
+        {"from": today.isoformat(), "to": today.isoformat()},
+        today=today,
+        region=c.region,
+        catalogue=c.catalogue,
+    )
+    # THEN his row still shows his name, not his e-mail
+    for read in (dashboard.load, dashboard.load_from_cases):
+        names = {o.officer: o.name for o in read(c, filters).officers}
+        assert names[LOKET] == "Petugas Loket Somba Opu", read.__name__

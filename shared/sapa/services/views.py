@@ -24,15 +24,11 @@ from sapa.domain.texts import (
 from sapa.domain.values import mask_nik, mask_phone, masked_actor
 from sapa.ports import Message, StaffMember
 from sapa.services import access
+from sapa.services.people import staff_names
 
 
 def _iso(d: datetime | None) -> str | None:
     return d.isoformat() if d else None
-
-
-def staff_names(c: Container) -> dict[str, str]:
-    """Officers' names by e-mail, for showing people rather than addresses."""
-    return {s.email: s.name for s in c.staff.all(include_inactive=True)}
 
 
 def person(names: dict[str, str], actor_id: str | None) -> dict[str, str] | None:

@@ -32,6 +32,7 @@ Definitions (the same everywhere: page, CSV, XLSX and the monthly PDF):
 
 from __future__ import annotations
 
+from sapa.domain.rollup import NO_SERVICE
 from sapa.services.dashboard.charts import (
     CHARTS,
     kecamatan_chart,
@@ -48,7 +49,6 @@ from sapa.services.dashboard.filters import (
 )
 from sapa.services.dashboard.rollups import load
 from sapa.services.dashboard.stats import (
-    NO_SERVICE,
     compute,
     load_from_cases,
     median,

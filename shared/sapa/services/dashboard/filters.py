@@ -9,9 +9,11 @@ from datetime import date, timedelta
 
 from sapa.domain.errors import ValidationFailed
 from sapa.domain.reference import Catalogue, Region
+from sapa.domain.rollup import NO_SERVICE
 from sapa.domain.texts import MONTH_NAMES
 
 MAX_DAYS = 366
+NO_SERVICE_NAME = "(belum memilih layanan)"
 
 # Indonesian texts of this module (the dashboard's own; shared texts live in domain/texts.py)
 T = {
@@ -143,3 +145,20 @@ def month_filters(raw: str, *, today: date, keep: timedelta | None = None) -> Fi
         raise ValidationFailed(message, {"month": message})
     last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
     return Filters(first, min(last, today))
+
+
+def group_listings(
+    filters: Filters, region: Region, catalogue: Catalogue, *, unchosen: bool
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """The (code, name) rows of the per-kecamatan and per-service tables, within the filters;
+    `unchosen`: some case of the period has no service yet, which gets a row of its own when
+    no service is filtered."""
+    kec_list = [(k.code, k.name) for k in region.kecamatan]
+    if filters.kecamatan:
+        kec_list = [(c, n) for c, n in kec_list if c == filters.kecamatan]
+    svc_list = [(s.code, s.name) for s in catalogue.services]
+    if filters.service:
+        svc_list = [(c, n) for c, n in svc_list if c == filters.service]
+    elif unchosen:
+        svc_list.append((NO_SERVICE, NO_SERVICE_NAME))
+    return kec_list, svc_list

@@ -26,6 +26,7 @@ from sapa.domain.rollup import (
 )
 from sapa.domain.sop import Sop
 from sapa.domain.texts import ROLE_LABELS
+from sapa.services import people
 from sapa.services.dashboard.figures import (
     Dashboard,
     GroupStat,
@@ -33,12 +34,11 @@ from sapa.services.dashboard.figures import (
     StepStat,
     WeekStat,
 )
-from sapa.services.dashboard.filters import Filters
+from sapa.services.dashboard.filters import Filters, group_listings
 
 if TYPE_CHECKING:
     from sapa.bootstrap import Container
 
-NO_SERVICE_NAME = "(belum memilih layanan)"
 SCALES = {"x": float(NANOS)}  # the officers' handling ratios are counted in billionths
 
 
@@ -76,7 +76,7 @@ def load(c: Container, filters: Filters) -> Dashboard:
         region=c.region,
         catalogue=c.catalogue,
         now=c.clock.now(),
-        staff_names={s.email: s.name for s in c.staff.all()},
+        staff_names=people.staff_names(c),
     )
 
 
@@ -163,14 +163,8 @@ def from_cells(
         return tuple(out)
 
     by_service = list(by_service)
-    kec_list = [(k.code, k.name) for k in region.kecamatan]
-    if filters.kecamatan:
-        kec_list = [(c, n) for c, n in kec_list if c == filters.kecamatan]
-    svc_list = [(s.code, s.name) for s in catalogue.services]
-    if filters.service:
-        svc_list = [(c, n) for c, n in svc_list if c == filters.service]
-    elif any(c.key.service == NO_SERVICE and c.counters.get("cases") for c in by_service):
-        svc_list.append((NO_SERVICE, NO_SERVICE_NAME))
+    unchosen = any(c.key.service == NO_SERVICE and c.counters.get("cases") for c in by_service)
+    kec_list, svc_list = group_listings(filters, region, catalogue, unchosen=unchosen)
 
     # ---- per officer
     officers: dict[str, dict[str, int]] = defaultdict(dict)

@@ -17,9 +17,11 @@ from zoneinfo import ZoneInfo
 
 from sapa.domain.case import Case
 from sapa.domain.reference import Catalogue, Region
+from sapa.domain.rollup import NO_SERVICE
 from sapa.domain.sla import StepTiming, timeline
 from sapa.domain.sop import Sop
 from sapa.domain.texts import ROLE_LABELS
+from sapa.services import people
 from sapa.services.dashboard.figures import (
     Dashboard,
     GroupStat,
@@ -27,15 +29,13 @@ from sapa.services.dashboard.figures import (
     StepStat,
     WeekStat,
 )
-from sapa.services.dashboard.filters import Filters
+from sapa.services.dashboard.filters import Filters, group_listings
 
 if TYPE_CHECKING:
     from sapa.bootstrap import Container
 
 CASE_LIMIT = 100_000  # more cases than this in one period: the page says the numbers are cut
 NOT_HANDLED = frozenset({"cancel", "expire"})
-NO_SERVICE = "-"
-NO_SERVICE_NAME = "(belum memilih layanan)"
 
 
 def median(values: Sequence[float]) -> float | None:
@@ -218,14 +218,9 @@ def compute(
             )
         return tuple(out)
 
-    kec_list = [(k.code, k.name) for k in region.kecamatan]
-    if filters.kecamatan:
-        kec_list = [(c, n) for c, n in kec_list if c == filters.kecamatan]
-    svc_list = [(s.code, s.name) for s in catalogue.services]
-    if filters.service:
-        svc_list = [(c, n) for c, n in svc_list if c == filters.service]
-    elif NO_SERVICE in groups["service"]:
-        svc_list.append((NO_SERVICE, NO_SERVICE_NAME))
+    kec_list, svc_list = group_listings(
+        filters, region, catalogue, unchosen=NO_SERVICE in groups["service"]
+    )
 
     officer_stats = tuple(
         sorted(
@@ -293,8 +288,7 @@ def load_from_cases(c: Container, filters: Filters) -> Dashboard:
         region=c.region,
         catalogue=c.catalogue,
         now=c.clock.now(),
-        # past work keeps its officer's name after they are deactivated
-        staff_names={s.email: s.name for s in c.staff.all(include_inactive=True)},
+        staff_names=people.staff_names(c),
         truncated=len(cases) >= CASE_LIMIT,
         clocks=getattr(c, "sla_clocks", None),
     )
