@@ -13,6 +13,7 @@ from sapa.settings import Settings, load_settings
 STAFF_CACHE_SECONDS = 30.0
 
 if TYPE_CHECKING:
+    from sapa.domain.agenda import Agenda
     from sapa.domain.reference import Catalogue, Desa, Region, WaTemplate
     from sapa.domain.rollup import RollupTracker
     from sapa.domain.sla import SlaClocks, SlaPolicy
@@ -99,19 +100,32 @@ class Container:
 
         return RollupTracker(self.sop, self.sla_clocks, self.region.timezone)
 
+    def agenda(self) -> Agenda:
+        """What the store computes each case's due times with (`sapa.domain.agenda`): the
+        SOP, the SLA settings and the retention schedule, read when the store writes."""
+        from sapa.domain.agenda import Agenda, load_schedule
+
+        file = self.settings.retention_file
+        schedule = load_schedule(str(file) if file else None)
+        return Agenda(self.sop, self.sla_clocks, self.sla.sweep, schedule)
+
     @cached_property
     def store(self) -> CaseStore:
         if self.settings.store == "sqlite":
             from sapa.adapters.embedded.sqlite_store import SqliteCaseStore
 
             return SqliteCaseStore(
-                self.settings.sapa_data_dir / "sapa.db", tracker=self.rollup_tracker
+                self.settings.sapa_data_dir / "sapa.db",
+                tracker=self.rollup_tracker,
+                agenda=self.agenda,
             )
         if self.settings.store == "firestore":
             from sapa.adapters.cloud.firestore_store import FirestoreCaseStore
 
             return FirestoreCaseStore(
-                self.settings.secret("gcp_project"), tracker=self.rollup_tracker
+                self.settings.secret("gcp_project"),
+                tracker=self.rollup_tracker,
+                agenda=self.agenda,
             )
         raise NotImplementedError(f"STORE={self.settings.store} is not available yet")
 

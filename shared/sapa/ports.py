@@ -117,6 +117,17 @@ def subject_hash(key: bytes, term: str) -> str:
     return hmac.new(key, term.encode(), hashlib.sha256).hexdigest()
 
 
+@dataclass(frozen=True)
+class DueCase:
+    """A case found by its due time (`CaseStore.due_cases`)."""
+
+    at: datetime
+    case: Case
+
+
+DUE_KINDS = ("sla", "retention")
+
+
 class CaseStore(Protocol):
     """Cases, their audit events and conversations. Writes to one case are atomic.
 
@@ -130,6 +141,11 @@ class CaseStore(Protocol):
     version check of the case: a save that fails adds nothing, a save repeated after success
     fails its version check, so every step run is counted once. A store without a tracker
     keeps no rollups (its `rollups` are empty).
+
+    Due times (`sapa.domain.agenda`): a store given an `Agenda` indexes beside each case, in
+    the same write, when the SLA sweep and the retention sweep next have something to do
+    with it and which officer holds its waiting step; `due_cases` and `claimed_by` read
+    them. A store without an agenda indexes nothing (both find nothing).
     """
 
     def create(self, case: Case) -> None:
@@ -174,9 +190,27 @@ class CaseStore(Protocol):
 
     def recount(self, case_id: str) -> dict[str, Any] | None:
         """Count the case again from nothing, on today's SOP and clocks: replace its ledger
-        and add the difference to the cells, in one write under the case's version check
-        (retried on a concurrent update). Returns the new ledger; None without a tracker.
-        Raises `NotFound`."""
+        and add the difference to the cells, and compute its due times again, in one write
+        under the case's version check (retried on a concurrent update). Returns the new
+        ledger; None without a tracker. Raises `NotFound`."""
+        ...
+
+    def due_cases(
+        self,
+        kind: str,
+        now: datetime,
+        *,
+        limit: int = 200,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[DueCase]:
+        """The cases whose `kind` (sla | retention) due time is at or before `now`, earliest
+        first (then by id), after the position `after` (a due time and a case id) in that
+        order; at most `limit`."""
+        ...
+
+    def claimed_by(self, email: str, *, limit: int = 500, after: str | None = None) -> list[Case]:
+        """The open cases whose waiting step `email` holds (claimed), by case id, those after
+        the id `after`; at most `limit`."""
         ...
 
     def adjust_rollups(self, changes: Changes) -> None:
@@ -239,6 +273,10 @@ class CaseStore(Protocol):
 
     def claim_key(self, key: str, *, value: dict[str, Any] | None = None) -> bool:
         """Create-if-absent a dedupe record (wamid, callback id, ...). True if it was new."""
+        ...
+
+    def put_key(self, key: str, value: dict[str, Any]) -> None:
+        """Create or replace a record with its value (progress that is not a dedupe)."""
         ...
 
     def get_key(self, key: str) -> dict[str, Any] | None:

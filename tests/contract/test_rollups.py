@@ -16,15 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from sapa.adapters.cloud.firestore_store import FirestoreCaseStore
-from sapa.adapters.embedded.sqlite_store import SqliteCaseStore
 from sapa.domain.case import Actor, Case
 from sapa.domain.errors import AlreadyExists, ConcurrentUpdate, NotFound, TransientError
 from sapa.domain.rollup import ALL, CASE, DONE, NO_SERVICE, STEP, CellKey, RollupTracker
 from sapa.domain.sla import SlaClocks, load_sla_clocks
 from sapa.domain.sop import default_sop
 from sapa.ports import CaseStore
-from tests.contract.firestore_emulator import PROJECT, FirestoreEmulator, firestore_emulator
+from tests.contract.conftest import MakeStore
+from tests.contract.firestore_emulator import firestore_emulator
 
 __all__ = ["firestore_emulator"]
 
@@ -38,28 +37,9 @@ TRACKER = RollupTracker(SOP, SlaClocks(), "Asia/Makassar")  # wall-clock time: p
 Build = Callable[[Callable[[], RollupTracker] | None], CaseStore]
 
 
-def sqlite_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Build:
-    path = tmp_path / "var" / "sapa.db"
-    return lambda tracker: SqliteCaseStore(path, tracker=tracker)
-
-
-def firestore_factory(tmp_path: Path, request: pytest.FixtureRequest) -> Build:
-    emulator: FirestoreEmulator = request.getfixturevalue("firestore_emulator")
-    emulator.reset()
-    return lambda tracker: FirestoreCaseStore(
-        PROJECT, client=emulator.client(), tracker=tracker, rollup_shards=3
-    )
-
-
-@pytest.fixture(
-    params=[
-        pytest.param(sqlite_factory, id="sqlite"),
-        pytest.param(firestore_factory, id="firestore", marks=pytest.mark.integration),
-    ]
-)
-def build(request: pytest.FixtureRequest, tmp_path: Path) -> Build:
-    factory: Callable[[Path, pytest.FixtureRequest], Build] = request.param
-    return factory(tmp_path, request)
+@pytest.fixture
+def build(make_store: MakeStore) -> Build:
+    return lambda tracker: make_store(tracker=tracker)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 
 from sapa.adapters.clock import FixedClock
 from sapa.bootstrap import Container
+from sapa.domain import agenda
 from sapa.domain.case import Case
 from sapa.services import guestbook, intake, notify, sla_sweep, views
 from tests.fakes import FakeWhatsApp, Sent
@@ -403,7 +404,7 @@ def test_an_expiry_notice_that_failed_is_sent_by_a_later_sweep(
     clock.advance(60)
     sweep(c)  # within the lease: the first sweep might still be at it
     assert len(wa.sent) == sent
-    clock.advance(sla_sweep.NOTICE_LEASE.total_seconds())
+    clock.advance(agenda.NOTICE_LEASE.total_seconds())
     sweep(c)
     sweep(c)
     (notice,) = wa.sent[sent:]

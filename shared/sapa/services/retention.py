@@ -2,55 +2,21 @@
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from functools import cache
-from importlib import resources
-from pathlib import Path
+from datetime import datetime
 
 from sapa.bootstrap import Container
+from sapa.domain.agenda import retention_pending
 from sapa.domain.case import Actor, Case
 from sapa.domain.values import mask_name, mask_nik, mask_phone
+from sapa.services import due
 from sapa.services.unit import mutate
 
-
-@dataclass(frozen=True)
-class Schedule:
-    requirement_documents: timedelta
-    personal_data: timedelta
-    signed_document: timedelta
+PAGE = 200
 
 
-@cache
-def load_schedule(path: str | None = None) -> Schedule:
-    if path is None:
-        raw = resources.files("sapa.data").joinpath("retention.toml").read_text("utf-8")
-    else:
-        raw = Path(path).read_text("utf-8")
-    classes = tomllib.loads(raw)["classes"]
-    return Schedule(
-        *(
-            timedelta(days=int(classes[n]["retain_days"]))
-            for n in ("requirement_documents", "personal_data", "signed_document")
-        )
-    )
-
-
-def retain_until(schedule: Schedule, case: Case) -> dict[str, datetime] | None:
-    """The retention metadata of a closed case (None while it is open)."""
-    if case.closed_at is None:
-        return None
-    return {
-        "requirement_documents": case.closed_at + schedule.requirement_documents,
-        "personal_data": case.closed_at + schedule.personal_data,
-        "signed_document": case.closed_at + schedule.signed_document,
-    }
-
-
-def sweep(c: Container, *, limit: int = 500) -> dict[str, int]:
-    """Apply what is due to closed cases; each action once, each recorded in the audit trail."""
-    schedule = load_schedule(str(c.settings.retention_file) if c.settings.retention_file else None)
+def sweep(c: Container, *, page: int = PAGE) -> dict[str, int]:
+    """Apply what is due to closed cases; each action once, each recorded in the audit trail.
+    Reads only the cases with something due (`sapa.domain.agenda`), however many are kept."""
     now = c.clock.now()
     done = {
         "documents_deleted": 0,
@@ -59,24 +25,27 @@ def sweep(c: Container, *, limit: int = 500) -> dict[str, int]:
         "contacts_forgotten": 0,
         "counters_forgotten": 0,
     }
-    terminal = list(c.sop.terminal_states)
-    for case in c.store.list_cases(states=terminal, limit=limit * 20):
-        due = retain_until(schedule, case)
-        if due is None:
+    agenda = c.agenda()
+    due.refresh(c, "retention", agenda.retention_fingerprint, c.sop.terminal_states)
+    for listed in due.each_due(c.store, "retention", now, page):
+        case = listed.case
+        pending = retention_pending(agenda.schedule, case)
+        if not any(at <= now for at in pending.values()):
+            c.store.recount(case.id)  # due by an older schedule: its due time moves on
             continue
-        if now >= due["requirement_documents"] and case.retention.get("documents") is None:
+        if "documents" in pending and now >= pending["documents"]:
             done["documents_deleted"] += _delete_documents(c, case, now)
-        if now >= due["personal_data"] and case.retention.get("personal_data") is None:
+        if "personal_data" in pending and now >= pending["personal_data"]:
             _anonymise(c, case, now)
             done["anonymised"] += 1
-        if now >= due["signed_document"] and case.signed and "signed" not in case.retention:
+        if "signed" in pending and now >= pending["signed"] and case.signed is not None:
             c.blobs.delete(case.signed.key)
             _mark(c, case.id, "signed", now, {})
             done["signed_deleted"] += 1
     # A number's last-message time (kept for the 24-hour window) is personal data too: gone
     # once the number has been silent for the personal-data period.
     done["contacts_forgotten"] = c.store.forget_contacts(
-        inbound_before=now - schedule.personal_data
+        inbound_before=now - agenda.schedule.personal_data
     )
     # Rate-limit windows that have ended (keyed hashes of numbers and addresses, but dead rows).
     done["counters_forgotten"] = c.store.forget_expired_counters(now)

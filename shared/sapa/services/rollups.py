@@ -36,13 +36,20 @@ class Rebuild:
         return not self.differences
 
 
-def cases_since(store: CaseStore, since: datetime | None, page: int = PAGE) -> Iterator[Case]:
-    """Every case updated at or after `since`, each once, oldest update first (a page at a
-    time; a run of equal update times longer than a page is read with a larger page)."""
+def cases_since(
+    store: CaseStore,
+    since: datetime | None,
+    page: int = PAGE,
+    *,
+    states: list[str] | None = None,
+) -> Iterator[Case]:
+    """Every case updated at or after `since` (in `states`, if given), each once, oldest
+    update first (a page at a time; a run of equal update times longer than a page is read
+    with a larger page)."""
     seen: set[str] = set()
     limit = page
     while True:
-        batch = store.list_cases(updated_since=since, limit=limit)
+        batch = store.list_cases(states=states, updated_since=since, limit=limit)
         fresh = [k for k in batch if k.id not in seen]
         for case in fresh:
             seen.add(case.id)

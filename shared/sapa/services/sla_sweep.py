@@ -7,6 +7,11 @@ what was recorded is kept on the case (`Case.sla_flags`) and written with the ve
 are notify tasks with deterministic names; the expiry notice is sent under a lease taken on the
 case and under a deterministic message id.
 
+It reads only what is due: each write of a case records when the sweep next has something to
+do with it (`sapa.domain.agenda`, indexed by the store), and a pass reads the cases whose moment
+has come, however many cases are open, plus the claims each officer holds (a claim an officer
+may no longer hold follows the roster, not a time).
+
 What it measures (first returning to the queue any claim whose officer may no longer hold it:
 see `services.staff_admin`):
 
@@ -30,15 +35,15 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sapa.bootstrap import Container
+from sapa.domain.agenda import EXPIRY_NOTICE, notice_due, run_key, waiting_since
 from sapa.domain.case import Actor, Case
 from sapa.domain.errors import PermanentError, TransientError
 from sapa.domain.sla import SlaConfig, format_duration, step_timing, timeline
-from sapa.domain.sop import Sop
 from sapa.domain.staff import Roster, claim_return_reason, stale_claim
-from sapa.services import notify
+from sapa.services import due, notify
 from sapa.services.names import task_name
 from sapa.services.unit import mutate, outbox_task
 from sapa.services.workflow import correction_summary
@@ -53,8 +58,10 @@ COUNTS = (
     "expired",
     "claims_returned",
 )
-EXPIRY_NOTICE = "expiry_notice"  # the flag of the expiry message: due → sending@t → <result>@t
-NOTICE_LEASE = timedelta(minutes=10)  # a sweep that died while sending: another one takes over
+# Due cases read per page; a pass reads every case that is due, page after page.
+PAGE = 200
+# sla.toml's due times are put right on every open case once per configuration (`agenda`).
+AGENDA_KEY = "agenda:sla"
 
 
 def config_for(c: Container) -> SlaConfig:
@@ -73,29 +80,49 @@ def config_for(c: Container) -> SlaConfig:
     return cfg
 
 
-def sweep(c: Container, *, limit: int = 5000) -> dict[str, int]:
-    """One pass over the open cases; returns what this pass did (a repeat does nothing)."""
+def sweep(c: Container, *, page: int = PAGE) -> dict[str, int]:
+    """One pass over the cases whose due time has come and the claims of every officer;
+    returns what this pass did (a repeat does nothing)."""
     cfg = config_for(c)
     now = c.clock.now()
     roster = c.store.staff_roster()  # after `now`: claims made since are not judged by it
-    done: Counter[str] = Counter()
+    agenda = c.agenda()
     open_states = sorted(c.sop.states - c.sop.terminal_states)
-    for listed in c.store.list_cases(states=open_states, limit=limit):
-        # A dry run on a copy of the listed case: most cases need nothing, and no write.
-        if not _check(c, cfg, listed.model_copy(deep=True), now, roster):
+    due.refresh(c, "sla", agenda.sla_fingerprint, open_states)
+    done: Counter[str] = Counter()
+    for listed in due.each_due(c.store, "sla", now, page):
+        if listed.case.state == "expired":
+            # an expiry notice that a sweep decided but did not get out (it died, or
+            # WhatsApp was down), or the one the pass that expired the case is sending
+            if _notice_takeable(listed.case, now):
+                _send_expiry_notice(c, listed.case.id, now)
             continue
-        case, did = mutate(c, listed.id, lambda case: _check(c, cfg, case, now, roster))
-        done.update(did)
-        if did["expired"]:
-            _send_expiry_notice(c, case.id, now)
-    # Expiry notices that a sweep decided but did not get out (it died, WhatsApp was down).
-    for case in c.store.list_cases(states=["expired"], limit=limit):
-        if _notice_takeable(case, now):
-            _send_expiry_notice(c, case.id, now)
+        _visit(c, cfg, listed.case, now, roster, done)
+    # A claim its officer may no longer hold follows a change of the roster, not a due time.
+    for member in roster.officers:
+        for held in due.claims_of(c.store, member.email):
+            if stale_claim(held, c.sop, roster, as_of=now) is not None:
+                _visit(c, cfg, held, now, roster, done)
     result = {k: done[k] for k in COUNTS}
     if any(result.values()):
         log.info("sla sweep", extra={"counts": result})
     return result
+
+
+def _visit(
+    c: Container, cfg: SlaConfig, listed: Case, now: datetime, roster: Roster, done: Counter[str]
+) -> None:
+    """Record what is due on one case (and send its expiry notice if it expired)."""
+    # A dry run on a copy of the listed case first: no write when nothing is to be recorded.
+    if not _check(c, cfg, listed.model_copy(deep=True), now, roster):
+        # Due by its index, yet nothing to do: due times from an older configuration, or a
+        # case saved by a process that had none. Computing them again moves them on.
+        c.store.recount(listed.id)
+        return
+    case, did = mutate(c, listed.id, lambda case: _check(c, cfg, case, now, roster))
+    done.update(did)
+    if did["expired"]:
+        _send_expiry_notice(c, case.id, now)
 
 
 def _may_take(c: Container, case: Case, role: str) -> list[str]:
@@ -124,23 +151,6 @@ def _alert_officers(
             {"case_id": case.id, "kind": kind, "staff": [email], "params": params},
             name=task_name("notify", case.id, kind, key, email),
         )
-
-
-def run_key(case: Case, sop: Sop) -> str | None:
-    """The identity of the waiting step's open run: its place in the case's runs and its step
-    (runs are only ever appended, so the place is stable)."""
-    run = case.current_run(sop)
-    if run is None:
-        return None
-    index = next(i for i, r in enumerate(case.steps) if r is run)
-    return f"{index}:{run.step}"
-
-
-def waiting_since(case: Case) -> datetime:
-    """When the case entered its current state, for a state that waits on the resident: every
-    move into such a state (send_link, request_correction) closes an officer's step run."""
-    done = [r.done_at for r in case.steps if r.done_at is not None]
-    return max(done, default=case.created_at)
 
 
 def _check(c: Container, cfg: SlaConfig, case: Case, now: datetime, roster: Roster) -> Counter[str]:
@@ -269,12 +279,8 @@ def _check(c: Container, cfg: SlaConfig, case: Case, now: datetime, roster: Rost
 
 
 def _notice_takeable(case: Case, now: datetime) -> bool:
-    flag = case.sla_flags.get(EXPIRY_NOTICE)
-    if flag == "due":
-        return True
-    if flag is not None and flag.startswith("sending@"):
-        return now - datetime.fromisoformat(flag.removeprefix("sending@")) >= NOTICE_LEASE
-    return False
+    at = notice_due(case)
+    return at is not None and at <= now
 
 
 def _send_expiry_notice(c: Container, case_id: str, now: datetime) -> str | None:

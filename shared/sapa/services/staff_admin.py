@@ -56,6 +56,7 @@ from sapa.domain.staff import (
 )
 from sapa.domain.texts import ROLE_LABELS, STAFF_EVENT_LABELS, STAFF_FIELD_LABELS, text
 from sapa.domain.values import mask_phone
+from sapa.services import due
 from sapa.services.unit import mutate
 
 ADMIN_ONLY = "Hanya admin yang dapat mengelola petugas."
@@ -65,8 +66,6 @@ STALE_FORM = (
     "perubahan Anda."
 )
 BUSY = "Data petugas sedang diubah bersamaan oleh admin lain. Silakan coba lagi."
-# Open cases scanned for an officer's claims (the SLA sweep looks at as many).
-CLAIM_SCAN_LIMIT = 5000
 # How many registration numbers one staff event lists (the count is always there).
 LISTED_CASES = 50
 HISTORY_LIMIT = 200
@@ -225,9 +224,8 @@ def return_claims(c: Container, email: str) -> list[str]:
     if member is None:
         return []
     reason = claim_return_reason(member)
-    open_states = sorted(c.sop.states - c.sop.terminal_states)
     returned: list[str] = []
-    for listed in c.store.list_cases(states=open_states, limit=CLAIM_SCAN_LIMIT):
+    for listed in due.claims_of(c.store, email):
         if stale_claim(listed, c.sop, current, as_of=now) != email:
             continue
 

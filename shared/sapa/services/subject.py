@@ -434,9 +434,7 @@ def erase(c: Container, staff: StaffMember, case_id: str, reason: str) -> Case:
     interruption finishes the job; a case with nothing left to erase is a Conflict."""
     actor = admin_actor(staff)
     reason = _reason(reason)
-    schedule = retention.load_schedule(
-        str(c.settings.retention_file) if c.settings.retention_file else None
-    )
+    schedule = c.agenda().schedule
     now = c.clock.now()
 
     def note(case: Case) -> None:

@@ -46,6 +46,11 @@ Layout (every collection name takes the optional `prefix`):
   over four shards), well under Firestore's one sustained write per second per document.
   The map `f` is exempt from single-field indexing (`infra/firestore.tf`): counters are
   never queried.
+- `cases.sla_due`, `cases.retention_due` (timestamps, null when nothing is due) and
+  `cases.claimant` (the e-mail holding the open case's waiting step): the due times of
+  `sapa.domain.agenda`, written in the same commit as the case; the sweeps query
+  `sla_due <= now` ordered by it and the document id (the field's single-field index is
+  enough), the claims `claimant == e-mail`.
 - `cases.subjects`: keyed hashes (HMAC-SHA256, `subject_hash`) of the case's NIK and WhatsApp
   numbers, queried with `array_contains`; the key is `meta/subject_index.key`, created once
   (create-if-absent) and kept beside the data (whoever reads it reads the case documents too;
@@ -94,6 +99,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
+from sapa.domain.agenda import Agenda
 from sapa.domain.case import AuditEvent, Case
 from sapa.domain.errors import (
     AlreadyExists,
@@ -114,7 +120,9 @@ from sapa.domain.rollup import (
 from sapa.domain.staff import Roster, StaffEvent, StaffMember
 from sapa.domain.texts import text
 from sapa.ports import (
+    DUE_KINDS,
     AccessRecord,
+    DueCase,
     Message,
     completed_placeholder,
     subject_hash,
@@ -180,6 +188,7 @@ class FirestoreCaseStore:
         prefix: str = "",
         terminal_states: Iterable[str] | None = None,
         tracker: Callable[[], RollupTracker] | None = None,
+        agenda: Callable[[], Agenda] | None = None,
         rollup_shards: int = ROLLUP_SHARDS,
     ) -> None:
         self.project = project
@@ -187,6 +196,7 @@ class FirestoreCaseStore:
         self.prefix = prefix
         self.terminal = frozenset(terminal_states or _TERMINAL)
         self.tracker = tracker
+        self.agenda = agenda
         self.rollup_shards = max(int(rollup_shards), 1)
         self._client = client
         self._lock = threading.Lock()
@@ -362,17 +372,21 @@ class FirestoreCaseStore:
     def recount(self, case_id: str) -> dict[str, Any] | None:
         from google.api_core import exceptions as gx
 
-        if self.tracker is None:
-            return None
         ref = self._case_ref(case_id)
         for _ in range(_TX_ATTEMPTS):
             snap = ref.get()
             if not snap.exists:
                 raise NotFound(text("case_not_found"), case_id=case_id)
-            held = _held(snap.to_dict())
+            stored = snap.to_dict()
+            held = _held(stored)
             batch = self.client.batch()
             fields: dict[str, Any] = {}
-            ledger = self._count(batch, _load(snap), held, fields, fresh=True)
+            case = _load(snap)
+            ledger = self._count(batch, case, held, fields, fresh=True)
+            if self.agenda is not None:
+                due = self._due(case)
+                if any(_instant(stored.get(k)) != _instant(v) for k, v in due.items()):
+                    fields.update(due)
             if not fields:
                 return ledger  # counted as it would be now
             unchanged = self.client.write_option(last_update_time=snap.update_time)
@@ -383,6 +397,49 @@ class FirestoreCaseStore:
                 continue  # saved meanwhile: count that version
             return ledger
         raise ConcurrentUpdate("case too busy to recount", case_id=case_id)
+
+    @_backend_errors
+    def due_cases(
+        self,
+        kind: str,
+        now: datetime,
+        *,
+        limit: int = 200,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[DueCase]:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+        from google.cloud.firestore_v1.field_path import FieldPath
+
+        if kind not in DUE_KINDS:
+            raise ValueError(f"unknown due time {kind!r}")
+        field = f"{kind}_due"
+        query = (
+            self._col("cases")
+            .where(filter=FieldFilter(field, "<=", now.astimezone(UTC)))
+            .order_by(field)
+            .order_by(FieldPath.document_id())
+        )
+        if after is not None:
+            at, case_id = after
+            query = query.start_after(
+                {field: at.astimezone(UTC), FieldPath.document_id(): self._case_ref(case_id)}
+            )
+        return [
+            DueCase(_instant(snap.get(field)), _load(snap)) for snap in query.limit(limit).stream()
+        ]
+
+    @_backend_errors
+    def claimed_by(self, email: str, *, limit: int = 500, after: str | None = None) -> list[Case]:
+        from google.cloud.firestore_v1.field_path import FieldPath
+
+        query = (
+            self._col("cases")
+            .where(filter=_eq("claimant", email))
+            .order_by(FieldPath.document_id())
+        )
+        if after is not None:
+            query = query.start_after({FieldPath.document_id(): self._case_ref(after)})
+        return [_load(s) for s in query.limit(limit).stream()]
 
     @_backend_errors
     def adjust_rollups(self, changes: Changes) -> None:
@@ -570,6 +627,14 @@ class FirestoreCaseStore:
                 continue
             return True
         raise TransientError("message changed while its text was being completed")
+
+    @_backend_errors
+    def put_key(self, key: str, value: dict[str, Any]) -> None:
+        from google.cloud import firestore
+
+        self._col("dedupe").document(_doc_id(key)).set(
+            {"at": firestore.SERVER_TIMESTAMP, "value": json.dumps(value)}
+        )
 
     @_backend_errors
     def get_key(self, key: str) -> dict[str, Any] | None:
@@ -845,7 +910,27 @@ class FirestoreCaseStore:
             "has_outbox": bool(case.outbox),
             "updated_at": case.updated_at.astimezone(UTC),
             "subjects": sorted(subject_hash(self._index_key(), t) for t in subject_terms(case)),
+            **self._due(case),
         }
+
+    def _due(self, case: Case) -> dict[str, Any]:
+        """The case's due-time fields (None: nothing due; all None without an agenda)."""
+        if self.agenda is None:
+            return {"sla_due": None, "retention_due": None, "claimant": None}
+        due = self.agenda().due(case)
+        return {
+            "sla_due": due.sla.astimezone(UTC) if due.sla is not None else None,
+            "retention_due": due.retention.astimezone(UTC) if due.retention else None,
+            "claimant": due.claimant,
+        }
+
+
+def _instant(value: Any) -> Any:
+    """A stored timestamp as a plain UTC datetime (Firestore returns its own subclass)."""
+    if isinstance(value, datetime):
+        at = value.astimezone(UTC)
+        return datetime(*at.timetuple()[:6], at.microsecond, tzinfo=UTC)
+    return value
 
 
 def _held(fields: dict[str, Any] | None) -> dict[str, Any] | None:

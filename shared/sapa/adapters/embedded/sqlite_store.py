@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from sapa.adapters.embedded.sqlite_db import SqliteDb
+from sapa.domain.agenda import Agenda
 from sapa.domain.case import AuditEvent, Case
 from sapa.domain.errors import AlreadyExists, ConcurrentUpdate, NotFound
 from sapa.domain.rollup import (
@@ -25,7 +26,15 @@ from sapa.domain.rollup import (
 )
 from sapa.domain.staff import Roster, StaffEvent, StaffMember
 from sapa.domain.texts import text
-from sapa.ports import AccessRecord, Message, completed_placeholder, subject_hash, subject_terms
+from sapa.ports import (
+    DUE_KINDS,
+    AccessRecord,
+    DueCase,
+    Message,
+    completed_placeholder,
+    subject_hash,
+    subject_terms,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS cases (
@@ -145,12 +154,15 @@ _TERMINAL = {"delivered", "rejected", "cancelled", "expired"}
 
 
 Tracker = Callable[[], RollupTracker]
+_DUE_COLUMNS = ("sla_due", "retention_due", "claimant")
+_DUE_ORDER = {kind: f"{kind}_due" for kind in DUE_KINDS}
 
 
 class SqliteCaseStore:
     """The embedded CaseStore. Thread-safe; several processes may share the file (WAL).
 
-    `tracker` gives the rollups' SOP, clocks and time zone at each write (None: no rollups)."""
+    `tracker` gives the rollups' SOP, clocks and time zone at each write (None: no rollups),
+    `agenda` the due times' configuration (None: no due times)."""
 
     def __init__(
         self,
@@ -158,10 +170,12 @@ class SqliteCaseStore:
         *,
         terminal_states: Iterable[str] | None = None,
         tracker: Tracker | None = None,
+        agenda: Callable[[], Agenda] | None = None,
     ) -> None:
         self.db = SqliteDb(path, _SCHEMA)
         self.terminal = frozenset(terminal_states or _TERMINAL)
         self.tracker = tracker
+        self.agenda = agenda
         self._migrate()
 
     def _migrate(self) -> None:
@@ -175,6 +189,15 @@ class SqliteCaseStore:
             have = {r["name"] for r in c.execute("PRAGMA table_info(cases)")}
             if "rollup" not in have:  # the case's rollup ledger (NULL: counted nowhere yet)
                 c.execute("ALTER TABLE cases ADD COLUMN rollup TEXT")
+            # due times (`sapa.domain.agenda`; NULL: nothing due) and the waiting step's holder
+            for column in ("sla_due", "retention_due", "claimant"):
+                if column not in have:
+                    c.execute(f"ALTER TABLE cases ADD COLUMN {column} TEXT")
+            for column in ("sla_due", "retention_due", "claimant"):
+                c.execute(
+                    f"CREATE INDEX IF NOT EXISTS cases_{column} ON cases ({column}, id)"
+                    f" WHERE {column} IS NOT NULL"
+                )
             have = {r["name"] for r in c.execute("PRAGMA table_info(sequences)")}
             if "expires_at" not in have:  # rate-limit windows expire; numbering never does
                 c.execute("ALTER TABLE sequences ADD COLUMN expires_at TEXT")
@@ -204,8 +227,9 @@ class SqliteCaseStore:
             with self.db.write() as c:
                 c.execute(
                     "INSERT INTO cases (id, reg_no, kecamatan, wa_id, state, is_open, version,"
-                    " updated_at, doc) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
-                    self._row(case),
+                    " updated_at, doc, sla_due, retention_due, claimant)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
+                    (*self._row(case), *self._due(case)),
                 )
                 self._append_events(c, case.new_events)
                 self._index_subjects(c, case)
@@ -239,13 +263,15 @@ class SqliteCaseStore:
                 held = json.loads(row["rollup"]) if row["rollup"] else None
             cur = c.execute(
                 "UPDATE cases SET state = ?, is_open = ?, version = version + 1, updated_at = ?,"
-                " doc = ?, wa_id = ? WHERE id = ? AND version = ?",
+                " doc = ?, wa_id = ?, sla_due = ?, retention_due = ?, claimant = ?"
+                " WHERE id = ? AND version = ?",
                 (
                     case.state,
                     int(case.state not in self.terminal),
                     _ts(case.updated_at),
                     _dump(case),
                     case.wa_id,  # anonymised by retention: the column must follow
+                    *self._due(case),
                     case.id,
                     case.version,
                 ),
@@ -335,15 +361,64 @@ class SqliteCaseStore:
         ]
 
     def recount(self, case_id: str) -> dict[str, Any] | None:
-        if self.tracker is None:
-            return None
         with self.db.write() as c:
-            row = c.execute("SELECT doc, version, rollup FROM cases WHERE id = ?", (case_id,))
+            row = c.execute(
+                "SELECT doc, version, rollup, sla_due, retention_due, claimant FROM cases"
+                " WHERE id = ?",
+                (case_id,),
+            )
             found = row.fetchone()
             if found is None:
                 raise NotFound(text("case_not_found"), case_id=case_id)
+            case = self._load(found)
+            due = self._due(case)
+            if self.agenda is not None and due != tuple(found[k] for k in _DUE_COLUMNS):
+                c.execute(
+                    "UPDATE cases SET sla_due = ?, retention_due = ?, claimant = ? WHERE id = ?",
+                    (*due, case_id),
+                )
             held = json.loads(found["rollup"]) if found["rollup"] else None
-            return self._count(c, self._load(found), held, fresh=True)
+            return self._count(c, case, held, fresh=True)
+
+    def _due(self, case: Case) -> tuple[str | None, str | None, str | None]:
+        """The case's due-time columns (all NULL without an agenda)."""
+        if self.agenda is None:
+            return (None, None, None)
+        due = self.agenda().due(case)
+        return (_due_ts(due.sla), _due_ts(due.retention), due.claimant)
+
+    def due_cases(
+        self,
+        kind: str,
+        now: datetime,
+        *,
+        limit: int = 200,
+        after: tuple[datetime, str] | None = None,
+    ) -> list[DueCase]:
+        column = _DUE_ORDER.get(kind)
+        if column is None:
+            raise ValueError(f"unknown due time {kind!r}")
+        # (the column comes from the fixed table above, never from the caller)
+        sql = "SELECT doc, version, {c} AS due FROM cases WHERE {c} <= ?"
+        args: list[Any] = [_due_ts(now)]
+        if after is not None:
+            sql += " AND ({c}, id) > (?, ?)"
+            args += [_due_ts(after[0]), after[1]]
+        sql = (sql + " ORDER BY {c}, id LIMIT ?").format(c=column)
+        args.append(limit)
+        rows = self.db.conn().execute(sql, args).fetchall()
+        return [DueCase(_from_due_ts(r["due"]), self._load(r)) for r in rows]
+
+    def claimed_by(self, email: str, *, limit: int = 500, after: str | None = None) -> list[Case]:
+        rows = (
+            self.db.conn()
+            .execute(
+                "SELECT doc, version FROM cases WHERE claimant = ? AND id > ? ORDER BY id LIMIT ?",
+                (email, after or "", limit),
+            )
+            .fetchall()
+        )
+        return [self._load(r) for r in rows]
 
     def adjust_rollups(self, changes: Changes) -> None:
         with self.db.write() as c:
@@ -492,6 +567,14 @@ class SqliteCaseStore:
                 return False
             c.execute("UPDATE messages SET doc = ? WHERE id = ?", (doc, message.id))
             return True
+
+    def put_key(self, key: str, value: dict[str, Any]) -> None:
+        with self.db.write() as c:
+            c.execute(
+                "INSERT INTO dedupe (key, value) VALUES (?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key, json.dumps(value)),
+            )
 
     def get_key(self, key: str) -> dict[str, Any] | None:
         row = self.db.conn().execute("SELECT value FROM dedupe WHERE key = ?", (key,)).fetchone()
@@ -741,6 +824,17 @@ class SqliteCaseStore:
 
 def _dump(case: Case) -> str:
     return case.model_dump_json(exclude={"version"})
+
+
+def _due_ts(at: datetime | None) -> str | None:
+    """A due-time column: UTC with a fixed width, so text order is time order."""
+    if at is None:
+        return None
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _from_due_ts(raw: str) -> datetime:
+    return datetime.strptime(raw, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def _ts(at: datetime) -> str:

@@ -298,8 +298,5 @@ def report_keep(c: Container) -> timedelta:
     """How far back a monthly report may go: as long as the retention schedule keeps any
     record of a case (its step times and audit trail outlive the documents and, anonymised,
     the personal data)."""
-    from sapa.services.retention import load_schedule
-
-    file = c.settings.retention_file
-    schedule = load_schedule(str(file) if file else None)
+    schedule = c.agenda().schedule
     return max(schedule.requirement_documents, schedule.personal_data, schedule.signed_document)
