@@ -72,6 +72,7 @@ class Server:
             **env,
         }
         self.proc: subprocess.Popen[bytes] | None = None
+        self.own_group = False  # started as its own process group (a terminal's Ctrl+C)
         self.starts = 0
         self.kills = 0
         self.up = threading.Event()
@@ -85,6 +86,7 @@ class Server:
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                start_new_session=self.own_group,
             )
         self.starts += 1
         deadline = time.monotonic() + timeout

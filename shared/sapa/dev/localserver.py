@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
@@ -18,6 +19,7 @@ from typing import Any
 import flask
 
 from sapa import bootstrap, log
+from sapa.adapters.embedded.data_lock import DataDirInUse, DataDirLock
 from sapa.bootstrap import Container
 from sapa.settings import Settings, load_settings
 
@@ -47,6 +49,11 @@ SIMULATOR_PREFIXES = ("/sim/", "/dev/wa")
 RECOVERY_INTERVAL_SECONDS = 60.0
 RETENTION_EVERY_TICKS = 60  # hourly
 SLA_EVERY_TICKS = 5  # every five minutes
+
+# What ends the server (a terminal's Ctrl+C, a supervisor's stop), and how long a stop may
+# take before the process ends anyway (Cloud Run allows 10 s after SIGTERM).
+STOP_SIGNALS = frozenset({signal.SIGTERM, signal.SIGINT})
+STOP_SECONDS = 4.0
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -183,6 +190,13 @@ class LocalStack:
             clear_untrusted_proxy_headers=True,
         )
         self.port = int(self.server.effective_port)
+        # One server per data directory (its queue, its worker): a second one refuses here.
+        self.lock = DataDirLock(settings.sapa_data_dir)
+        try:
+            self.lock.acquire(url=f"http://{host}:{self.port}")
+        except BaseException:
+            self.server.close()
+            raise
         if port == 0:
             settings = settings.model_copy(
                 update={"public_base_url": f"http://{host}:{self.port}", "task_target_base": None}
@@ -248,10 +262,12 @@ class LocalStack:
         self.worker.start()
 
     def stop(self) -> None:
+        began = time.monotonic()
         self._stopping.set()
         if self.worker is not None:
             self.worker.stop()
             self.worker = None
+        worker_done = time.monotonic()
         if self.app.passthrough is not None:  # the simulator's status and redelivery threads
             from sapa.dev.simulator import EXTENSION
 
@@ -288,6 +304,12 @@ class LocalStack:
         # waitress's request threads: let them finish and end (nothing else stops them)
         server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
         bootstrap.install(None)
+        self.lock.release()
+        logger.info(
+            "stopped in %.2f s (task worker %.2f s)",
+            time.monotonic() - began,
+            worker_done - began,
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -299,17 +321,38 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PUBLIC_BASE_URL", f"http://{args.host}:{args.port}")
     log.setup(os.environ.get("LOG_LEVEL", "INFO"))
     settings = load_settings()
-    stack = LocalStack(settings, args.host, args.port, args.source)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    # No signal handler: SIGTERM and SIGINT are blocked before any thread starts (threads
+    # inherit the mask) and the main thread takes them with sigwait. A handler would run
+    # between any two bytecodes of the main thread, even inside a lock it holds (an Event's
+    # condition): that deadlocked the stop. Blocked, a signal is simply pending until taken.
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        stack = LocalStack(settings, args.host, args.port, args.source)
+    except DataDirInUse as exc:
+        print(exc, file=sys.stderr, flush=True)
+        return 1
     stack.start()
     logger.info(
         "SAPA listening on %s (data in %s)", settings.public_base_url, settings.sapa_data_dir
     )
     print(f"SAPA berjalan di {settings.public_base_url}  (Ctrl+C untuk berhenti)", flush=True)
-    stop.wait()
-    stack.stop()
+    signal.sigwait(STOP_SIGNALS)
+    print("SAPA berhenti ...", flush=True)
+    return stop_within(stack, STOP_SECONDS)
+
+
+def stop_within(stack: LocalStack, seconds: float) -> int:
+    """Stop the stack; if that takes longer than `seconds`, end the process anyway: what was
+    in flight is kept (the queue's leases are released at the next start, the database is
+    durable), and a supervisor or a terminal waits no longer. Signals that come meanwhile
+    (a second Ctrl+C, the process group's SIGTERM) change nothing."""
+    stopper = threading.Thread(target=stack.stop, name="stop", daemon=True)
+    stopper.start()
+    stopper.join(seconds)
+    if stopper.is_alive():
+        logger.warning("stop took longer than %.0f s: ending the process now", seconds)
+        logging.shutdown()
+        os._exit(0)
     return 0
 
 

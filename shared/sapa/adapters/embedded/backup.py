@@ -35,12 +35,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 
+from sapa.adapters.embedded.data_lock import LOCK_FILE, DataDirLock
 from sapa.domain.errors import PermanentError
 
 FORMAT = "sapa-backup/1"
 MANIFEST = "MANIFEST.json"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-_SKIP_SUFFIXES = ("-wal", "-shm", "-journal")
+_SKIP_SUFFIXES = ("-wal", "-shm", "-journal", LOCK_FILE)  # the lock names a live process
 
 
 @dataclass
@@ -164,12 +165,20 @@ def _read_manifest(tar: tarfile.TarFile) -> dict[str, object]:
 
 
 def _holds_data(path: Path) -> bool:
-    return path.exists() and any(path.iterdir())
+    return path.exists() and any(p.name != LOCK_FILE for p in path.iterdir())
 
 
 def restore(archive: Path, data_dir: Path, *, force: bool = False) -> Report:
-    """Put the snapshot in `archive` into `data_dir` (stop SAPA first). Checks before it acts."""
+    """Put the snapshot in `archive` into `data_dir`. Checks before it acts; refuses while a
+    server uses `data_dir` (its lock), and holds that lock itself meanwhile."""
     archive, data_dir = archive.resolve(), data_dir.resolve()
+    if not data_dir.exists():
+        return _restore(archive, data_dir, force=force)
+    with DataDirLock(data_dir):
+        return _restore(archive, data_dir, force=force)
+
+
+def _restore(archive: Path, data_dir: Path, *, force: bool) -> Report:
     if not archive.is_file():
         raise PermanentError(f"Arsip {archive} tidak ada.")
     if _holds_data(data_dir) and not force:
@@ -224,6 +233,7 @@ def restore(archive: Path, data_dir: Path, *, force: bool = False) -> Report:
                 data_dir.rename(aside)
                 report.moved_aside = aside
             else:
+                (data_dir / LOCK_FILE).unlink(missing_ok=True)  # ours: released on return
                 data_dir.rmdir()
         stage.rename(data_dir)
     return report

@@ -160,7 +160,8 @@ class WaSimulator:
         self._statuses.put((wamid, phone_number_id, wa_id))
 
     def close(self) -> None:
-        """Stop the redelivery thread, and the status thread after the statuses queued."""
+        """Stop the redelivery thread and the status thread (the statuses queued stay owed
+        and are reported after the next start; without redelivery they are reported first)."""
         self._stop.set()
         if self._redelivery is not None:
             self._redelivery.join(timeout=WEBHOOK_TIMEOUT * 2)
@@ -223,7 +224,11 @@ class WaSimulator:
             wamid, phone_number_id, wa_id = item
             try:
                 for status in ("sent", "delivered"):
-                    time.sleep(self.status_delay)
+                    # Stopping: what is queued stays owed in the store, and the redelivery
+                    # thread reports it after the next start (without redelivery, report it
+                    # now: nothing else would).
+                    if self._stop.wait(self.status_delay) and self.redeliver:
+                        return
                     try:
                         if not self._advance(wamid, phone_number_id, wa_id, status):
                             break  # the redelivery thread tries again later
