@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import time
 from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -479,14 +478,11 @@ def test_the_generated_month_has_a_realistic_shape(seeded: list[Case]) -> None:
     assert sum(7 <= t.hour < 18 for t in local) > 0.6 * len(local)
 
 
-def test_seeding_a_store_is_fast_and_repeatable(container: Container) -> None:
+def test_seeding_a_store_is_repeatable(container: Container) -> None:
+    # (how fast it seeds is measured by `make bench --only reports`, not here)
     params = SeedParams(date(2026, 10, 1), 3000, 7, NOW)
-    started = time.perf_counter()
     states = seed_store(container, params)
-    took = time.perf_counter() - started
     assert sum(states.values()) == 3000
-    print(f"seeded 3000 cases in {took:.1f} s")
-    assert took < 60  # seconds on a busy shared machine; a few seconds on a laptop
     stored = container.store.list_cases(limit=10_000)
     assert len(stored) == 3000
     assert Counter(c.state for c in stored) == Counter(states)
