@@ -18,8 +18,16 @@ from tests.fakes import FakeWhatsApp
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Fails the run when a log record would leak a NIK, a phone number or a secret.
-pytest_plugins = ["tests.log_guard", "pytester"]
+# tests.log_guard fails the run when a log record would leak a NIK, a phone number or a
+# secret. The emulators and servers are session fixtures of their own modules, registered here
+# once so that every test directory shares one process of each per run.
+pytest_plugins = [
+    "tests.log_guard",
+    "pytester",
+    "tests.contract.firestore_emulator",
+    "tests.contract.cloud_tasks_emulator",
+    "tests.contract.blob_servers",
+]
 
 
 class RecordingQueue:

@@ -24,7 +24,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from tests.contract.server_process import stop_process
+import pytest
+
+from tests.contract.server_process import stop_process, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("SAPA_TASKS_EMULATOR_VENV", ROOT / ".venv-tasks-emulator"))
@@ -152,3 +154,15 @@ def running_emulator() -> Iterator[TasksEmulator]:
         yield emulator
     finally:
         emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def tasks_emulator() -> Iterator[TasksEmulator]:
+    """The session's emulator, shared by every test that needs one (each uses queues of a
+    project of its own); skips with the reason (fails where SAPA_REQUIRE_EMULATORS=1) when its
+    venv cannot be made or it does not start."""
+    try:
+        with running_emulator() as running:
+            yield running
+    except RuntimeError as exc:
+        unavailable(f"Cloud Tasks emulator not available: {exc}")

@@ -1,8 +1,9 @@
 """Google's Cloud Firestore emulator as a pytest fixture: one JVM per test session on a free port,
 started directly with java (stopped by its PID), its data wiped before every test.
 
-Skips (with the reason) when java or the emulator jar (`gcloud components install
-cloud-firestore-emulator`, or the google-cloud-cli-firestore-emulator package) is missing.
+Skips (with the reason; fails where SAPA_REQUIRE_EMULATORS=1, as in CI) when java or the
+emulator jar (`gcloud components install cloud-firestore-emulator`, or the
+google-cloud-cli-firestore-emulator package) is missing.
 FIRESTORE_EMULATOR_JAR overrides where the jar is looked for.
 """
 
@@ -23,7 +24,7 @@ from unittest import mock
 
 import pytest
 
-from tests.contract.server_process import stop_process
+from tests.contract.server_process import stop_process, unavailable
 
 PROJECT = "sapa-contract"
 _JAR = Path("platform/cloud-firestore-emulator/cloud-firestore-emulator.jar")
@@ -118,17 +119,23 @@ def firestore_emulator() -> Iterator[FirestoreEmulator]:
     """The session's emulator; skips visibly when java or the jar is absent."""
     java = shutil.which("java")
     if java is None:
-        pytest.skip(reason="java is not installed: the Firestore emulator cannot run")
+        unavailable("java is not installed: the Firestore emulator cannot run")
     jar = find_jar()
     if jar is None:
-        pytest.skip(
-            reason="Firestore emulator jar not found (install the Google Cloud CLI component"
+        unavailable(
+            "Firestore emulator jar not found (install the Google Cloud CLI component"
             " cloud-firestore-emulator, or set FIRESTORE_EMULATOR_JAR)"
         )
-    pytest.importorskip("google.cloud.firestore", reason="google-cloud-firestore not installed")
+    try:
+        import google.cloud.firestore  # noqa: F401
+    except ImportError:
+        unavailable("google-cloud-firestore not installed")
     emulator = FirestoreEmulator(java, jar)
     try:
-        emulator.wait_ready()
+        try:
+            emulator.wait_ready()
+        except RuntimeError as exc:
+            unavailable(f"the Firestore emulator did not start: {exc}")
         yield emulator
     finally:
         emulator.stop()

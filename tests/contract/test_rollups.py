@@ -23,9 +23,6 @@ from sapa.domain.sla import SlaClocks, load_sla_clocks
 from sapa.domain.sop import default_sop
 from sapa.ports import CaseStore
 from tests.contract.conftest import MakeStore
-from tests.contract.firestore_emulator import firestore_emulator
-
-__all__ = ["firestore_emulator"]
 
 SOP = default_sop()
 KEC, OTHER = "730608", "730601"

@@ -21,11 +21,8 @@ from tests.contract.test_case_store import (
     STORE_FACTORIES,
     Factory,
     Reopen,
-    firestore_emulator,
     sqlite_db_of,
 )
-
-__all__ = ["firestore_emulator"]  # the session fixture, used through request.getfixturevalue
 
 T0 = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
 ADMIN = StaffMember("admin@gowakab.go.id", "Admin Dinas", ("admin",))
