@@ -60,7 +60,9 @@ class Settings(BaseModel):
     # account (TASK_TOKEN is the local mechanism and is then not needed).
     task_service_account: str | None = None
     task_oidc_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
-    tasks_emulator_host: str | None = None  # "127.0.0.1:PORT" of a Cloud Tasks emulator (tests)
+    # "127.0.0.1:PORT" of a Cloud Tasks emulator (tests, `make run`): TASK_URL_TEMPLATE may then
+    # be left out (tasks go to this server's /tasks/<kind>), and the queue sends TASK_TOKEN.
+    tasks_emulator_host: str | None = None
     gcs_bucket: str | None = None  # BLOBS=gcs
     s3_bucket: str | None = None  # BLOBS=s3
     s3_endpoint_url: str | None = None  # S3-compatible services (MinIO, ...); default: AWS
@@ -155,9 +157,10 @@ class Settings(BaseModel):
         if self.sapa_env == "cloud" and self.tasks_emulator_host:
             raise ValueError("TASKS_EMULATOR_HOST cannot be set when SAPA_ENV=cloud")
         if self.queue == "cloudtasks":
-            names = ["gcp_project", "task_url_template"]
-            if not self.tasks_emulator_host:  # the emulator sends no OIDC token
-                names.append("task_service_account")
+            names = ["gcp_project"]
+            if not self.tasks_emulator_host:
+                # the emulator sends no OIDC token, and its tasks go to this server by default
+                names += ["task_url_template", "task_service_account"]
             missing = [n.upper() for n in names if not getattr(self, n)]
             if missing:
                 raise ValueError(
@@ -193,7 +196,11 @@ class Settings(BaseModel):
 
     def task_url(self, kind: str) -> str:
         """The URL Cloud Tasks (or Cloud Scheduler) calls for a task kind or scheduled job: the
-        function's URL, and so the audience of the OIDC token it carries."""
+        function's URL, and so the audience of the OIDC token it carries. Against the Cloud
+        Tasks emulator without TASK_URL_TEMPLATE: this server's task endpoint (`task_base`),
+        where the embedded worker would deliver it."""
+        if self.task_url_template is None and self.tasks_emulator_host:
+            return f"{self.task_base}/tasks/{kind}"
         template = self.secret("task_url_template")
         return template.format(name=kind.replace("_", "-"), kind=kind)
 

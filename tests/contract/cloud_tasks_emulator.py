@@ -5,6 +5,9 @@ virtual environment of its own, `.venv-tasks-emulator` at the repository root, c
 use (`python -m venv` + pip) and kept for later runs. Its command line binds every interface; we
 start its server bound to 127.0.0.1 only, on a free port, and stop it by its PID.
 
+`python -m tests.contract.cloud_tasks_emulator [PORT]` runs it in the foreground for a local
+server on the cloud adapters (README: *Running on the cloud adapters locally*).
+
 What it does: creates queues and tasks over gRPC and POSTs HTTP tasks to their URL with the
 `X-CloudTasks-*` headers once their schedule_time has come. What it does not do: deduplicate
 task names, back off between retries, or send OIDC tokens.
@@ -166,3 +169,24 @@ def tasks_emulator() -> Iterator[TasksEmulator]:
             yield running
     except RuntimeError as exc:
         unavailable(f"Cloud Tasks emulator not available: {exc}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m tests.contract.cloud_tasks_emulator [PORT]`: the emulator on 127.0.0.1:PORT
+    (default 9022) in the foreground, for `make run` with QUEUE=cloudtasks (README). Does not
+    return unless the venv cannot be made."""
+    args = sys.argv[1:] if argv is None else argv
+    port = int(args[0]) if args else 9022
+    try:
+        python = ensure_venv()
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"Cloud Tasks emulator on 127.0.0.1:{port} (TASKS_EMULATOR_HOST)", flush=True)
+    # The emulator takes this process's place: its PID is this one's, to stop it by.
+    command = [str(python), "-c", LAUNCHER, "127.0.0.1", str(port), str(MAX_RETRIES)]
+    os.execv(python, command)  # noqa: S606 - our own venv's python, no shell involved
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

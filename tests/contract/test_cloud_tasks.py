@@ -308,6 +308,26 @@ def test_settings_refuse_a_bad_template_and_the_emulator_in_the_cloud() -> None:
         Settings(task_service_account=SA)  # locally too: the audience comes from it
 
 
+def test_against_the_emulator_tasks_go_to_this_servers_endpoints_by_default() -> None:
+    # GIVEN QUEUE=cloudtasks on the emulator without TASK_URL_TEMPLATE (`make run`)
+    s = Settings(
+        queue="cloudtasks",
+        gcp_project=PROJECT,
+        tasks_emulator_host="127.0.0.1:9",
+        public_base_url="http://127.0.0.1:8123/",
+    )
+    # THEN each kind goes where the embedded worker would deliver it: this server's endpoint
+    assert s.task_url("media_store") == "http://127.0.0.1:8123/tasks/media_store"
+    elsewhere = Settings(**{**s.model_dump(), "task_target_base": "http://10.0.0.2:9"})
+    assert elsewhere.task_url("notify") == "http://10.0.0.2:9/tasks/notify"
+    # AND a template, where given, still wins
+    templated = Settings(**{**s.model_dump(), "task_url_template": TEMPLATE})
+    assert templated.task_url("media_store") == url_for("media_store")
+    # AND without the emulator the template is still demanded
+    with pytest.raises(pydantic.ValidationError, match="TASK_URL_TEMPLATE"):
+        Settings(queue="cloudtasks", gcp_project=PROJECT)
+
+
 def test_the_container_builds_the_cloud_tasks_queue_without_connecting(tmp_path: Path) -> None:
     # an emulator address where nothing listens: building the queue must not touch it
     c = Container(
@@ -447,23 +467,19 @@ def test_the_emulator_honours_schedule_time(emulator: TasksEmulator, recorder: R
 @pytest.fixture
 def stack_on_emulator(emulator: TasksEmulator, tmp_path: Path) -> Iterator[localserver.LocalStack]:
     """The whole local server (every function, the WhatsApp simulator) with QUEUE=cloudtasks on
-    the emulator instead of the embedded queue and its worker."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
+    the emulator instead of the embedded queue and its worker, as `make run` starts it: on a
+    port of its own choosing, with no TASK_URL_TEMPLATE (the tasks come to its own endpoints)
+    and no queues made beforehand (the server makes them on the emulator)."""
     settings = load_settings(
         sapa_data_dir=tmp_path / "var",
-        public_base_url=base,
         queue="cloudtasks",
         gcp_project=f"sapa-{uuid.uuid4().hex[:12]}",
-        task_url_template=f"{base}/tasks/{{kind}}",
         tasks_emulator_host=emulator.host,
     )
-    stack = localserver.LocalStack(settings, port=port)
-    queue = stack.c.queue
-    assert isinstance(queue, CloudTasksQueue)
-    queue.ensure_queues()
-    stack.start(worker=False)
+    stack = localserver.LocalStack(settings)
+    stack.start()
     try:
+        assert stack.worker is None  # the emulator delivers, nothing local does
         yield stack
     finally:
         stack.stop()

@@ -213,11 +213,21 @@ class LocalStack:
         return self.app(environ, start_response)
 
     def start(self, *, worker: bool = True) -> None:
+        """Serve, and deliver tasks: with the embedded queue by its worker (unless `worker` is
+        False); with QUEUE=cloudtasks by Cloud Tasks itself, over HTTP to this server's task
+        endpoints (TASK_URL_TEMPLATE), so no worker runs here. On the Cloud Tasks emulator,
+        which starts empty, the queues are created first (terraform does it in the cloud)."""
         from sapa.services.recovery import requeue_outboxes
 
+        if self.c.settings.queue == "cloudtasks" and self.c.settings.tasks_emulator_host:
+            from sapa.adapters.cloud.cloud_tasks import CloudTasksQueue
+
+            queue = self.c.queue
+            assert isinstance(queue, CloudTasksQueue)
+            queue.ensure_queues()
         self._thread = threading.Thread(target=self.server.run, name="http", daemon=True)
         self._thread.start()
-        if worker:
+        if worker and self.c.settings.queue == "sqlite":
             self.start_worker()
         requeued = requeue_outboxes(self.c)
         if requeued:
