@@ -11,6 +11,7 @@ import requests
 
 from sapa.adapters.pdf import verify_signature
 from sapa.dev import demo
+from sapa.dev.driver import Office
 from sapa.dev.localserver import LocalStack
 from sapa.settings import load_settings
 
@@ -29,7 +30,7 @@ def test_demo_path_delivers_a_validly_signed_document(stack: LocalStack) -> None
     # GIVEN the whole embedded stack on a random port
     # WHEN a resident and each officer do their part over HTTP
     lines: list[str] = []
-    tl = demo.run(stack.base_url, out=lines.append)
+    tl = demo.run(stack.base_url, out=lines.append, office=Office.of(stack.c))
 
     # THEN the case is delivered and every one of the eight SOP steps was done by its role
     assert tl["state"] == "delivered"

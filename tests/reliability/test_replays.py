@@ -30,6 +30,7 @@ import pytest
 import requests
 
 from sapa.dev import demo
+from sapa.dev.driver import Office
 from sapa.dev.localserver import LocalStack
 from sapa.dev.simulator import EXTENSION, WaSimulator
 from sapa.settings import load_settings
@@ -220,7 +221,7 @@ def fresh_stack(tmp_path: Path) -> Iterator[Callable[[str], LocalStack]]:
 
 
 def run_demo(stack: LocalStack) -> tuple[str, str]:
-    tl = demo.run(stack.base_url, out=lambda _: None)
+    tl = demo.run(stack.base_url, out=lambda _: None, office=Office.of(stack.c))
     case = stack.c.store.get(tl["case_id"])
     return case.id, case.wa_id
 

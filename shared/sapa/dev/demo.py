@@ -87,8 +87,11 @@ def conversation(base: str, wa_id: str) -> list[dict[str, Any]]:
     return list(_ok(resp, "conversation").json()["messages"])
 
 
-def run(base: str, out: Callable[[str], None] = print) -> dict[str, Any]:
-    """Drive one complete request and return its final timeline (raises DemoFailed)."""
+def run(
+    base: str, out: Callable[[str], None] = print, *, office: Office | None = None
+) -> dict[str, Any]:
+    """Drive one complete request and return its final timeline (raises DemoFailed). `office`:
+    the server's SOP and staff (default: read with this environment's settings)."""
     from sapa.adapters.pdf import simple_pdf
 
     base = base.rstrip("/")
@@ -138,7 +141,7 @@ def run(base: str, out: Callable[[str], None] = print) -> dict[str, Any]:
     reg_no = resp.json()["reg_no"]
     out(f"   Buku Tamu terkirim: permohonan {reg_no}")
 
-    office = Office.local()
+    office = office or Office.local()
     counter = office.first_officer(KECAMATAN)
     desk = _Desk(office, counter, base, out)
     finder = desk.officer(counter)
@@ -206,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
         base = stack.base_url
         stack.start()
     try:
-        tl = run(base)
+        # the office of the server we started (its staff in its store), not of ./var
+        tl = run(base, office=Office.of(stack.c) if stack is not None else None)
         print_timeline(tl)
         return 0
     except DriveError as exc:
