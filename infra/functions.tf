@@ -235,9 +235,13 @@ resource "google_cloudfunctions2_function" "fn" {
     }
   }
 
+  # The build runs as the build account and fails without its grants; the instances start only
+  # with their secrets readable.
   depends_on = [
     google_project_service.api,
     google_secret_manager_secret_iam_member.access,
     google_project_iam_member.build,
+    google_project_iam_member.build_staged_source,
+    google_storage_bucket_iam_member.build_source,
   ]
 }
