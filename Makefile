@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run test demo bench lint format lock clean bundle audit
+.PHONY: venv run test demo bench lint format lock clean bundle audit terraform-check
 
 venv: $(STAMP)
 
@@ -46,14 +46,19 @@ bench: venv
 audit: venv
 	$(BIN)/python -m tests.security.pip_audit_gate
 
+## terraform fmt -check and terraform validate on infra/, offline, against the google and
+## google-beta provider schemas (also part of `make test`; how: infra/README.md)
+terraform-check: venv
+	$(BIN)/python scripts/terraform_check.py all infra
+
 lint: venv
-	$(BIN)/ruff check shared functions tests
-	$(BIN)/ruff format --check shared functions tests
+	$(BIN)/ruff check shared functions tests scripts
+	$(BIN)/ruff format --check shared functions tests scripts
 	$(BIN)/mypy
 
 format: venv
-	$(BIN)/ruff format shared functions tests
-	$(BIN)/ruff check --fix shared functions tests
+	$(BIN)/ruff format shared functions tests scripts
+	$(BIN)/ruff check --fix shared functions tests scripts
 
 ## Re-pin dependency versions after changing pyproject.toml
 lock: venv

@@ -33,88 +33,88 @@ locals {
 
   functions = {
     wa_webhook = {
-      access = "public", path = "/wa/webhook", strip_prefix = false
-      memory = "512Mi", cpu = "1", concurrency = 40, timeout = 30, min_instances = 1, max_instances = 20
+      access    = "public", path = "/wa/webhook", strip_prefix = false
+      memory    = "512Mi", cpu = "1", concurrency = 40, timeout = 30, min_instances = 1, max_instances = 20
       firestore = "roles/datastore.user", storage = [], enqueues = true, signer = false, staff = false
     }
     guestbook = {
-      access = "public", path = "/guestbook", strip_prefix = true
-      memory = "1Gi", cpu = "1", concurrency = 8, timeout = 60, min_instances = 0, max_instances = 10
+      access    = "public", path = "/guestbook", strip_prefix = true
+      memory    = "1Gi", cpu = "1", concurrency = 8, timeout = 60, min_instances = 0, max_instances = 10
       firestore = "roles/datastore.user", storage = ["roles/storage.objectCreator", "roles/storage.objectViewer"]
       enqueues  = true, signer = false, staff = false
     }
     verify = {
       access = "public", path = "/verify", strip_prefix = true
       # Writes only its rate-limit counters; reads the signed document's record.
-      memory = "512Mi", cpu = "1", concurrency = 20, timeout = 30, min_instances = 0, max_instances = 5
+      memory    = "512Mi", cpu = "1", concurrency = 20, timeout = 30, min_instances = 0, max_instances = 5
       firestore = "roles/datastore.user", storage = [], enqueues = false, signer = false, staff = false
     }
     esign_callback = {
-      access = "public", path = "/esign/callback", strip_prefix = false
-      memory = "1Gi", cpu = "1", concurrency = 4, timeout = 60, min_instances = 0, max_instances = 3
+      access    = "public", path = "/esign/callback", strip_prefix = false
+      memory    = "1Gi", cpu = "1", concurrency = 4, timeout = 60, min_instances = 0, max_instances = 3
       firestore = "roles/datastore.user", storage = ["roles/storage.objectCreator", "roles/storage.objectViewer"]
       enqueues  = true, signer = false, staff = false
     }
     staff = {
       access = "iap", path = "/staff", strip_prefix = true
       # Reads the SIGNER setting to ask the head of office for the BSrE passphrase.
-      memory = "1Gi", cpu = "1", concurrency = 16, timeout = 120, min_instances = 0, max_instances = 5
+      memory    = "1Gi", cpu = "1", concurrency = 16, timeout = 120, min_instances = 0, max_instances = 5
       firestore = "roles/datastore.user", storage = ["roles/storage.objectCreator", "roles/storage.objectViewer"]
       enqueues  = true, signer = true, staff = true
     }
     approval = {
-      access = "iap", path = "/approval", strip_prefix = true
-      memory = "512Mi", cpu = "1", concurrency = 16, timeout = 30, min_instances = 0, max_instances = 3
+      access    = "iap", path = "/approval", strip_prefix = true
+      memory    = "512Mi", cpu = "1", concurrency = 16, timeout = 30, min_instances = 0, max_instances = 3
       firestore = "roles/datastore.user", storage = [], enqueues = true, signer = false, staff = true
     }
     sla_sweep = {
-      access = "tasks", path = "", strip_prefix = false
-      memory = "512Mi", cpu = "1", concurrency = 1, timeout = 300, min_instances = 0, max_instances = 1
+      access    = "tasks", path = "", strip_prefix = false
+      memory    = "512Mi", cpu = "1", concurrency = 1, timeout = 300, min_instances = 0, max_instances = 1
       firestore = "roles/datastore.user", storage = [], enqueues = true, signer = false, staff = false
     }
     retention_sweep = {
       access = "tasks", path = "", strip_prefix = false
       # Deletes documents past their retention (objectUser: get, create, delete).
-      memory = "512Mi", cpu = "1", concurrency = 1, timeout = 540, min_instances = 0, max_instances = 1
+      memory    = "512Mi", cpu = "1", concurrency = 1, timeout = 540, min_instances = 0, max_instances = 1
       firestore = "roles/datastore.user", storage = ["roles/storage.objectUser"], enqueues = true, signer = false, staff = false
     }
     notify = {
-      access = "tasks", path = "", strip_prefix = false
-      memory = "512Mi", cpu = "1", concurrency = 20, timeout = 60, min_instances = 0, max_instances = 10
+      access    = "tasks", path = "", strip_prefix = false
+      memory    = "512Mi", cpu = "1", concurrency = 20, timeout = 60, min_instances = 0, max_instances = 10
       firestore = "roles/datastore.user", storage = [], enqueues = true, signer = false, staff = false
     }
     command = {
-      access = "tasks", path = "", strip_prefix = false
-      memory = "512Mi", cpu = "1", concurrency = 20, timeout = 60, min_instances = 0, max_instances = 5
+      access    = "tasks", path = "", strip_prefix = false
+      memory    = "512Mi", cpu = "1", concurrency = 20, timeout = 60, min_instances = 0, max_instances = 5
       firestore = "roles/datastore.user", storage = [], enqueues = true, signer = false, staff = false
     }
     media_store = {
-      access = "tasks", path = "", strip_prefix = false
-      memory = "1Gi", cpu = "1", concurrency = 4, timeout = 180, min_instances = 0, max_instances = 10
+      access    = "tasks", path = "", strip_prefix = false
+      memory    = "1Gi", cpu = "1", concurrency = 4, timeout = 180, min_instances = 0, max_instances = 10
       firestore = "roles/datastore.user", storage = ["roles/storage.objectCreator", "roles/storage.objectViewer"]
       enqueues  = true, signer = false, staff = false
     }
     precheck = {
-      access = "tasks", path = "", strip_prefix = false
-      memory = "512Mi", cpu = "1", concurrency = 10, timeout = 120, min_instances = 0, max_instances = 5
+      access    = "tasks", path = "", strip_prefix = false
+      memory    = "512Mi", cpu = "1", concurrency = 10, timeout = 120, min_instances = 0, max_instances = 5
       firestore = "roles/datastore.user", storage = [], enqueues = true, signer = false, staff = false
     }
     siak_handoff = {
-      access = "tasks", path = "", strip_prefix = false
-      memory = "1Gi", cpu = "1", concurrency = 2, timeout = 180, min_instances = 0, max_instances = 5
+      access    = "tasks", path = "", strip_prefix = false
+      memory    = "1Gi", cpu = "1", concurrency = 2, timeout = 180, min_instances = 0, max_instances = 5
       firestore = "roles/datastore.user", storage = ["roles/storage.objectCreator", "roles/storage.objectViewer"]
       enqueues  = true, signer = false, staff = false
     }
     esign_request = {
       access = "tasks", path = "", strip_prefix = false
       # The only function that talks to BSrE (through the VPC connector when one is given).
-      memory = "1Gi", cpu = "1", concurrency = 2, timeout = 360, min_instances = 0, max_instances = 3
+      memory    = "1Gi", cpu = "1", concurrency = 2, timeout = 360, min_instances = 0, max_instances = 3
       firestore = "roles/datastore.user", storage = ["roles/storage.objectCreator", "roles/storage.objectViewer"]
       enqueues  = true, signer = true, staff = false
     }
     deliver = {
-      access = "tasks", path = "", strip_prefix = false
-      memory = "512Mi", cpu = "1", concurrency = 10, timeout = 180, min_instances = 0, max_instances = 5
+      access    = "tasks", path = "", strip_prefix = false
+      memory    = "512Mi", cpu = "1", concurrency = 10, timeout = 180, min_instances = 0, max_instances = 5
       firestore = "roles/datastore.user", storage = ["roles/storage.objectViewer"], enqueues = true, signer = false, staff = false
     }
   }
@@ -235,9 +235,13 @@ resource "google_cloudfunctions2_function" "fn" {
     }
   }
 
+  # The build runs as the build account and fails without its grants; the instances start only
+  # with their secrets readable.
   depends_on = [
     google_project_service.api,
     google_secret_manager_secret_iam_member.access,
     google_project_iam_member.build,
+    google_project_iam_member.build_staged_source,
+    google_storage_bucket_iam_member.build_source,
   ]
 }

@@ -62,6 +62,30 @@ resource "google_storage_bucket_iam_member" "build_source" {
   member = "serviceAccount:${google_service_account.build.email}"
 }
 
+# The build does not read the bundle from our bucket: Cloud Functions first copies it into its
+# own staging bucket in this project, gcf-v2-sources-<project number>-<region> (with a suffix
+# under CMEK), created on the first deploy, and the build fetches it from there; with the grant
+# above alone the first build fails ("Access to bucket gcf-v2-sources-... denied"). Google's
+# documentation for a custom build service account of Cloud Run functions
+# (cloud.google.com/functions/docs/building, "Grant permissions") asks for objectViewer on the
+# run-sources-*, gcf-v2-sources-* and gcf-v2-uploads-* buckets, with this condition. (Its page
+# for 1st gen functions also lists objectAdmin; why it is not given here: infra/README.md.)
+resource "google_project_iam_member" "build_staged_source" {
+  project = var.project_id
+  role    = "roles/storage.objectViewer"
+  member  = "serviceAccount:${google_service_account.build.email}"
+  condition {
+    title       = "Function source buckets only"
+    description = "The buckets Cloud Functions stages function sources in (functions/docs/building)."
+    expression  = <<-EOT
+      resource.type == "storage.googleapis.com/Object" && (
+        resource.name.startsWith("projects/_/buckets/gcf-v2-sources-") ||
+        resource.name.startsWith("projects/_/buckets/gcf-v2-uploads-") ||
+        resource.name.startsWith("projects/_/buckets/run-sources-"))
+    EOT
+  }
+}
+
 # Firestore: datastore.user (read and write documents) on the project's database. No function
 # administers indexes or the database.
 resource "google_project_iam_member" "firestore" {

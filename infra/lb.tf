@@ -25,6 +25,8 @@ resource "google_project_service_identity" "iap" {
   provider = google-beta
   project  = var.project_id
   service  = "iap.googleapis.com"
+  # the agent of a service that is not enabled yet cannot be made
+  depends_on = [google_project_service.api]
 }
 
 resource "google_compute_global_address" "lb" {

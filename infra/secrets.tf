@@ -45,7 +45,27 @@ resource "google_secret_manager_secret" "secret" {
       }
     }
   }
+  depends_on = [google_project_service.api, google_kms_crypto_key_iam_member.secretmanager]
+}
+
+# With CMEK (kms_key_name), Secret Manager encrypts and decrypts every secret version with the
+# key as its own service agent, service-<project number>@gcp-sa-secretmanager.iam.gserviceaccount.com,
+# which therefore needs encrypter/decrypter on the key before the secrets are created
+# (cloud.google.com/secret-manager/docs/cmek). The agent exists once it is asked for
+# (`gcloud beta services identity create`), hence google-beta's service identity.
+resource "google_project_service_identity" "secretmanager" {
+  count      = var.kms_key_name != "" ? 1 : 0
+  provider   = google-beta
+  project    = var.project_id
+  service    = "secretmanager.googleapis.com"
   depends_on = [google_project_service.api]
+}
+
+resource "google_kms_crypto_key_iam_member" "secretmanager" {
+  count         = var.kms_key_name != "" ? 1 : 0
+  crypto_key_id = var.kms_key_name
+  role          = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+  member        = "serviceAccount:${google_project_service_identity.secretmanager[0].email}"
 }
 
 resource "google_secret_manager_secret_iam_member" "access" {

@@ -14,6 +14,21 @@ locals {
   source_bucket = var.source_bucket_name != "" ? var.source_bucket_name : "${var.project_id}-sapa-source"
 }
 
+# With CMEK (kms_key_name), Cloud Storage encrypts the objects with the key as the project's
+# Cloud Storage service agent, which needs encrypter/decrypter on it before a bucket can name
+# the key as its default (cloud.google.com/storage/docs/encryption/using-customer-managed-keys).
+data "google_storage_project_service_account" "this" {
+  count   = var.kms_key_name != "" ? 1 : 0
+  project = var.project_id
+}
+
+resource "google_kms_crypto_key_iam_member" "storage" {
+  count         = var.kms_key_name != "" ? 1 : 0
+  crypto_key_id = var.kms_key_name
+  role          = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+  member        = "serviceAccount:${data.google_storage_project_service_account.this[0].email_address}"
+}
+
 resource "google_storage_bucket" "data" {
   #checkov:skip=CKV_GCP_62:Access is recorded by Cloud Audit Logs (Data Access logs for storage.googleapis.com are on, see audit.tf), which name the caller; legacy usage logs would add a second, anonymous copy.
   name                        = local.data_bucket
@@ -74,7 +89,7 @@ resource "google_storage_bucket" "data" {
     }
   }
 
-  depends_on = [google_project_service.api]
+  depends_on = [google_project_service.api, google_kms_crypto_key_iam_member.storage]
 }
 
 resource "google_storage_bucket" "source" {
@@ -110,5 +125,5 @@ resource "google_storage_bucket" "source" {
     }
   }
 
-  depends_on = [google_project_service.api]
+  depends_on = [google_project_service.api, google_kms_crypto_key_iam_member.storage]
 }

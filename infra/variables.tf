@@ -126,7 +126,7 @@ variable "vpc_connector" {
 }
 
 variable "kms_key_name" {
-  description = "Cloud KMS key (projects/P/locations/asia-southeast2/keyRings/R/cryptoKeys/K) for CMEK on the buckets. Empty: Google-managed encryption. The Cloud Storage service agent needs roles/cloudkms.cryptoKeyEncrypterDecrypter on it."
+  description = "Cloud KMS key (projects/P/locations/asia-southeast2/keyRings/R/cryptoKeys/K) for CMEK on the buckets and the secrets. Empty: Google-managed encryption. Terraform grants the Cloud Storage and Secret Manager service agents roles/cloudkms.cryptoKeyEncrypterDecrypter on it, so whoever applies needs permission to set the key's IAM policy."
   type        = string
   default     = ""
 }

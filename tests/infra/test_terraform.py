@@ -458,6 +458,76 @@ def test_storage_roles_are_object_roles_on_the_data_bucket(tf: Terraform) -> Non
     assert grant["bucket"] == "${google_storage_bucket.data.name}"
 
 
+# ---- what apply needs in place first -------------------------------------------------------
+
+
+def test_the_build_account_may_read_the_source_where_the_build_reads_it(tf: Terraform) -> None:
+    """Cloud Functions stages the bundle in its own gcf-v2-sources-* bucket and the build reads
+    it there: objectViewer on those buckets, with the condition Google's documentation gives
+    (functions/docs/building), on nothing else of the project's storage."""
+    staged = tf.resource("google_project_iam_member", "build_staged_source")
+    assert staged["role"] == "roles/storage.objectViewer"
+    assert staged["member"] == "serviceAccount:${google_service_account.build.email}"
+    expression = " ".join(staged["condition"][0]["expression"].split())
+    assert 'resource.type == "storage.googleapis.com/Object" && (' in expression
+    prefixes = re.findall(
+        r'resource\.name\.startsWith\("projects/_/buckets/([\w-]+)"\)', expression
+    )
+    assert sorted(prefixes) == ["gcf-v2-sources-", "gcf-v2-uploads-", "run-sources-"]
+    assert expression.count("||") == 2 and "&&" in expression
+    source = tf.resource("google_storage_bucket_iam_member", "build_source")
+    assert source["bucket"] == "${google_storage_bucket.source.name}"
+
+
+def test_functions_are_built_only_once_the_build_account_holds_its_roles(tf: Terraform) -> None:
+    depends = tf.resource("google_cloudfunctions2_function", "fn")["depends_on"]
+    for grant in (
+        "google_project_iam_member.build",
+        "google_project_iam_member.build_staged_source",
+        "google_storage_bucket_iam_member.build_source",
+        "google_secret_manager_secret_iam_member.access",
+        "google_project_service.api",
+    ):
+        assert "${" + grant + "}" in depends, grant
+    fn = tf.resource("google_cloudfunctions2_function", "fn")
+    assert fn["build_config"][0]["service_account"] == "${google_service_account.build.id}"
+
+
+def test_service_agents_are_made_after_their_apis_are_enabled(tf: Terraform) -> None:
+    apis = set(tf.files["versions.tf"]["locals"][0]["apis"])
+    for name in ("iap", "secretmanager"):
+        identity = tf.resource("google_project_service_identity", name)
+        assert identity["provider"] == "google-beta"
+        assert identity["service"] in apis, name
+        assert "${google_project_service.api}" in identity["depends_on"], name
+
+
+def test_with_cmek_the_service_agents_may_use_the_key_before_they_need_it(tf: Terraform) -> None:
+    """kms_key_name encrypts the secrets and the buckets; Secret Manager and Cloud Storage use
+    the key as their service agents, which must hold encrypter/decrypter on it first."""
+    agents = {
+        "secretmanager": "${google_project_service_identity.secretmanager[0].email}",
+        "storage": "${data.google_storage_project_service_account.this[0].email_address}",
+    }
+    cmek_only = '${var.kms_key_name != "" ? 1 : 0}'
+    for name, email in agents.items():
+        grant = tf.resource("google_kms_crypto_key_iam_member", name)
+        assert grant["count"] == cmek_only
+        assert grant["crypto_key_id"] == "${var.kms_key_name}"
+        assert grant["role"] == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+        assert grant["member"] == f"serviceAccount:{email}"
+    assert tf.resource("google_project_service_identity", "secretmanager")["count"] == cmek_only
+    secret = tf.resource("google_secret_manager_secret", "secret")
+    assert "${google_kms_crypto_key_iam_member.secretmanager}" in secret["depends_on"]
+    replica = secret["replication"][0]["user_managed"][0]["replicas"][0]
+    assert replica["dynamic"][0]["customer_managed_encryption"]["for_each"] == (
+        '${var.kms_key_name != "" ? [var.kms_key_name] : []}'
+    )
+    for bucket in ("data", "source"):
+        depends = tf.resource("google_storage_bucket", bucket)["depends_on"]
+        assert "${google_kms_crypto_key_iam_member.storage}" in depends, bucket
+
+
 # ---- checkov suppressions ------------------------------------------------------------------
 
 
