@@ -119,11 +119,15 @@ class Office:
 
     @classmethod
     def local(cls) -> Office:
-        """The office a local server of this environment runs (its settings' files)."""
+        """The office a local server of this environment runs (its settings' files): the
+        staff as its staff file lists them, read without opening any data directory."""
+        from sapa.adapters.embedded.staff_file import FileStaffDirectory
         from sapa.bootstrap import Container
-        from sapa.settings import load_settings
+        from sapa.settings import Settings
 
-        return cls.of(Container(load_settings()))
+        c = Container(Settings())  # (no secrets: load_settings would make them in ./var)
+        modes = {k.code: k.link_mode for k in c.region.kecamatan}
+        return cls(c.sop, tuple(FileStaffDirectory(c.settings.staff_file).all()), modes)
 
     @property
     def path(self) -> tuple[Move, ...]:
