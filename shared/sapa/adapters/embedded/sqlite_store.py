@@ -189,6 +189,16 @@ class SqliteCaseStore:
             have = {r["name"] for r in c.execute("PRAGMA table_info(cases)")}
             if "rollup" not in have:  # the case's rollup ledger (NULL: counted nowhere yet)
                 c.execute("ALTER TABLE cases ADD COLUMN rollup TEXT")
+            # whether the case's outbox holds tasks: recovery looks for those every minute
+            if "has_outbox" not in have:
+                c.execute("ALTER TABLE cases ADD COLUMN has_outbox INTEGER NOT NULL DEFAULT 0")
+                c.execute(
+                    "UPDATE cases SET has_outbox = 1 WHERE json_array_length(doc, '$.outbox') > 0"
+                )
+            c.execute(
+                "CREATE INDEX IF NOT EXISTS cases_has_outbox ON cases (updated_at)"
+                " WHERE has_outbox = 1"
+            )
             # due times (`sapa.domain.agenda`; NULL: nothing due) and the waiting step's holder
             for column in ("sla_due", "retention_due", "claimant"):
                 if column not in have:
@@ -227,9 +237,9 @@ class SqliteCaseStore:
             with self.db.write() as c:
                 c.execute(
                     "INSERT INTO cases (id, reg_no, kecamatan, wa_id, state, is_open, version,"
-                    " updated_at, doc, sla_due, retention_due, claimant)"
-                    " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
-                    (*self._row(case), *self._due(case)),
+                    " updated_at, doc, sla_due, retention_due, claimant, has_outbox)"
+                    " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
+                    (*self._row(case), *self._due(case), int(bool(case.outbox))),
                 )
                 self._append_events(c, case.new_events)
                 self._index_subjects(c, case)
@@ -263,8 +273,8 @@ class SqliteCaseStore:
                 held = json.loads(row["rollup"]) if row["rollup"] else None
             cur = c.execute(
                 "UPDATE cases SET state = ?, is_open = ?, version = version + 1, updated_at = ?,"
-                " doc = ?, wa_id = ?, sla_due = ?, retention_due = ?, claimant = ?"
-                " WHERE id = ? AND version = ?",
+                " doc = ?, wa_id = ?, sla_due = ?, retention_due = ?, claimant = ?,"
+                " has_outbox = ? WHERE id = ? AND version = ?",
                 (
                     case.state,
                     int(case.state not in self.terminal),
@@ -272,6 +282,7 @@ class SqliteCaseStore:
                     _dump(case),
                     case.wa_id,  # anonymised by retention: the column must follow
                     *self._due(case),
+                    int(bool(case.outbox)),
                     case.id,
                     case.version,
                 ),
@@ -480,8 +491,7 @@ class SqliteCaseStore:
         rows = (
             self.db.conn()
             .execute(
-                "SELECT doc, version FROM cases WHERE json_array_length(doc, '$.outbox') > 0"
-                " ORDER BY updated_at LIMIT ?",
+                "SELECT doc, version FROM cases WHERE has_outbox = 1 ORDER BY updated_at LIMIT ?",
                 (limit,),
             )
             .fetchall()
