@@ -926,8 +926,10 @@ def reports(ctx: Context) -> list[Row]:
         for plan in plans:
             work = Path(tmp) / plan.label
             seeding = seeded(ctx, plan, work, cache=cache)
+            load = _load()
             size_rows, info = measure_size(ctx, plan, work, runs=runs, rss=plan.cases == largest)
             info["seeding"] = seeding
+            info["loadavg"] = {"before": load, "after": _load()}
             details["sizes"][plan.label] = info
             rows += size_rows
             shutil.rmtree(work, ignore_errors=True)
@@ -937,7 +939,8 @@ def reports(ctx: Context) -> list[Row]:
                 f" {LAST_MONTH:%Y-%m}, seeded in {seeding['seed_seconds']:.0f} s"
                 f" ({rate:.0f} cases/s)"
                 + (f", reused from {seeding['cache']}" if seeding.get("cached") else "")
-                + f"; {info['cases']['open']:,} open at the clock."
+                + f"; {info['cases']['open']:,} open at the clock; 1-min load average"
+                f" {load:.1f} before its views, {info['loadavg']['after']:.1f} after its sweeps."
             )
     fs_rows, fs_info = firestore_docs(ctx, QUICK_FIRESTORE_SIZES if ctx.quick else FIRESTORE_SIZES)
     rows += fs_rows
@@ -954,6 +957,14 @@ def reports(ctx: Context) -> list[Row]:
         " Firestore docs ≤ days × kecamatan × services."
     )
     return rows
+
+
+def _load() -> float:
+    """The 1-minute load average: other work on the 2 cores here moves every figure."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return float("nan")
 
 
 def main(argv: list[str]) -> int:
