@@ -568,7 +568,9 @@ def measure_size(
                 "XLSX, year",
             ):
                 rows[-1] = vs_floor(name, m["median_ms"], fl, "ms", target=TARGET_MS, absolute=True)
-                rows.append(vs_floor(f"{name} (vs floor)", m["median_ms"], fl, "ms", target=20))
+                rows.append(
+                    vs_floor(f"{name} (vs floor)", m["median_ms"], fl, "ms", target=TARGET_RATIO)
+                )
                 missed = rows[-1].ok is False or rows[-2].ok is False
                 if missed or label == "dashboard page, year":
                     prof = profile(m["fn"])
