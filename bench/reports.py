@@ -48,13 +48,15 @@ in the JSON and the notes), as is any view that misses its target.
 
 Seeding 120,000 cases takes minutes, so every size is seeded once into
 var/bench/reports-cache/<rate>-seed<seed>-<hash of the seed's and the store's code>/<cases>/
-and copied from there for each run (a larger size continues from the largest smaller one).
+and copied from there for each run (a larger size continues from the largest smaller one); the
+stores of an older version of that code are deleted when a new one is seeded.
 --quick: 2,000 cases in one month, no cache, and 40 / 120 cases on the emulator.
 """
 
 from __future__ import annotations
 
 import cProfile
+import dataclasses
 import hashlib
 import json
 import os
@@ -197,6 +199,10 @@ def seeded(ctx: Context, plan: Plan, work: Path, *, cache: Path | None) -> dict[
     done = cache / str(plan.cases)
     meta_file = done / "meta.json"
     if not meta_file.is_file():
+        # the stores of other versions of the code (3.4 GB each) would only pile up
+        for stale in cache.parent.glob(f"{plan.per_month}pm-seed{SEED}-*"):
+            if stale != cache and stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
         cache.mkdir(parents=True, exist_ok=True)
         smaller = sorted(
             (int(p.name) for p in cache.iterdir() if p.name.isdigit() and int(p.name) < plan.cases),
@@ -251,8 +257,8 @@ def seeded(ctx: Context, plan: Plan, work: Path, *, cache: Path | None) -> dict[
 
 class CountingStore:
     """A proxy of a CaseStore that counts the `Case` objects and the rollup cells its methods
-    return (alone, in a list, tuple or set, as dict values, or yielded by an iterator),
-    whatever the method."""
+    return (alone, in a list, tuple or set, as dict values, in a dataclass, or yielded by an
+    iterator), whatever the method."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -299,16 +305,21 @@ class CountingStore:
             yield v
 
 
-def _count(value: Any) -> tuple[int, int]:
-    """(cases, rollup cells) in `value`."""
+def _count(value: Any, depth: int = 3) -> tuple[int, int]:
+    """(cases, rollup cells) in `value`: itself, or inside a list, tuple, set, dict or
+    dataclass (a case found by its due time comes wrapped), a few levels down."""
     if isinstance(value, Case):
         return 1, 0
     if isinstance(value, RollupCell):
         return 0, 1
+    if depth == 0:
+        return 0, 0
     if isinstance(value, dict):
         value = list(value.values())
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = [getattr(value, f.name) for f in dataclasses.fields(value)]
     if isinstance(value, list | tuple | set | frozenset):
-        found = [_count(v) for v in value]
+        found = [_count(v, depth - 1) for v in value]
         return sum(f[0] for f in found), sum(f[1] for f in found)
     return 0, 0
 

@@ -164,6 +164,7 @@ def test_reports_read_no_case_and_agree_with_the_cases() -> None:
 
 
 def test_the_reports_store_proxy_counts_cases_and_cells_whatever_the_method() -> None:
+    from dataclasses import dataclass
     from datetime import UTC, datetime
 
     from sapa.domain.case import Case
@@ -181,6 +182,11 @@ def test_the_reports_store_proxy_counts_cases_and_cells_whatever_the_method() ->
         updated_at=at,
     )
     cell = RollupCell(CellKey("case", "2026-10-05", "*", "*"), {"cases": 1})
+
+    @dataclass(frozen=True)
+    class Wrapped:  # as a store hands out a case found by its due time
+        at: datetime
+        case: Case
 
     class Store:
         label = "inner"
@@ -200,6 +206,9 @@ def test_the_reports_store_proxy_counts_cases_and_cells_whatever_the_method() ->
         def rollups(self) -> list[RollupCell]:
             return [cell] * 4
 
+        def due(self) -> list[Wrapped]:
+            return [Wrapped(at, case), Wrapped(at, case)]
+
     store = reports.CountingStore(Store())
     assert store.label == "inner"
     store.get("c1")
@@ -209,7 +218,10 @@ def test_the_reports_store_proxy_counts_cases_and_cells_whatever_the_method() ->
     assert list(store.stream()) == [case] * 3  # counted as the iterator is read
     store.rollups()
     assert (store.cases, store.cells) == (7, 4)
-    assert store.calls == {"get": 1, "list_cases": 2, "mutated": 1, "stream": 3}
+    store.due()
+    assert store.cases == 9
+    assert store.calls == {"get": 1, "list_cases": 2, "mutated": 1, "stream": 3, "due": 2}
+    assert store.methods["rollups"] == 1 and store.writes == 0
     store.reset()
     assert (store.cases, store.cells, dict(store.calls)) == (0, 0, {})
 
