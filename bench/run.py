@@ -35,6 +35,7 @@ BENCHMARK_MODULES = (
     "bench.queue",
     "bench.regency_day",
     "bench.bombs",
+    "bench.reports",
 )
 
 

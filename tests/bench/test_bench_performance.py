@@ -1,5 +1,6 @@
 """The performance benchmarks (cold start, machine time per case, memory, task queue, a regency
-day) in --quick mode: each runs, produces every figure next to a floor, and loses nothing.
+day, the reports) in --quick mode: each runs, produces every figure next to a floor, and loses
+nothing.
 
 Speed is never asserted here (`make bench` reports it); only the rows' shape and the counts that
 must be zero.
@@ -7,11 +8,12 @@ must be zero.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from bench import instances
+from bench import instances, reports
 from bench import regency_day as day
 from bench import run as bench_run
 
@@ -135,3 +137,113 @@ def test_importtime_parsing_counts_nested_client_imports_once() -> None:
     summary = instances.importtime_summary(rows)
     assert summary["total_ms"] == pytest.approx(1.9)
     assert list(summary["top_ms"]) == ["flask", "pyhanko", "pydantic", "sqlite3"]
+
+
+@pytest.mark.e2e
+def test_reports_read_no_case_and_agree_with_the_cases() -> None:
+    entry = _quick("reports")
+    names = _names(entry)
+    assert {
+        "2k: dashboard page, year",
+        "2k: CSV, year",
+        "2k: XLSX, year",
+        "2k: monthly PDF, month",
+        "2k: STATUS estimate, 30 days",
+        "2k: cases read by the report views",
+        "2k: SLA sweep, steady: cases read vs open",
+        "2k: retention sweep, steady: cases read vs open",
+        "2k: peak RSS, year page + CSV + XLSX",
+    } <= names
+    info = entry["details"]["reports"]["sizes"]["2k"]
+    assert info["cases"]["stored"] == 2000 and info["seeding"]["cached"] is False
+    assert all(v["cases_read"] == 0 and v["status"] == 200 for v in info["views"].values())
+    assert info["views"]["dashboard page, year"]["cells_read"] > 0
+    assert info["peak_rss"]["views"]["statuses"] == [200, 200, 200]
+    for sweep in ("SLA sweep", "retention sweep"):
+        assert info["sweeps"][sweep]["first"]["cases_read"] > 0  # the proxy sees the sweep
+
+
+def test_the_reports_store_proxy_counts_cases_and_cells_whatever_the_method() -> None:
+    from dataclasses import dataclass
+    from datetime import UTC, datetime
+
+    from sapa.domain.case import Case
+    from sapa.domain.rollup import CellKey, RollupCell
+
+    at = datetime(2026, 10, 5, 2, 0, tzinfo=UTC)
+    case = Case(
+        id="c1",
+        reg_no="r1",
+        kecamatan="730608",
+        phone_number_id="p",
+        wa_id="6281",
+        state="greeted",
+        created_at=at,
+        updated_at=at,
+    )
+    cell = RollupCell(CellKey("case", "2026-10-05", "*", "*"), {"cases": 1})
+
+    @dataclass(frozen=True)
+    class Wrapped:  # as a store hands out a case found by its due time
+        at: datetime
+        case: Case
+
+    class Store:
+        label = "inner"
+
+        def get(self, case_id: str) -> Case:
+            return case
+
+        def list_cases(self, **kw: object) -> list[Case]:
+            return [case, case]
+
+        def mutated(self) -> tuple[Case, dict[str, int]]:
+            return case, {"n": 1}
+
+        def stream(self) -> Iterator[Case]:
+            yield from (case, case, case)
+
+        def rollups(self) -> list[RollupCell]:
+            return [cell] * 4
+
+        def due(self) -> list[Wrapped]:
+            return [Wrapped(at, case), Wrapped(at, case)]
+
+    store = reports.CountingStore(Store())
+    assert store.label == "inner"
+    store.get("c1")
+    store.list_cases(states=["x"])
+    store.mutated()
+    assert store.cases == 4 and store.cells == 0
+    assert list(store.stream()) == [case] * 3  # counted as the iterator is read
+    store.rollups()
+    assert (store.cases, store.cells) == (7, 4)
+    store.due()
+    assert store.cases == 9
+    assert store.calls == {"get": 1, "list_cases": 2, "mutated": 1, "stream": 3, "due": 2}
+    assert store.methods["rollups"] == 1 and store.writes == 0
+    store.reset()
+    assert (store.cases, store.cells, dict(store.calls)) == (0, 0, {})
+
+
+def test_the_reports_seed_plan_counts_months_back_and_bounds_days_in_utc() -> None:
+    from datetime import date
+
+    assert reports.months_back(date(2026, 10, 1), 3) == [
+        date(2026, 8, 1),
+        date(2026, 9, 1),
+        date(2026, 10, 1),
+    ]
+    assert len(reports.months_back(date(2026, 10, 1), 24)) == 24
+    assert reports.months_back(date(2026, 10, 1), 24)[0] == date(2024, 11, 1)
+    assert [reports.Plan(n, m).per_month for n, m in reports.SIZES] == [5000] * 3
+    # October in WITA (UTC+8): from 30 September 16:00 UTC to 31 October 16:00 UTC
+    assert reports.utc_bounds((date(2026, 10, 1), date(2026, 10, 31))) == (
+        "2026-09-30T16:00:00",
+        "2026-10-31T16:00:00",
+    )
+    assert reports.code_version() == reports.code_version()
+    counter = reports.DocCounter()
+    counter.add("projects/p/databases/(default)/documents/b40_rollups/case%7C2026")
+    counter.add("projects/p/databases/(default)/documents/cases/abc/events/00000001")
+    assert counter.docs == {"b40_rollups": 1, "cases/events": 1} and counter.total == 2
