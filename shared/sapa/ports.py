@@ -188,6 +188,19 @@ class CaseStore(Protocol):
         counters; a cell without any is left out."""
         ...
 
+    def rollup_total(
+        self,
+        part: str,
+        first: date,
+        last: date,
+        *,
+        kecamatan: str | None = None,
+        service: str | None = None,
+    ) -> dict[str, int]:
+        """The counters of the cells `rollups` would return, added up as they are read (a
+        year of a busy part's cells is never held at once); zeros left out."""
+        ...
+
     def recount(self, case_id: str) -> dict[str, Any] | None:
         """Count the case again from nothing, on today's SOP and clocks: replace its ledger
         and add the difference to the cells, and compute its due times again, in one write

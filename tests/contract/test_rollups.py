@@ -18,7 +18,7 @@ import pytest
 
 from sapa.domain.case import Actor, Case
 from sapa.domain.errors import AlreadyExists, ConcurrentUpdate, NotFound, TransientError
-from sapa.domain.rollup import ALL, CASE, DONE, NO_SERVICE, STEP, CellKey, RollupTracker
+from sapa.domain.rollup import ALL, CASE, DONE, NO_SERVICE, STEP, CellKey, RollupTracker, merged
 from sapa.domain.sla import SlaClocks, load_sla_clocks
 from sapa.domain.sop import default_sop
 from sapa.ports import CaseStore
@@ -375,3 +375,21 @@ def test_the_dashboard_reads_the_exact_figures_from_either_store(
         dash.Filters(date(2026, 10, 1), date(2026, 10, 31), None, "ktp_el"),
     ):
         assert_same_figures(dash.load(c, f), exact(c, cases, f))
+
+
+def test_the_total_of_cells_is_what_adding_them_up_gives(store: CaseStore) -> None:
+    # GIVEN cases of two kecamatan over two days, those of Somba Opu checked
+    for kec, at in ((KEC, MONDAY), (OTHER, MONDAY), (KEC, MONDAY + timedelta(days=1))):
+        case = submitted(kecamatan=kec, at=at)
+        if kec == KEC:
+            check(case)
+        store.create(case)
+    last = DAY + timedelta(days=1)
+    # THEN for every part and filter the store's running total equals the cells added up
+    for part in (CASE, STEP, DONE):
+        for kec, svc in ((None, None), (KEC, None), (ALL, ALL), (None, "ktp_el"), (OTHER, ALL)):
+            cells = store.rollups(part, DAY, last, kecamatan=kec, service=svc)
+            expected = {k: v for k, v in merged(cells).items() if v}
+            assert store.rollup_total(part, DAY, last, kecamatan=kec, service=svc) == expected
+    assert store.rollup_total(STEP, DAY, last, kecamatan=ALL, service=ALL)["s|periksa|h|n"] == 2
+    assert store.rollup_total(CASE, last + timedelta(days=1), last + timedelta(days=9)) == {}

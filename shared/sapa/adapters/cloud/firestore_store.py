@@ -336,6 +336,36 @@ class FirestoreCaseStore:
             batch.set(ref, {**key._asdict(), "shard": n, "f": increments}, merge=True)
 
     @_backend_errors
+    def rollup_total(
+        self,
+        part: str,
+        first: date,
+        last: date,
+        *,
+        kecamatan: str | None = None,
+        service: str | None = None,
+    ) -> dict[str, int]:
+        out: dict[str, int] = {}
+        get = out.get
+        for snap in self._rollup_query(part, first, last, kecamatan, service).stream():
+            for name, value in (snap.get("f") or {}).items():
+                out[name] = get(name, 0) + int(value)
+        return {name: value for name, value in out.items() if value}
+
+    def _rollup_query(
+        self, part: str, first: date, last: date, kecamatan: str | None, service: str | None
+    ) -> Any:
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        query = self._col("rollups").where(filter=_eq("part", part))
+        if kecamatan is not None:
+            query = query.where(filter=_eq("kecamatan", kecamatan))
+        if service is not None:
+            query = query.where(filter=_eq("service", service))
+        query = query.where(filter=FieldFilter("day", ">=", first.isoformat()))
+        return query.where(filter=FieldFilter("day", "<=", last.isoformat()))
+
+    @_backend_errors
     def rollups(
         self,
         part: str,
@@ -345,17 +375,8 @@ class FirestoreCaseStore:
         kecamatan: str | None = None,
         service: str | None = None,
     ) -> list[RollupCell]:
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
-        query = self._col("rollups").where(filter=_eq("part", part))
-        if kecamatan is not None:
-            query = query.where(filter=_eq("kecamatan", kecamatan))
-        if service is not None:
-            query = query.where(filter=_eq("service", service))
-        query = query.where(filter=FieldFilter("day", ">=", first.isoformat()))
-        query = query.where(filter=FieldFilter("day", "<=", last.isoformat()))
         cells: dict[CellKey, dict[str, int]] = {}
-        for snap in query.stream():
+        for snap in self._rollup_query(part, first, last, kecamatan, service).stream():
             d = snap.to_dict()
             key = CellKey(d["part"], d["day"], d["kecamatan"], d["service"])
             into = cells.setdefault(key, {})

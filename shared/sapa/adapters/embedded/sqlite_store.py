@@ -345,6 +345,23 @@ class SqliteCaseStore:
                     (key.part, key.kecamatan, key.service, key.day),
                 )
 
+    def rollup_total(
+        self,
+        part: str,
+        first: date,
+        last: date,
+        *,
+        kecamatan: str | None = None,
+        service: str | None = None,
+    ) -> dict[str, int]:
+        sql, args = _rollup_query("doc", part, first, last, kecamatan, service)
+        out: dict[str, int] = {}
+        get = out.get
+        for row in self.db.conn().execute(sql, args):
+            for name, value in json.loads(row["doc"]).items():
+                out[name] = get(name, 0) + value
+        return {name: value for name, value in out.items() if value}
+
     def rollups(
         self,
         part: str,
@@ -354,16 +371,8 @@ class SqliteCaseStore:
         kecamatan: str | None = None,
         service: str | None = None,
     ) -> list[RollupCell]:
-        sql = "SELECT part, day, kecamatan, service, doc FROM rollups WHERE part = ?"
-        args: list[Any] = [part]
-        if kecamatan is not None:
-            sql += " AND kecamatan = ?"
-            args.append(kecamatan)
-        if service is not None:
-            sql += " AND service = ?"
-            args.append(service)
-        sql += " AND day >= ? AND day <= ?"
-        args += [first.isoformat(), last.isoformat()]
+        columns = "part, day, kecamatan, service, doc"
+        sql, args = _rollup_query(columns, part, first, last, kecamatan, service)
         return [
             RollupCell(
                 CellKey(r["part"], r["day"], r["kecamatan"], r["service"]), json.loads(r["doc"])
@@ -834,6 +843,29 @@ class SqliteCaseStore:
 
 def _dump(case: Case) -> str:
     return case.model_dump_json(exclude={"version"})
+
+
+def _rollup_query(
+    columns: str,
+    part: str,
+    first: date,
+    last: date,
+    kecamatan: str | None,
+    service: str | None,
+) -> tuple[str, list[Any]]:
+    """The rollup cells of `part` for the days `first`..`last` of a kecamatan and service
+    (None: any), as SQL and its arguments (`columns` is one of this module's constants)."""
+    sql = f"SELECT {columns} FROM rollups WHERE part = ?"  # noqa: S608 (our own columns)
+    args: list[Any] = [part]
+    if kecamatan is not None:
+        sql += " AND kecamatan = ?"
+        args.append(kecamatan)
+    if service is not None:
+        sql += " AND service = ?"
+        args.append(service)
+    sql += " AND day >= ? AND day <= ?"
+    args += [first.isoformat(), last.isoformat()]
+    return sql, args
 
 
 def _due_ts(at: datetime | None) -> str | None:
