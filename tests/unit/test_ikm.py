@@ -4,6 +4,7 @@ sum × 25, the conversion table's grades at their bounds, and Krejcie–Morgan's
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -105,3 +106,33 @@ def test_no_population_needs_no_sample() -> None:
     assert ikm.minimum_sample(0) == 0
     with pytest.raises(ValueError):
         ikm.minimum_sample(-1)
+
+
+def test_the_questionnaire_asks_each_element_once_with_four_answers_worst_first() -> None:
+    questions = ikm.load_questionnaire()
+    assert [q.element for q in questions] == list(ALL)
+    assert all(len(q.answers) == 4 and len(set(q.answers)) == 4 for q in questions)
+    # civil-registration services are free by law: the best answer on cost says so
+    cost = next(q for q in questions if q.element == "U4")
+    assert "tidak dipungut biaya" in cost.text and cost.answers[3] == "Tidak, gratis"
+
+
+def test_a_questionnaire_file_out_of_order_or_short_of_answers_is_refused(tmp_path: Path) -> None:
+    entries = [
+        f'[[questions]]\nelement = "{code}"\ntext = "Pertanyaan {code}?"\n'
+        'answers = ["a", "b", "c", "d"]\n'
+        for code in ALL
+    ]
+    good = tmp_path / "good.toml"
+    good.write_text("".join(entries), "utf-8")
+    assert len(ikm.load_questionnaire(str(good))) == 9
+    swapped = tmp_path / "swapped.toml"
+    swapped.write_text("".join([entries[1], entries[0], *entries[2:]]), "utf-8")
+    with pytest.raises(ValueError, match="in the order"):
+        ikm.load_questionnaire(str(swapped))
+    short = tmp_path / "short.toml"
+    short.write_text(
+        "".join(entries).replace('["a", "b", "c", "d"]', '["a", "b", "c"]', 1), "utf-8"
+    )
+    with pytest.raises(ValueError, match="four answers"):
+        ikm.load_questionnaire(str(short))

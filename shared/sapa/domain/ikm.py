@@ -18,9 +18,13 @@ P = 0.5, margin 0.05, rounded to the nearest whole respondent.
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
+from importlib import resources
+from pathlib import Path
 
 SCALE = (1, 2, 3, 4)
 
@@ -126,3 +130,36 @@ def minimum_sample(population: int) -> int:
     n = Decimal(population)
     size = chi2 * n * p * (1 - p) / (d * d * (n - 1) + chi2 * p * (1 - p))
     return int(size.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+@dataclass(frozen=True)
+class Question:
+    element: str  # U1 ... U9
+    text: str
+    answers: tuple[str, str, str, str]  # scored 1, 2, 3, 4
+
+
+QUESTION_LIMIT = 120  # characters: a question fits two lines of a small phone
+ANSWER_LIMIT = 40
+
+
+@cache
+def load_questionnaire(path: str | None = None) -> tuple[Question, ...]:
+    """The survey's questions (skm.toml), one per element in the elements' order, checked."""
+    if path is None:
+        raw = resources.files("sapa.data").joinpath("skm.toml").read_text("utf-8")
+    else:
+        raw = Path(path).read_text("utf-8")
+    questions = []
+    for entry in tomllib.loads(raw)["questions"]:
+        answers = tuple(str(a).strip() for a in entry["answers"])
+        text = str(entry["text"]).strip()
+        if len(answers) != len(SCALE) or not all(answers):
+            raise ValueError(f"skm: {entry.get('element')}: four answers, worst first")
+        if not text or len(text) > QUESTION_LIMIT or max(map(len, answers)) > ANSWER_LIMIT:
+            raise ValueError(f"skm: {entry.get('element')}: a question or answer is too long")
+        worst, poor, good, best = answers
+        questions.append(Question(str(entry["element"]), text, (worst, poor, good, best)))
+    if tuple(q.element for q in questions) != CODES:
+        raise ValueError(f"skm: one question per element, in the order {', '.join(CODES)}")
+    return tuple(questions)
