@@ -1,4 +1,5 @@
-"""HTTP function: the resident's guest-book form behind the link sent on WhatsApp."""
+"""HTTP function: the resident's pages behind the links sent on WhatsApp: the guest-book form
+(/f/<token>) and the satisfaction survey (/s/<token>)."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from _edge import client_of, http_function, json_response, wants_json
 from _render import page
 from sapa.bootstrap import Container, container
 from sapa.domain.case import Case
-from sapa.domain.errors import ValidationFailed
+from sapa.domain.errors import Conflict, PermanentError, ValidationFailed
+from sapa.domain.ikm import load_survey
 from sapa.domain.texts import FIELD_LABELS, text
 from sapa.ratelimit import limiter_secret, shared_limiter
-from sapa.services import guestbook
+from sapa.services import guestbook, survey
 from sapa.services.guestbook import LinkInvalid, Submission, Upload
 
 # The form's text inputs, in order (desa is a list of the kecamatan's desa/kelurahan).
@@ -107,7 +109,7 @@ def guestbook_corrections(c: Container, case: Case) -> list[str]:
     return [line.lstrip("- ") for line in correction_summary(c, case).splitlines()]
 
 
-def _gone(request: flask.Request, exc: LinkInvalid) -> flask.Response:
+def _gone(request: flask.Request, exc: PermanentError) -> flask.Response:
     if wants_json(request):
         return json_response({"error": exc.code, "message": exc.message}, 410)
     return page("message.html", 410, title="Tautan tidak berlaku", message=exc.message)
@@ -134,6 +136,62 @@ def _too_many(c: Container, request: flask.Request, parts: list[str]) -> flask.R
     return resp
 
 
+def _survey(c: Container, request: flask.Request, token: str) -> flask.Response:
+    """The satisfaction survey behind the invitation's link: the form, and its answer kept once."""
+    try:
+        case = survey.resolve(c, token)
+    except survey.SurveyLinkInvalid as exc:
+        return _gone(request, exc)
+    if case.survey is not None:
+        return _answered(request)
+    if request.method == "GET":
+        return _survey_form(c, case, {}, {})
+    if request.method != "POST":
+        return flask.Response("method not allowed", 405)
+    fields = {k: v for k, v in request.form.items()}
+    try:
+        survey.submit(c, token, fields)
+    except ValidationFailed as exc:
+        if wants_json(request):
+            return json_response(
+                {"error": exc.code, "message": exc.message, "fields": exc.fields}, 422
+            )
+        return _survey_form(c, case, fields, exc.fields, 422)
+    except Conflict:
+        return _answered(request)
+    if wants_json(request):
+        return json_response({"answered": True})
+    return page("message.html", title="Terima kasih", message=text("survey_thanks"))
+
+
+def _answered(request: flask.Request) -> flask.Response:
+    message = text("survey_already_answered")
+    if wants_json(request):
+        return json_response({"error": "already_answered", "message": message}, 409)
+    return page("message.html", 409, title="Survei sudah diisi", message=message)
+
+
+def _survey_form(
+    c: Container, case: Case, values: dict[str, str], errors: dict[str, str], status: int = 200
+) -> flask.Response:
+    questionnaire = load_survey()
+    places = {q.element: f"{i}. {q.text}" for i, q in enumerate(questionnaire.questions, 1)}
+    places.update({p.key: p.label for p in questionnaire.profile})
+    places["text"] = "Saran atau masukan"
+    return page(
+        "survey_form.html",
+        status=status,
+        reg_no=case.reg_no,
+        questions=questionnaire.questions,
+        profile=questionnaire.profile,
+        values=values,
+        errors=errors,
+        error_message=text("form_has_errors"),
+        error_summary=[(k, f"{places.get(k, k)}: {m}") for k, m in errors.items()],
+        text_limit=survey.TEXT_LIMIT,
+    )
+
+
 @http_function
 def guestbook_http(request: flask.Request) -> Any:
     c = container()
@@ -141,6 +199,8 @@ def guestbook_http(request: flask.Request) -> Any:
     refused = _too_many(c, request, parts)
     if refused is not None:
         return refused
+    if len(parts) == 2 and parts[0] == "s":
+        return _survey(c, request, parts[1])
     if len(parts) < 2 or parts[0] != "f" or len(parts) > 4:
         return page(
             "message.html", 404, title="Halaman tidak ditemukan", message=text("link_invalid")

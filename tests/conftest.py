@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from sapa import bootstrap
 from sapa.adapters.clock import FixedClock
@@ -91,3 +93,20 @@ def queue(container: Container) -> RecordingQueue:
     q = container.queue
     assert isinstance(q, RecordingQueue)
     return q
+
+
+def aged_token(real: URLSafeTimedSerializer, value: str, age_seconds: int) -> str:
+    """A genuinely signed link token made `age_seconds` ago.
+
+    itsdangerous stamps and checks with the real `time.time()`, not SAPA's Clock, so the
+    FixedClock cannot age a link. Rather than patching `time.time` globally, the token is made
+    with a TimestampSigner whose `get_timestamp` answers a moment in the past; everything else
+    (secret, salt) is the serializer's own, so only the age differs."""
+
+    class PastSigner(TimestampSigner):
+        def get_timestamp(self) -> int:
+            return int(time.time()) - age_seconds
+
+    return URLSafeTimedSerializer(real.secret_keys[-1], salt=real.salt, signer=PastSigner).dumps(
+        value
+    )

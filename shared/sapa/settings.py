@@ -108,6 +108,10 @@ class Settings(BaseModel):
     trusted_proxy_hops: int = Field(default=1, ge=1, le=5)
 
     guestbook_link_days: int = 7
+    # The satisfaction survey (services.survey): invite residents once their signed document
+    # reached them, with a link valid this many days
+    survey_invite: bool = True
+    survey_link_days: int = Field(default=14, ge=1)
     max_upload_mb: int = 10
     dev_login: bool = True
     # Identity-Aware Proxy in front of the staff functions: the backend's audience

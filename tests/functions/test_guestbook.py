@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from collections.abc import Callable
 from io import BytesIO
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from itsdangerous import TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import URLSafeTimedSerializer
 from PIL import ExifTags, Image
 
 from sapa.bootstrap import Container
@@ -19,6 +18,7 @@ from sapa.domain.case import Case
 from sapa.domain.texts import text
 from sapa.services import guestbook as guestbook_service
 from sapa.services import notify
+from tests.conftest import aged_token
 from tests.functions.conftest import (
     KK,
     NIK,
@@ -45,21 +45,10 @@ def waiting(flow: Flow) -> Case:
 
 
 def expired_token(c: Container, case_id: str) -> str:
-    """A genuinely signed link token whose timestamp lies past guestbook_link_days.
-
-    itsdangerous stamps and checks with the real `time.time()`, not SAPA's Clock, so the
-    FixedClock cannot age a link. Rather than patching `time.time` globally, the token is made
-    with a TimestampSigner whose `get_timestamp` answers a moment in the past; everything else
-    (secret, salt, serializer) is what the service itself uses, so only the age differs."""
-    age = c.settings.guestbook_link_days * 86400 + 3600
-
-    class PastSigner(TimestampSigner):
-        def get_timestamp(self) -> int:
-            return int(time.time()) - age
-
-    real = notify.link_serializer(c)
-    serializer = URLSafeTimedSerializer(real.secret_keys[-1], salt=real.salt, signer=PastSigner)
-    return serializer.dumps(case_id)
+    """A genuinely signed guest-book token past guestbook_link_days."""
+    return aged_token(
+        notify.link_serializer(c), case_id, c.settings.guestbook_link_days * 86400 + 3600
+    )
 
 
 def phone_photo() -> bytes:

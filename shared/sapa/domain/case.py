@@ -85,6 +85,18 @@ class DocumentRef(BaseModel):
     withdrawn_at: datetime | None = None
 
 
+class SurveyAnswer(BaseModel):
+    """The resident's answer to the satisfaction survey (SKM, sapa.domain.ikm): a score of 1 to
+    4 per element, the profile choices they gave and their free text (NIK and phone numbers
+    masked). Anonymous to staff: never shown with the case, only added up (sapa.domain.rollup)
+    and the text read without the case it came from."""
+
+    at: datetime
+    scores: dict[str, int]
+    profile: dict[str, str] = Field(default_factory=dict)
+    text: str = ""
+
+
 class Case(BaseModel):
     """The aggregate. Change it only through `apply`, `claim` and `release`."""
 
@@ -137,6 +149,7 @@ class Case(BaseModel):
     # the save (by deterministic name, so enqueueing twice is harmless): nothing is lost if the
     # process dies between the save and the enqueue.
     outbox: list[dict[str, Any]] = Field(default_factory=list)
+    survey: SurveyAnswer | None = None  # the resident's satisfaction survey, once answered
     event_seq: int = 0
     new_events: list[AuditEvent] = Field(default_factory=list, exclude=True)
 
@@ -353,6 +366,14 @@ class Case(BaseModel):
         return self._record(
             actor, "revoke_document", self.state, self.state, at, {"reason": reason}
         )
+
+    def answer_survey(self, answer: SurveyAnswer) -> None:
+        """Keep the resident's survey answer: once per case, and no audit event (the case's
+        history is shown to the officers the answer is about)."""
+        if self.survey is not None:
+            raise Conflict(text("survey_already_answered"))
+        self.survey = answer
+        self.updated_at = answer.at
 
     def note(self, actor: Actor, event: str, at: datetime, **detail: Any) -> AuditEvent:
         """Record something that changes no state (a document attached, a message sent)."""

@@ -107,17 +107,32 @@ def compute(answers: Sequence[Mapping[str, int]]) -> Result:
         raise ValueError("no answers: the index needs at least one questionnaire")
     totals = dict.fromkeys(CODES, 0)
     for n, one in enumerate(answers, start=1):
-        if set(one) != set(CODES):
-            raise ValueError(f"questionnaire {n} does not answer exactly {', '.join(CODES)}")
+        check(one, n)
         for code in CODES:
-            value = one[code]
-            if value not in SCALE:
-                raise ValueError(f"questionnaire {n}: {code} = {value!r} is not 1, 2, 3 or 4")
-            totals[code] += value
-    count = Decimal(len(answers))
-    nrr = {code: Decimal(totals[code]) / count for code in CODES}
+            totals[code] += one[code]
+    return from_totals(len(answers), totals)
+
+
+def check(one: Mapping[str, int], n: int = 1) -> None:
+    """Raise ValueError unless `one` answers exactly the nine elements, each on the scale."""
+    if set(one) != set(CODES):
+        raise ValueError(f"questionnaire {n} does not answer exactly {', '.join(CODES)}")
+    for code in CODES:
+        if one[code] not in SCALE:
+            raise ValueError(f"questionnaire {n}: {code} = {one[code]!r} is not 1, 2, 3 or 4")
+
+
+def from_totals(respondents: int, totals: Mapping[str, int]) -> Result:
+    """The index of `respondents` complete questionnaires whose answers to each element add up
+    to `totals` (what the survey's rollup cells keep)."""
+    if respondents <= 0:
+        raise ValueError("no answers: the index needs at least one questionnaire")
+    count = Decimal(respondents)
+    nrr = {code: Decimal(int(totals.get(code, 0))) / count for code in CODES}
+    if not all(Decimal(1) <= v <= Decimal(4) for v in nrr.values()):
+        raise ValueError("element totals out of the scale for that many respondents")
     index = sum(nrr.values(), Decimal(0)) / Decimal(len(CODES)) * Decimal(25)
-    return Result(len(answers), nrr, index)
+    return Result(respondents, nrr, index)
 
 
 def minimum_sample(population: int) -> int:
@@ -143,15 +158,34 @@ QUESTION_LIMIT = 120  # characters: a question fits two lines of a small phone
 ANSWER_LIMIT = 40
 
 
-@cache
+@dataclass(frozen=True)
+class ProfileQuestion:
+    key: str  # age | sex | education | occupation
+    label: str
+    choices: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Questionnaire:
+    questions: tuple[Question, ...]  # one per element, in the elements' order
+    profile: tuple[ProfileQuestion, ...]  # optional for the respondent
+
+
 def load_questionnaire(path: str | None = None) -> tuple[Question, ...]:
     """The survey's questions (skm.toml), one per element in the elements' order, checked."""
+    return load_survey(path).questions
+
+
+@cache
+def load_survey(path: str | None = None) -> Questionnaire:
+    """The survey (skm.toml): its nine questions and its profile questions, checked."""
     if path is None:
         raw = resources.files("sapa.data").joinpath("skm.toml").read_text("utf-8")
     else:
         raw = Path(path).read_text("utf-8")
+    data = tomllib.loads(raw)
     questions = []
-    for entry in tomllib.loads(raw)["questions"]:
+    for entry in data["questions"]:
         answers = tuple(str(a).strip() for a in entry["answers"])
         text = str(entry["text"]).strip()
         if len(answers) != len(SCALE) or not all(answers):
@@ -162,4 +196,13 @@ def load_questionnaire(path: str | None = None) -> tuple[Question, ...]:
         questions.append(Question(str(entry["element"]), text, (worst, poor, good, best)))
     if tuple(q.element for q in questions) != CODES:
         raise ValueError(f"skm: one question per element, in the order {', '.join(CODES)}")
-    return tuple(questions)
+    profile = []
+    for entry in data.get("profile", []):
+        choices = tuple(str(c).strip() for c in entry["choices"])
+        key = str(entry["key"])
+        if not key.isidentifier() or len(choices) < 2 or len(set(choices)) != len(choices):
+            raise ValueError(f"skm: profile {key!r}: a plain key and two or more distinct choices")
+        profile.append(ProfileQuestion(key, str(entry["label"]).strip(), choices))
+    if len({p.key for p in profile}) != len(profile):
+        raise ValueError("skm: each profile question once")
+    return Questionnaire(tuple(questions), tuple(profile))

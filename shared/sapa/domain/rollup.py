@@ -12,14 +12,17 @@ on a concurrent update, a replayed task or a retried save adds nothing twice. A 
 once, when it is first seen finished, on the clocks and SOP of that moment; a later change of
 the case's service moves everything it added to the new service's cells.
 
-Cells (`CellKey`) come in three parts:
+Cells (`CellKey`) come in four parts:
 
 - `case`: per *opening* day (the dashboard counts the cases opened in its period): cases,
   end states, lead time of the delivered ones, officer runs and those within standard;
 - `step`: per opening day: each step's handling (on its clock), wall-clock handling and
   waiting times, within standard, officer runs; each officer's runs, breaches, handling ratio;
 - `done`: per day a run was *finished*, service `*`: ready → done of the runs closed by their
-  own step's event (the STATUS estimate).
+  own step's event (the STATUS estimate);
+- `skm`: per day the resident *answered* the satisfaction survey (sapa.domain.ikm): how many
+  answered, how many gave each answer to each element, the same per officer role that handled
+  a step of the case, and the profile choices. Never per officer: answers are anonymous.
 
 Every cell is also added up under `*` (all) kecamatan and all services, so a report with no
 filter reads the all-kecamatan cells and not every kecamatan's.
@@ -56,11 +59,12 @@ from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sapa.domain.case import Case, StepRun
+from sapa.domain.ikm import CODES, load_survey
 from sapa.domain.sla import RAW, WORKING, SlaClocks, Timeline, step_timing
 from sapa.domain.sop import Sop
 
-CASE, STEP, DONE = "case", "step", "done"
-PARTS = (CASE, STEP, DONE)
+CASE, STEP, DONE, SURVEY = "case", "step", "done", "skm"
+PARTS = (CASE, STEP, DONE, SURVEY)
 ALL = "*"  # every kecamatan, or every service
 NO_SERVICE = "-"  # a case whose resident has not chosen a service
 VERSION = 1  # of the ledger's layout and the bucket scheme: another value is recounted
@@ -268,7 +272,7 @@ class RollupTracker:
             lead, within = held.get("lead"), held.get("lok", 0)
         else:
             lead, within = self._lead(case) if end == "delivered" else (None, 0)
-        return {
+        out = {
             "v": VERSION,
             "day": case.created_at.astimezone(tz).date().isoformat(),
             "kec": case.kecamatan,
@@ -277,6 +281,38 @@ class RollupTracker:
             "lead": lead,
             "lok": within,
             "runs": runs,
+        }
+        survey = held["skm"] if held and held.get("skm") else self._survey(case, tz)
+        if survey:
+            out["skm"] = survey
+        return out
+
+    def _survey(self, case: Case, tz: ZoneInfo) -> dict[str, Any] | None:
+        """What the resident's survey answer adds: its day, the scores in element order, the
+        roles of the officers who did a step of the case (never who) and the profile choices
+        by number (1 = the first; a choice the questionnaire no longer has is left out)."""
+        answer = case.survey
+        if answer is None:
+            return None
+        roles = set()
+        for run in case.steps:
+            try:
+                step = self.sop.step(run.step)
+            except KeyError:
+                continue
+            handled = run.done_at is not None and run.outcome not in NOT_HANDLED
+            if handled and _by_officer(step.role, run):
+                roles.add(step.role)
+        profile = {}
+        for question in load_survey().profile:
+            choice = answer.profile.get(question.key)
+            if choice in question.choices:
+                profile[question.key] = question.choices.index(choice) + 1
+        return {
+            "d": answer.at.astimezone(tz).date().isoformat(),
+            "a": [int(answer.scores[code]) for code in CODES],
+            "r": sorted(roles),
+            "p": profile,
         }
 
     def _run(self, run: StepRun, tz: ZoneInfo) -> dict[str, Any]:
@@ -381,6 +417,26 @@ def counters(ledger: Mapping[str, Any] | None) -> Changes:
     for done_day, values in done.items():
         for k_ in (kec, ALL):
             _add(out, CellKey(DONE, done_day, k_, ALL), values)
+    survey = ledger.get("skm")
+    if survey:
+        answered = survey_counters(survey)
+        for k_, s_ in ((kec, svc), (kec, ALL), (ALL, svc), (ALL, ALL)):
+            _add(out, CellKey(SURVEY, str(survey["d"]), k_, s_), answered)
+    return out
+
+
+def survey_counters(survey: Mapping[str, Any]) -> Counter[str]:
+    """The `skm` counters of one answer (a ledger's `skm` entry)."""
+    scores = list(zip(CODES, survey["a"], strict=True))
+    out: Counter[str] = Counter({"n": 1})
+    for code, score in scores:
+        out[f"u|{code}|{score}"] += 1
+    for role in survey.get("r", ()):
+        out[f"r|{role}|n"] += 1
+        for code, score in scores:
+            out[f"r|{role}|u|{code}|{score}"] += 1
+    for key, choice in survey.get("p", {}).items():
+        out[f"p|{key}|{choice}"] += 1
     return out
 
 

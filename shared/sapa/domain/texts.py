@@ -103,6 +103,27 @@ ID: dict[str, str] = {
         "A4 80 gram, tanpa blangko khusus: Anda dapat mencetaknya sendiri."
     ),
     "wa_delivered_thanks": "Terima kasih telah menggunakan layanan Disdukcapil Kabupaten Gowa.",
+    # the satisfaction survey (services.survey): the invitation after the signed document
+    # reached the resident, the answer to TANPA SURVEI, the survey page's own sentences
+    "wa_survey_invite": (
+        "Mohon bantu kami menilai layanan permohonan {reg_no} melalui survei kepuasan "
+        "masyarakat: 9 pertanyaan singkat, kurang dari 1 menit, tanpa nama (berlaku {days} "
+        "hari):\n{link}\nBila tidak ingin diminta mengisi survei lagi, balas *TANPA SURVEI*."
+    ),
+    "wa_survey_declined": (
+        "Baik, kami tidak akan mengirimkan undangan survei lagi ke nomor ini. Terima kasih."
+    ),
+    "survey_link_invalid": (
+        "Tautan survei ini sudah tidak berlaku atau tidak valid. Terima kasih atas perhatian Anda."
+    ),
+    "survey_already_answered": "Survei untuk permohonan ini sudah Anda isi. Terima kasih.",
+    "survey_answer_required": "Pilih salah satu jawaban.",
+    "survey_choice_unknown": "Pilihan tidak dikenal.",
+    "survey_text_too_long": "Saran terlalu panjang (paling banyak {limit} karakter).",
+    "survey_thanks": (
+        "Terima kasih. Jawaban Anda sudah kami catat tanpa nama dan akan dipakai untuk "
+        "memperbaiki layanan Disdukcapil Kabupaten Gowa."
+    ),
     "wa_cancelled": "Permohonan {reg_no} telah dibatalkan.",
     "wa_cancel_confirm": (
         "Anda meminta pembatalan permohonan {reg_no}. Balas YA dalam {minutes} menit untuk "

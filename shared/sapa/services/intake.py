@@ -20,6 +20,7 @@ from sapa.domain.service_words import detect_service
 from sapa.domain.texts import text
 from sapa.domain.values import mask_phone
 from sapa.ports import Message, Task
+from sapa.services import survey
 from sapa.services.names import BUTTON_PREFIX, task_name
 from sapa.services.steps import link_task
 from sapa.services.unit import mutate
@@ -98,7 +99,15 @@ def receive(
             continue
         case = find_resident_case(c, kecamatan, m)
         tasks: list[Task] = []
-        if case is None and _keyword(m) == "DOKUMEN":
+        word = _keyword(m)
+        if word in survey.OPT_OUT_WORDS:
+            # No more survey invitations; with no open case it is said on the latest one (a
+            # new request is not opened for it).
+            about = case or _latest(c, kecamatan, m)
+            if about is not None:
+                case = about
+                tasks.append(survey.opt_out(c, m.wa_id, m.wamid, case))
+        if case is None and word == "DOKUMEN":
             # A resident asks for their signed document again: no new request is opened.
             case = _latest(c, kecamatan, m)
             if case is not None and case.signed is not None:

@@ -19,7 +19,7 @@ from sapa.domain.errors import (
 from sapa.domain.reference import Service
 from sapa.domain.texts import STATE_LABELS, text
 from sapa.ports import Message
-from sapa.services import estimate
+from sapa.services import estimate, survey
 from sapa.services.names import BUTTON_PREFIX
 from sapa.services.unit import hold, mutate, release
 
@@ -55,6 +55,13 @@ def render(c: Container, case: Case, kind: str, params: dict[str, Any]) -> str:
         return str(params.get("body", ""))
     if kind == "cancel_confirm":
         return text("wa_cancel_confirm", reg_no=case.reg_no, minutes=CANCEL_CONFIRM_MINUTES)
+    if kind == survey.INVITE:
+        return text(
+            "wa_survey_invite",
+            reg_no=case.reg_no,
+            days=c.settings.survey_link_days,
+            link=survey.link(c, case),
+        )
     if kind == "cancel_not_possible":
         return text(
             "wa_cancel_not_possible",
@@ -76,6 +83,7 @@ def render(c: Container, case: Case, kind: str, params: dict[str, Any]) -> str:
         "reminder_correction": "wa_reminder_correction",
         "expired": "wa_expired",
         "rate_limited": "wa_rate_limited",
+        survey.DECLINED: "wa_survey_declined",
     }
     if kind not in keys:
         raise PermanentError(f"unknown notification kind {kind!r}")
@@ -153,9 +161,14 @@ def notify(c: Container, payload: dict[str, Any], task_name_: str) -> str:
         case, _ = mutate(c, case.id, advance)
     if c.store.message_exists(message_id):
         return "already_sent"
-    if not case.is_open(c.sop) and kind not in ("cancelled", "rejected"):
+    if not case.is_open(c.sop) and kind not in AFTER_CLOSE:
         log.info("case closed, notification dropped", extra={"case_id": case.id})
         return "skipped"
+    if kind == survey.INVITE:
+        why = survey.not_invited(c, case)
+        if why is not None:
+            log.info("survey invitation not sent", extra={"case_id": case.id, "status": why})
+            return "skipped"
     if kind == "contacted" and payload.get("contacted_at"):
         contacted_at = datetime.fromisoformat(str(payload["contacted_at"]))
         if contact_already_said(c, case, message_id, contacted_at):
@@ -163,6 +176,10 @@ def notify(c: Container, payload: dict[str, Any], task_name_: str) -> str:
     params = payload.get("params", {})
     actor_id = str(payload.get("actor", {}).get("id", "system"))
     return send(c, case, kind, params, message_id, actor_id=actor_id)
+
+
+# What a resident is still told once their case is closed: how it ended, the survey.
+AFTER_CLOSE = frozenset({"cancelled", "rejected", survey.INVITE, survey.DECLINED})
 
 
 def contact_window(c: Container) -> timedelta:
@@ -330,6 +347,7 @@ def template_params(
     values = {
         "reg_no": case.reg_no,
         "link": guestbook_link(c, case) if "link" in names else "",
+        "survey_link": survey.link(c, case) if "survey_link" in names else "",
         "reason": str(params.get("reason", "")),
         "kecamatan": c.region.kecamatan_by_code(case.kecamatan).name,
     }

@@ -17,6 +17,7 @@ from sapa.domain.registration import document_filename
 from sapa.domain.texts import text
 from sapa.domain.values import mask_name
 from sapa.ports import SignRequest
+from sapa.services import survey
 from sapa.services.names import task_name
 from sapa.services.notify import (
     SEND_HOLD_SECONDS,
@@ -406,6 +407,7 @@ def document_status(c: Container, case_id: str, wamid: str, status: str) -> bool
             wamid=wamid,
             status=status,
         )
+        survey.invite_task(case)  # whether to send it is decided when it runs
         return True
 
     return mutate(c, case_id, done)[1]
