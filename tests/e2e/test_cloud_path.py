@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -40,6 +41,7 @@ from sapa.adapters.pdf import verify_signature
 from sapa.dev import demo
 from sapa.dev.driver import Office, Officer
 from sapa.dev.localserver import LocalStack
+from sapa.domain.rollup import ALL, SURVEY
 from sapa.settings import load_settings
 from tests.contract.blob_servers import FakeGcsServer
 from tests.contract.cloud_tasks_emulator import TasksEmulator
@@ -193,6 +195,10 @@ def test_the_whole_sop_runs_on_the_cloud_adapters(
     assert case.state == "delivered" and case.outbox == []
     events = [e.event for e in fresh.events(case_id)]
     assert events.index("submit_form") < events.index("sign") < events.index("deliver")
+    # AND the resident's survey answer is kept and counted in Firestore's survey cells
+    assert case.survey is not None
+    day = case.survey.at.astimezone(ZoneInfo(c.region.timezone)).date()
+    assert fresh.rollup_total(SURVEY, day, day, kecamatan=ALL, service=ALL)["n"] == 1
 
     # AND the files are in the bucket: the guest book's photo and PDF, the SIAK draft and
     # hand-off package, and the signed PDF, which carries a PAdES signature of the dev CA

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -13,6 +14,7 @@ from sapa.adapters.pdf import verify_signature
 from sapa.dev import demo
 from sapa.dev.driver import Office
 from sapa.dev.localserver import LocalStack
+from sapa.domain.rollup import ALL, SURVEY
 from sapa.settings import load_settings
 
 pytestmark = pytest.mark.e2e
@@ -54,6 +56,12 @@ def test_demo_path_delivers_a_validly_signed_document(stack: LocalStack) -> None
     report = verify_signature(signed, [c.signer.ca_certificate_pem])  # type: ignore[attr-defined]
     assert report.intact and report.valid and report.trusted
     assert report.covers_whole_document
+
+    # AND the resident was invited to the satisfaction survey and answered it, once, counted
+    # in the day's survey cells
+    assert case.survey is not None and case.survey.scores["U1"] == 4
+    day = case.survey.at.astimezone(ZoneInfo(c.region.timezone)).date()
+    assert c.store.rollup_total(SURVEY, day, day, kecamatan=ALL, service=ALL)["n"] == 1
 
     # AND the QR's verification page shows the document without personal data
     sign_event = next(e for e in c.store.events(case_id) if e.event == "sign")

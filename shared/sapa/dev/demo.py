@@ -88,9 +88,14 @@ def conversation(base: str, wa_id: str) -> list[dict[str, Any]]:
 
 
 def run(
-    base: str, out: Callable[[str], None] = print, *, office: Office | None = None
+    base: str,
+    out: Callable[[str], None] = print,
+    *,
+    office: Office | None = None,
+    answer_survey: bool = True,
 ) -> dict[str, Any]:
-    """Drive one complete request and return its final timeline (raises DemoFailed). `office`:
+    """Drive one complete request and return its final timeline (raises DemoFailed): and, with
+    `answer_survey`, the resident answers the satisfaction survey they are invited to. `office`:
     the server's SOP and staff (default: read with this environment's settings)."""
     from sapa.adapters.pdf import simple_pdf
 
@@ -158,7 +163,24 @@ def run(
         raise DemoFailed("the resident did not receive the signed document on WhatsApp")
     filename = docs[-1]["document"]["filename"]
     out(f"8. Dokumen bertanda tangan elektronik (TTE) terkirim ke pemohon: {filename}")
+    if answer_survey:
+        url = _wait("the survey invitation on WhatsApp", lambda: survey_link(base, wa_id))
+        answers = {f"U{n}": str(3 + n % 2) for n in range(1, 10)}
+        _ok(
+            requests.post(url, data=answers, headers={"Accept": "application/json"}, timeout=15),
+            "answer the survey",
+        )
+        out("9. Pemohon mengisi survei kepuasan masyarakat (SKM) melalui tautan undangan")
     return dict(final["timeline"])
+
+
+def survey_link(base: str, wa_id: str) -> str | None:
+    """The survey link of the invitation the resident received, once it has come."""
+    for m in conversation(base, wa_id):
+        found = re.search(r"https?://\S+/guestbook/s/\S+", m.get("text") or "")
+        if m["direction"] == "out" and found:
+            return found.group(0)
+    return None
 
 
 def print_timeline(tl: dict[str, Any], out: Callable[[str], None] = print) -> None:
