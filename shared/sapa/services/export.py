@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterable, Sequence
 from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sapa.services.dashboard import Dashboard
+    from sapa.services.dashboard.tabular import Table
 
 # Excel with Indonesian regional settings reads ';' as the list separator and ',' as the
 # decimal mark; the BOM tells it the file is UTF-8.
 CSV_SEPARATOR = ";"
 
-DECIMALS = {"seconds": 1, "ratio": 3, "share": 4}
+DECIMALS = {"seconds": 1, "ratio": 3, "share": 4, "index": 2}
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -38,11 +40,15 @@ def csv_cell(kind: str, value: Any) -> str:
 
 
 def dashboard_csv(d: Dashboard, name: str) -> bytes:
-    """One dashboard table as CSV for Excel with Indonesian settings (';', decimal comma,
-    UTF-8 with a BOM)."""
+    """One dashboard table as CSV for Excel with Indonesian settings."""
     from sapa.services.dashboard import tables
 
-    t = tables(d)[name]
+    return table_csv(tables(d)[name])
+
+
+def table_csv(t: Table) -> bytes:
+    """A table as CSV for Excel with Indonesian settings (';', decimal comma, UTF-8 with a
+    BOM)."""
     out = io.StringIO()
     writer = csv.writer(out, delimiter=CSV_SEPARATOR, lineterminator="\r\n")
     writer.writerow([col.header for col in t.columns])
@@ -53,29 +59,42 @@ def dashboard_csv(d: Dashboard, name: str) -> bytes:
 
 def dashboard_xlsx(d: Dashboard, office: str, zone: tzinfo) -> bytes:
     """The dashboard as a workbook: an info sheet, then one sheet per table."""
+    from sapa.services.dashboard import tables
+
+    f = d.filters
+    info: list[tuple[str, Any, str | None]] = [
+        ("Dasbor kepatuhan SOP", office, None),
+        ("Periode", f"{f.start.isoformat()} s.d. {f.end.isoformat()}", None),
+        ("Kecamatan", f.kecamatan or "semua", None),
+        ("Layanan", f.service or "semua", None),
+        ("Dibuat", d.generated_at.astimezone(zone).isoformat(), None),
+        ("Permohonan", d.cases, None),
+        ("Kepatuhan langkah petugas", d.compliance, "share"),
+    ]
+    return workbook(info, tables(d).values())
+
+
+FORMATS = {"int": "0", "seconds": "0.0", "share": "0.0%", "ratio": "0.00", "index": "0.00"}
+
+
+def workbook(info: Sequence[tuple[str, Any, str | None]], tables: Iterable[Table]) -> bytes:
+    """A workbook: an info sheet of (label, value, kind) rows, the first in bold, then one
+    sheet per table, named by the table."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
 
-    from sapa.services.dashboard import tables
-
     wb = Workbook()
-    info = wb.active
-    info.title = "Info"
-    f = d.filters
-    info.append(["Dasbor kepatuhan SOP", office])
-    info.append(["Periode", f"{f.start.isoformat()} s.d. {f.end.isoformat()}"])
-    info.append(["Kecamatan", f.kecamatan or "semua"])
-    info.append(["Layanan", f.service or "semua"])
-    info.append(["Dibuat", d.generated_at.astimezone(zone).isoformat()])
-    info.append(["Permohonan", d.cases])
-    info.append(["Kepatuhan langkah petugas", d.compliance])
-    info["B7"].number_format = "0.0%"
-    info["A1"].font = Font(bold=True)
-    info.column_dimensions["A"].width = 28
-    info.column_dimensions["B"].width = 60
-    formats = {"int": "0", "seconds": "0.0", "share": "0.0%", "ratio": "0.00"}
-    for name, t in tables(d).items():
-        ws = wb.create_sheet(title=name)
+    sheet = wb.active
+    sheet.title = "Info"
+    for label, value, kind in info:
+        sheet.append([label, value])
+        if kind in FORMATS:
+            sheet.cell(row=sheet.max_row, column=2).number_format = FORMATS[kind]
+    sheet["A1"].font = Font(bold=True)
+    sheet.column_dimensions["A"].width = 28
+    sheet.column_dimensions["B"].width = 60
+    for t in tables:
+        ws = wb.create_sheet(title=t.name)
         ws.append([col.header for col in t.columns])
         for cell in ws[1]:
             cell.font = Font(bold=True)
@@ -88,9 +107,9 @@ def dashboard_xlsx(d: Dashboard, office: str, zone: tzinfo) -> bytes:
         for i, col in enumerate(t.columns, start=1):
             letter = ws.cell(row=1, column=i).column_letter
             ws.column_dimensions[letter].width = max(12, min(len(col.header) + 2, 40))
-            if col.kind in formats:
+            if col.kind in FORMATS:
                 for (cell,) in ws.iter_rows(min_row=2, min_col=i, max_col=i):
-                    cell.number_format = formats[col.kind]
+                    cell.number_format = FORMATS[col.kind]
         ws.freeze_panes = "A2"
     out = io.BytesIO()
     wb.save(out)
