@@ -13,6 +13,7 @@ from werkzeug.routing import Map, Rule
 
 import _admin
 import _dashboard
+import _skm
 import _staff_auth as auth
 from _edge import client_of, error_body, http_function, json_response, status_for, wants_json
 from _render import page, secure
@@ -34,6 +35,9 @@ _routes = Map(
         Rule("/dashboard.csv", endpoint="dashboard_csv"),
         Rule("/dashboard.xlsx", endpoint="dashboard_xlsx"),
         Rule("/reports/monthly.pdf", endpoint="report_monthly"),
+        Rule("/skm", endpoint="skm"),
+        Rule("/skm.csv", endpoint="skm_csv"),
+        Rule("/skm.xlsx", endpoint="skm_xlsx"),
         *_admin.RULES,
         Rule("/cases/<case_id>", endpoint="case"),
         Rule("/cases/<case_id>/documents/<int:n>", endpoint="document"),
@@ -98,6 +102,8 @@ def _dispatch(c: Container, request: flask.Request, endpoint: str, args: dict[st
         return _worklist(c, request, staff, csrf, base)
     if endpoint in _dashboard.ENDPOINTS:
         return _dashboard.handle(c, request, staff, endpoint, base, csrf)
+    if endpoint in _skm.ENDPOINTS:
+        return _skm.handle(c, request, staff, endpoint, base, csrf)
     if endpoint.startswith("admin_"):
         return _admin.dispatch(c, request, staff, csrf, base, endpoint, args)
     if endpoint == "action":

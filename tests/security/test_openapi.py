@@ -26,6 +26,7 @@ MANUAL: dict[str, dict[str, set[str]]] = {
         "/f/{token}": {"get", "post"},
         "/f/{token}/draft": {"post"},
         "/f/{token}/doc/{requirement}": {"post"},
+        "/s/{token}": {"get", "post"},
     },
     "/verify": {"/d/{document_id}": {"get", "post"}},
     "/esign/callback": {"": {"post"}},

@@ -33,7 +33,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from sapa.domain.case import Actor, Case
+from sapa.domain import ikm
+from sapa.domain.case import Actor, Case, SurveyAnswer
 from sapa.domain.reference import Catalogue, Region
 from sapa.domain.registration import registration_number, sequence_scope
 from sapa.domain.sop import Sop
@@ -134,6 +135,21 @@ REJECT_REASONS = (
     "Layanan tidak dapat diproses melalui WhatsApp, silakan datang ke kantor",
 )
 RETURN_REASONS = ("Data belum lengkap untuk SIAK", "Nomor KK tidak cocok dengan SIAK")
+P_SURVEY = 0.4  # of the residents whose document was delivered: answer the survey
+# How residents score each element (weights of 1, 2, 3, 4): mostly satisfied, slower on the
+# completion time (U3) and the facilities (U9); "*" for the others.
+SURVEY_WEIGHTS: dict[str, tuple[float, ...]] = {
+    "*": (0.02, 0.06, 0.52, 0.40),
+    "U3": (0.05, 0.17, 0.53, 0.25),
+    "U4": (0.01, 0.01, 0.08, 0.90),
+    "U9": (0.04, 0.14, 0.55, 0.27),
+}
+SURVEY_TEXTS = (
+    "Pelayanan cepat, terima kasih.",
+    "Mohon dokumen bisa lebih cepat selesai.",
+    "Tautan buku tamu sempat tidak terbuka di HP saya.",
+    "Petugas ramah dan jelas menjelaskan persyaratan.",
+)
 
 
 class SeedError(ValueError):
@@ -462,6 +478,26 @@ class _CaseFlow:
             delivered = t + timedelta(seconds=rng.uniform(5, 90))
             if not self._past(delivered):
                 self._apply("deliver", self.system, delivered)
+                self._survey(delivered)
+
+    def _survey(self, delivered: datetime) -> None:
+        """Some residents answer the satisfaction survey within two days. A random stream of
+        the case's own, so adding the survey changed no other figure of a seeded month."""
+        rng = random.Random(f"sapa.seed.skm:{self.case.id}")  # noqa: S311
+        if rng.random() >= P_SURVEY:
+            return
+        at = delivered + timedelta(seconds=rng.uniform(60, 2 * 86400))
+        if self._past(at):
+            return
+        scores = {}
+        for code in ikm.CODES:
+            weights = SURVEY_WEIGHTS.get(code, SURVEY_WEIGHTS["*"])
+            scores[code] = rng.choices(ikm.SCALE, weights)[0]
+        profile = {
+            q.key: rng.choice(q.choices) for q in ikm.load_survey().profile if rng.random() < 0.7
+        }
+        text = rng.choice(SURVEY_TEXTS) if rng.random() < 0.15 else ""
+        self.case.answer_survey(SurveyAnswer(at=at, scores=scores, profile=profile, text=text))
 
 
 def generate(

@@ -1,0 +1,374 @@
+"""The satisfaction index report (IKM, PermenPANRB 14/2017) for the heads of office: per quarter,
+semester or year, narrowed by kecamatan, service and the officer role that handled the case,
+read from the survey's rollup cells (`skm`, sapa.domain.rollup) and never from a named answer.
+
+What it gives: each element's mean (NRR), its weighted value (NRR / 9) and how many residents gave
+each answer; the index and its grade; the respondents against Krejcie and Morgan's minimum sample
+for the period's population (the requests delivered, opened in the period); the three weakest
+elements; the index per kecamatan, service and role; the respondents' profile. A group of fewer
+than `SHOWN_FROM` respondents shows its count only: with so few, a figure could tell who
+answered what."""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sapa.bootstrap import Container
+from sapa.domain import ikm
+from sapa.domain.errors import ValidationFailed
+from sapa.domain.rollup import ALL, CASE, SURVEY, RollupCell, merged
+from sapa.domain.texts import ROLE_LABELS
+from sapa.services.dashboard.charts import AMBER, GREEN, RED, _bar, _svg, _text
+from sapa.services.dashboard.tabular import Column, Table
+
+SHOWN_FROM = 5  # respondents: a smaller group's index is not shown
+ROMAN = ("I", "II", "III", "IV")
+T = {
+    "bad_period": (
+        "Periode harus berbentuk TTTT-T1 s.d. TTTT-T4 (triwulan), TTTT-S1 atau TTTT-S2 "
+        "(semester), atau TTTT (tahun), misalnya 2026-T4."
+    ),
+    "period_future": "Periode yang belum dimulai tidak dapat dilaporkan.",
+    "kecamatan": "Kecamatan tidak dikenal.",
+    "service": "Jenis layanan tidak dikenal.",
+    "role": "Peran petugas tidak dikenal.",
+    "summary": "Periksa kembali saringan laporan SKM.",
+}
+
+
+@dataclass(frozen=True)
+class Period:
+    """A quarter (2026-T4), a semester (2026-S2) or a year (2026) of local dates."""
+
+    code: str
+    label: str
+    first: date
+    last: date
+
+
+def period(code: str) -> Period:
+    """The period a code names. Raises ValueError for anything else."""
+    raw = code.strip().upper()
+    year_part, dash, part = raw.partition("-")
+    if not (year_part.isdigit() and len(year_part) == 4) or (dash and not part):
+        raise ValueError(code)
+    year = int(year_part)
+    if not part:
+        return Period(raw, f"Tahun {year}", date(year, 1, 1), date(year, 12, 31))
+    kind, number = part[:1], part[1:]
+    months = {"T": 3, "S": 6}.get(kind)
+    if months is None or number not in {str(n) for n in range(1, 12 // months + 1)}:
+        raise ValueError(code)
+    n = int(number)
+    first = date(year, (n - 1) * months + 1, 1)
+    end_month = n * months
+    last = date(year, end_month, calendar.monthrange(year, end_month)[1])
+    name = "Triwulan" if kind == "T" else "Semester"
+    return Period(raw, f"{name} {ROMAN[n - 1]} {year}", first, last)
+
+
+def quarter_of(day: date) -> Period:
+    return period(f"{day.year}-T{(day.month - 1) // 3 + 1}")
+
+
+@dataclass(frozen=True)
+class SkmFilters:
+    period: Period
+    kecamatan: str | None = None
+    service: str | None = None
+    role: str | None = None
+
+    def query(self) -> dict[str, str]:
+        out = {"periode": self.period.code}
+        for name in ("kecamatan", "service", "role"):
+            value = getattr(self, name)
+            if value:
+                out[name] = value
+        return out
+
+
+def roles_surveyed(c: Container) -> list[str]:
+    """The officer roles of the SOP's steps (those an answer can be about), in SOP order."""
+    out: list[str] = []
+    for step in c.sop.steps:
+        if step.role not in ("pemohon", "system") and step.role not in out:
+            out.append(step.role)
+    return out
+
+
+def parse_filters(c: Container, args: Mapping[str, str], today: date) -> SkmFilters:
+    """The report's filters from GET parameters (default: this quarter, the whole office).
+    Raises ValidationFailed with a message per parameter."""
+    errors: dict[str, str] = {}
+    raw = str(args.get("periode", "")).strip()
+    chosen = quarter_of(today)
+    if raw:
+        try:
+            chosen = period(raw)
+        except ValueError:
+            errors["periode"] = T["bad_period"]
+        else:
+            if chosen.first > today:
+                errors["periode"] = T["period_future"]
+    kecamatan = str(args.get("kecamatan", "")).strip() or None
+    if kecamatan and kecamatan not in {k.code for k in c.region.kecamatan}:
+        errors["kecamatan"] = T["kecamatan"]
+    service = str(args.get("service", "")).strip() or None
+    if service and service not in {s.code for s in c.catalogue.services}:
+        errors["service"] = T["service"]
+    role = str(args.get("role", "")).strip() or None
+    if role and role not in roles_surveyed(c):
+        errors["role"] = T["role"]
+    if errors:
+        raise ValidationFailed(T["summary"], errors)
+    return SkmFilters(chosen, kecamatan, service, role)
+
+
+@dataclass(frozen=True)
+class ElementRow:
+    code: str
+    name: str
+    answers: tuple[int, int, int, int]  # how many answered 1, 2, 3, 4
+    nrr: Decimal | None  # None when not shown
+
+    @property
+    def weighted(self) -> Decimal | None:
+        return None if self.nrr is None else self.nrr / Decimal(len(ikm.CODES))
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    """One kecamatan, service or role: its respondents and (when shown) index and grade."""
+
+    key: str
+    name: str
+    respondents: int
+    result: ikm.Result | None
+
+
+@dataclass(frozen=True)
+class ProfileRow:
+    question: str
+    counts: tuple[tuple[str, int], ...]  # each choice and how many chose it
+    unanswered: int
+
+
+@dataclass
+class SkmReport:
+    filters: SkmFilters
+    respondents: int
+    population: int  # requests delivered, opened in the period (the surveyed population)
+    minimum_sample: int
+    result: ikm.Result | None  # None below SHOWN_FROM respondents
+    elements: list[ElementRow] = field(default_factory=list)
+    weakest: list[str] = field(default_factory=list)  # element codes, lowest first
+    by_kecamatan: list[GroupRow] = field(default_factory=list)
+    by_service: list[GroupRow] = field(default_factory=list)
+    by_role: list[GroupRow] = field(default_factory=list)
+    profile: list[ProfileRow] = field(default_factory=list)
+
+    @property
+    def sample_met(self) -> bool:
+        return self.respondents >= self.minimum_sample
+
+
+def _counts(counters: Mapping[str, int], prefix: str) -> tuple[int, dict[str, list[int]]]:
+    """Respondents and, per element, how many gave each score, under `prefix` ("" for all,
+    "r|<role>|" for a role)."""
+    answers = {
+        code: [int(counters.get(f"{prefix}u|{code}|{s}", 0)) for s in ikm.SCALE]
+        for code in ikm.CODES
+    }
+    return int(counters.get(f"{prefix}n", 0)), answers
+
+
+def _result(respondents: int, answers: Mapping[str, list[int]]) -> ikm.Result | None:
+    if respondents < SHOWN_FROM:
+        return None
+    totals = {
+        code: sum(s * n for s, n in zip(ikm.SCALE, answers[code], strict=True))
+        for code in ikm.CODES
+    }
+    return ikm.from_totals(respondents, totals)
+
+
+def _group(key: str, name: str, counters: Mapping[str, int], prefix: str = "") -> GroupRow:
+    n, answers = _counts(counters, prefix)
+    return GroupRow(key, name, n, _result(n, answers))
+
+
+def load(c: Container, f: SkmFilters) -> SkmReport:
+    """The report for the filters, from a handful of rollup reads."""
+    first, last = f.period.first, f.period.last
+    kec, svc = f.kecamatan or ALL, f.service or ALL
+    total = c.store.rollup_total(SURVEY, first, last, kecamatan=kec, service=svc)
+    prefix = f"r|{f.role}|" if f.role else ""
+    n, answers = _counts(total, prefix)
+    result = _result(n, answers)
+    cases = c.store.rollup_total(CASE, first, last, kecamatan=kec, service=svc)
+    population = int(cases.get("end|delivered", 0))
+    report = SkmReport(
+        filters=f,
+        respondents=n,
+        population=population,
+        minimum_sample=ikm.minimum_sample(population),
+        result=result,
+    )
+    for element in ikm.ELEMENTS:
+        report.elements.append(
+            ElementRow(
+                element.code,
+                element.name,
+                tuple(answers[element.code]),  # type: ignore[arg-type]
+                result.nrr[element.code] if result else None,
+            )
+        )
+    report.weakest = result.weakest(3) if result else []
+    report.by_role = [
+        _group(role, ROLE_LABELS.get(role, role), total, f"r|{role}|")
+        for role in roles_surveyed(c)
+        if not f.role or role == f.role
+    ]
+    if not f.kecamatan:
+        cells: dict[str, list[RollupCell]] = {}
+        for cell in c.store.rollups(SURVEY, first, last, service=svc):
+            cells.setdefault(cell.key.kecamatan, []).append(cell)
+        report.by_kecamatan = [
+            _group(k.code, k.name, merged(cells.get(k.code, [])), prefix)
+            for k in c.region.kecamatan
+        ]
+    if not f.service:
+        cells = {}
+        for cell in c.store.rollups(SURVEY, first, last, kecamatan=kec):
+            cells.setdefault(cell.key.service, []).append(cell)
+        report.by_service = [
+            _group(s.code, s.name, merged(cells.get(s.code, [])), prefix)
+            for s in c.catalogue.services
+        ]
+    if n >= SHOWN_FROM:
+        for question in ikm.load_survey().profile:
+            counts = tuple(
+                (choice, int(total.get(f"p|{question.key}|{i}", 0)))
+                for i, choice in enumerate(question.choices, 1)
+            )
+            everyone = int(total.get("n", 0))
+            report.profile.append(
+                ProfileRow(question.label, counts, everyone - sum(k for _, k in counts))
+            )
+    return report
+
+
+# ---- tables (the page, the CSV and XLSX downloads) and the chart ------------------------------
+
+TABLE_NAMES = ("elements", "kecamatan", "service", "role", "profile")
+
+
+def _groups(name: str, title: str, label: str, rows: list[GroupRow]) -> Table:
+    cols = (
+        Column("code", "Kode", "text"),
+        Column("name", label, "text"),
+        Column("respondents", "Responden", "int"),
+        Column("ikm", "IKM", "index"),
+        Column("grade", "Mutu pelayanan", "text"),
+    )
+    return Table(
+        name,
+        title,
+        cols,
+        tuple(
+            (
+                g.key,
+                g.name,
+                g.respondents,
+                g.result.shown if g.result else None,
+                f"{g.result.grade.letter} ({g.result.grade.label})" if g.result else "",
+            )
+            for g in rows
+        ),
+    )
+
+
+def tables(r: SkmReport) -> dict[str, Table]:
+    """Every table of the report by its download name."""
+    elements = Table(
+        "elements",
+        "Nilai per unsur pelayanan",
+        (
+            Column("code", "Unsur", "text"),
+            Column("name", "Unsur pelayanan", "text"),
+            *(Column(f"a{s}", f"Jawaban {s}", "int") for s in ikm.SCALE),
+            Column("nrr", "NRR per unsur", "index"),
+            Column("weighted", "NRR tertimbang (× 1/9)", "ratio"),
+        ),
+        tuple((e.code, e.name, *e.answers, e.nrr, e.weighted) for e in r.elements),
+    )
+    profile = Table(
+        "profile",
+        "Profil responden",
+        (
+            Column("question", "Pertanyaan", "text"),
+            Column("choice", "Jawaban", "text"),
+            Column("count", "Responden", "int"),
+        ),
+        tuple(
+            (p.question, choice, count)
+            for p in r.profile
+            for choice, count in (*p.counts, ("(tidak diisi)", p.unanswered))
+        ),
+    )
+    return {
+        "elements": elements,
+        "kecamatan": _groups("kecamatan", "Per kecamatan", "Kecamatan", r.by_kecamatan),
+        "service": _groups("service", "Per layanan", "Layanan", r.by_service),
+        "role": _groups("role", "Per peran petugas", "Peran petugas", r.by_role),
+        "profile": profile,
+    }
+
+
+def info(r: SkmReport, office: str, c: Container) -> list[tuple[str, Any, str | None]]:
+    """The report's heading lines (the workbook's info sheet)."""
+    f = r.filters
+    kecamatan = c.region.kecamatan_by_code(f.kecamatan).name if f.kecamatan else "semua"
+    service = c.catalogue.get(f.service).name if f.service else "semua"
+    return [
+        ("Indeks Kepuasan Masyarakat (PermenPANRB 14/2017)", office, None),
+        ("Periode", f"{f.period.label} ({f.period.first} s.d. {f.period.last})", None),
+        ("Kecamatan", kecamatan, None),
+        ("Layanan", service, None),
+        ("Peran petugas", ROLE_LABELS.get(f.role, f.role) if f.role else "semua", None),
+        ("Responden", r.respondents, "int"),
+        ("Populasi (permohonan selesai)", r.population, "int"),
+        ("Sampel minimum (Krejcie-Morgan)", r.minimum_sample, "int"),
+        ("IKM", r.result.shown if r.result else None, "index"),
+        ("Mutu pelayanan", r.result.grade.label if r.result else "", None),
+    ]
+
+
+def chart(r: SkmReport, width: int = 640) -> str:
+    """Each element's mean (NRR, 1 to 4) as a horizontal bar from 1; green from 3 (the
+    "good" answer) up, amber from 2.5, red below. No bars when the figures are not shown."""
+    left, right, row_h, top = 230, 60, 26, 24
+    height = top + row_h * len(r.elements) + 12
+    plot = width - left - right
+    body = [_text(left, 15, "Nilai rata-rata per unsur (1–4)", size=12)]
+    for i, e in enumerate(r.elements):
+        y = top + i * row_h
+        label = f"{e.code} {e.name}"
+        body.append(
+            _text(left - 6, y + 14, label[:36] + ("…" if len(label) > 36 else ""), anchor="end")
+        )
+        if e.nrr is None:
+            continue
+        value = float(e.nrr)
+        fill = GREEN if value >= 3 else (AMBER if value >= 2.5 else RED)
+        w = plot * (value - 1) / 3
+        body.append(_bar(left, y + 3, w, row_h - 8, fill, "nrr", value, f"{e.code}: {value:.2f}"))
+        body.append(_text(left + w + 4, y + 14, f"{value:.2f}".replace(".", ",")))
+    return _svg(
+        width, height, "Nilai per unsur pelayanan", "NRR per unsur, 1 sampai 4", body, "skm-nrr"
+    )
