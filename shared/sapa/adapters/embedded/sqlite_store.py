@@ -23,6 +23,7 @@ from sapa.domain.rollup import (
     RollupTracker,
     counters,
     difference,
+    merged,
 )
 from sapa.domain.staff import Roster, StaffEvent, StaffMember
 from sapa.domain.texts import text
@@ -355,11 +356,7 @@ class SqliteCaseStore:
         service: str | None = None,
     ) -> dict[str, int]:
         sql, args = _rollup_query("doc", part, first, last, kecamatan, service)
-        out: dict[str, int] = {}
-        get = out.get
-        for row in self.db.conn().execute(sql, args):
-            for name, value in json.loads(row["doc"]).items():
-                out[name] = get(name, 0) + value
+        out = merged(json.loads(row["doc"]) for row in self.db.conn().execute(sql, args))
         return {name: value for name, value in out.items() if value}
 
     def rollups(
