@@ -1,12 +1,12 @@
-"""Contract of the CaseStore port, run against every adapter in STORE_FACTORIES.
+"""Contract of the CaseStore port, run against every adapter of the `make_store` fixture
+(conftest.py).
 
 Written against `sapa.ports.CaseStore` only. Tests that need a backend-specific handle (the raw
 SQLite file, separate OS processes on one file) check for that capability first and skip with a
-visible reason on adapters that lack it. To add an adapter (Firestore, ...) append a factory to
-STORE_FACTORIES: it gets pytest's tmp_path and fixture request (for session fixtures such as the
-Firestore emulator) and returns (store, reopen), where reopen() builds a fresh adapter on the
-same persistent data (the "process restart"). The Firestore run is marked `integration`: it
-needs java and Google's emulator jar (skipped with the reason when either is missing).
+visible reason on adapters that lack it. To add an adapter (Firestore, ...) add a factory to
+`make_store`; `reopen()` builds a fresh adapter on the same persistent data (the "process
+restart"). The Firestore run is marked `integration`: it needs java and Google's emulator jar
+(skipped with the reason when either is missing).
 """
 
 from __future__ import annotations
@@ -33,10 +33,9 @@ from sapa.domain.case import Actor, AuditEvent, Case, DocumentRef
 from sapa.domain.errors import AlreadyExists, ConcurrentUpdate, NotFound, TransientError
 from sapa.domain.sop import default_sop
 from sapa.ports import CaseStore, Message
-from tests.contract.firestore_emulator import PROJECT, FirestoreEmulator
+from tests.contract.conftest import MakeStore
 
 Reopen = Callable[[], CaseStore]
-Factory = Callable[[Path, pytest.FixtureRequest], tuple[CaseStore, Reopen]]
 
 KEC = "730608"
 OTHER_KEC = "730601"
@@ -44,42 +43,14 @@ T0 = datetime(2026, 11, 29, 1, 0, tzinfo=UTC)
 WITA = timezone(timedelta(hours=8))  # Gowa's local time: same instants, other text
 
 
-def sqlite_factory(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[CaseStore, Reopen]:
-    path = tmp_path / "var" / "sapa.db"
-    return SqliteCaseStore(path), lambda: SqliteCaseStore(path)
-
-
-def firestore_factory(tmp_path: Path, request: pytest.FixtureRequest) -> tuple[CaseStore, Reopen]:
-    """The real Firestore emulator over a socket, emptied before each test."""
-    emulator: FirestoreEmulator = request.getfixturevalue("firestore_emulator")
-    emulator.reset()
-
-    def build() -> CaseStore:
-        return FirestoreCaseStore(PROJECT, client=emulator.client())
-
-    return build(), build
-
-
-STORE_FACTORIES = [
-    pytest.param(sqlite_factory, id="sqlite"),
-    pytest.param(firestore_factory, id="firestore", marks=pytest.mark.integration),
-]
-
-
-@pytest.fixture(params=STORE_FACTORIES)
-def adapter(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[CaseStore, Reopen]:
-    factory: Factory = request.param
-    return factory(tmp_path, request)
+@pytest.fixture
+def store(make_store: MakeStore) -> CaseStore:
+    return make_store()
 
 
 @pytest.fixture
-def store(adapter: tuple[CaseStore, Reopen]) -> CaseStore:
-    return adapter[0]
-
-
-@pytest.fixture
-def reopen(adapter: tuple[CaseStore, Reopen]) -> Reopen:
-    return adapter[1]
+def reopen(make_store: MakeStore) -> Reopen:
+    return make_store
 
 
 # ---- helpers ---------------------------------------------------------------------------------

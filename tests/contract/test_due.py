@@ -9,7 +9,6 @@ right a moment computed under another configuration; and that `put_key` replaces
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -21,6 +20,7 @@ from sapa.domain.sla import SlaClocks, parse_sweep
 from sapa.domain.sop import default_sop
 from sapa.ports import CaseStore
 from tests.contract.conftest import MakeStore
+from tests.contract.test_case_store import new_case
 
 SOP = default_sop()
 KEC = "730608"
@@ -53,22 +53,8 @@ def store(build: Build) -> CaseStore:
     return build(AGENDA)
 
 
-def new_case(at: datetime = MONDAY) -> Case:
-    case_id = str(uuid.uuid4())
-    return Case.open(
-        SOP,
-        case_id=case_id,
-        reg_no=f"REG-{case_id[:8]}",
-        kecamatan=KEC,
-        phone_number_id=f"demo-{KEC}",
-        wa_id=f"62812{uuid.uuid4().int % 10**8:08d}",
-        applicant_name="Warga",
-        at=at,
-    )
-
-
 def link_sent(at: datetime = MONDAY) -> Case:
-    case = new_case(at)
+    case = new_case(kecamatan=KEC, at=at)
     case.apply(SOP, "send_link", Actor.system(), at + timedelta(seconds=2))
     return case
 

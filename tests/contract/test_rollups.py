@@ -23,6 +23,7 @@ from sapa.domain.sla import SlaClocks, load_sla_clocks
 from sapa.domain.sop import default_sop
 from sapa.ports import CaseStore
 from tests.contract.conftest import MakeStore
+from tests.contract.test_case_store import new_case as open_case
 
 SOP = default_sop()
 KEC, OTHER = "730608", "730601"
@@ -45,17 +46,7 @@ def store(build: Build) -> CaseStore:
 
 
 def new_case(*, kecamatan: str = KEC, at: datetime = MONDAY) -> Case:
-    case_id = str(uuid.uuid4())
-    return Case.open(
-        SOP,
-        case_id=case_id,
-        reg_no=f"REG-{case_id[:8]}",
-        kecamatan=kecamatan,
-        phone_number_id=f"demo-{kecamatan}",
-        wa_id=f"62812{uuid.uuid4().int % 10**8:08d}",
-        applicant_name="Warga",
-        at=at,
-    )
+    return open_case(kecamatan=kecamatan, at=at)
 
 
 def submitted(service: str = "ktp_el", **kw: object) -> Case:

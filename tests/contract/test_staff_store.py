@@ -1,7 +1,7 @@
 """Contract of the CaseStore's officer methods (the staff directory and its audit trail), and
-of the StoreStaffDirectory over them, run against every adapter of test_case_store's
-STORE_FACTORIES: SQLite, and Firestore on Google's emulator over a real socket (marked
-`integration`; skipped with the reason without java or the jar)."""
+of the StoreStaffDirectory over them, run against every adapter of the `make_store` fixture:
+SQLite, and Firestore on Google's emulator over a real socket (marked `integration`; skipped
+with the reason without java or the jar)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import sqlite3
 import threading
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
@@ -17,12 +16,8 @@ from sapa.adapters.staff_store import StoreStaffDirectory
 from sapa.domain.errors import ConcurrentUpdate
 from sapa.domain.staff import ADDED, CHANGED, StaffEvent, StaffMember, changes
 from sapa.ports import CaseStore
-from tests.contract.test_case_store import (
-    STORE_FACTORIES,
-    Factory,
-    Reopen,
-    sqlite_db_of,
-)
+from tests.contract.conftest import MakeStore
+from tests.contract.test_case_store import sqlite_db_of
 
 T0 = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)
 ADMIN = StaffMember("admin@gowakab.go.id", "Admin Dinas", ("admin",))
@@ -36,15 +31,9 @@ LOKET = StaffMember(
 KABID = StaffMember("kabid@gowakab.go.id", "Kepala Bidang", ("kabid", "admin"), active=False)
 
 
-@pytest.fixture(params=STORE_FACTORIES)
-def adapter(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[CaseStore, Reopen]:
-    factory: Factory = request.param
-    return factory(tmp_path, request)
-
-
 @pytest.fixture
-def store(adapter: tuple[CaseStore, Reopen]) -> CaseStore:
-    return adapter[0]
+def store(make_store: MakeStore) -> CaseStore:
+    return make_store()
 
 
 def added(member: StaffMember, *, by: str = ADMIN.email, at: datetime = T0) -> StaffEvent:
@@ -169,12 +158,9 @@ def test_staff_events_are_newest_first_across_saves_and_limited(store: CaseStore
     ]
 
 
-def test_officers_and_their_trail_survive_reopen(
-    adapter: tuple[CaseStore, Reopen],
-) -> None:
-    store, reopen = adapter
+def test_officers_and_their_trail_survive_reopen(store: CaseStore, make_store: MakeStore) -> None:
     store.save_staff([ADMIN, LOKET], [added(ADMIN), added(LOKET)], expected_version=0)
-    again = reopen()
+    again = make_store()
     assert again.staff_roster() == store.staff_roster()
     assert again.staff_events() == store.staff_events()
     with pytest.raises(ConcurrentUpdate):

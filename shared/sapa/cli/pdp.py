@@ -14,7 +14,6 @@ import argparse
 import contextlib
 import os
 import sys
-from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -93,25 +92,15 @@ def subject_reindex(ns: argparse.Namespace) -> int:
     when it opens the file) get it by being saved again unchanged: no event, no new updated_at,
     so the walk by updated_at below sees each case once."""
     from sapa.bootstrap import container
+    from sapa.services.rollups import cases_since
 
     if ns.batch < 1:
         raise PermanentError("--batch harus lebih dari 0.")
     c = container()
-    seen: set[str] = set()
-    since: datetime | None = None
-    limit = int(ns.batch)
-    while True:
-        page = c.store.list_cases(updated_since=since, limit=limit)
-        fresh = [k for k in page if k.id not in seen]
-        for case in fresh:
-            with contextlib.suppress(ConcurrentUpdate):  # saved meanwhile: indexed by that save
-                c.store.save(case)
-            seen.add(case.id)
-        if len(page) < limit:
-            break
-        if fresh:
-            since = page[-1].updated_at
-        else:  # a run of equal update times longer than a page: read more at once
-            limit *= 2
-    print(f"{len(seen)} permohonan diindeks ulang")
+    done = 0
+    for case in cases_since(c.store, None, int(ns.batch)):
+        with contextlib.suppress(ConcurrentUpdate):  # saved meanwhile: indexed by that save
+            c.store.save(case)
+        done += 1
+    print(f"{done} permohonan diindeks ulang")
     return 0

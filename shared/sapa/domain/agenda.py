@@ -76,30 +76,19 @@ def load_schedule(path: str | None = None) -> Schedule:
     )
 
 
-def retain_until(schedule: Schedule, case: Case) -> dict[str, datetime] | None:
-    """The retention metadata of a closed case (None while it is open)."""
-    if case.closed_at is None:
-        return None
-    return {
-        "requirement_documents": case.closed_at + schedule.requirement_documents,
-        "personal_data": case.closed_at + schedule.personal_data,
-        "signed_document": case.closed_at + schedule.signed_document,
-    }
-
-
 def retention_pending(schedule: Schedule, case: Case) -> dict[str, datetime]:
     """The retention actions not yet applied to a closed case, each with the moment it is due
     (`documents`, `personal_data`, `signed`); empty while the case is open."""
-    due = retain_until(schedule, case)
-    if due is None:
+    closed = case.closed_at
+    if closed is None:
         return {}
     pending: dict[str, datetime] = {}
     if case.retention.get("documents") is None:
-        pending["documents"] = due["requirement_documents"]
+        pending["documents"] = closed + schedule.requirement_documents
     if case.retention.get("personal_data") is None:
-        pending["personal_data"] = due["personal_data"]
+        pending["personal_data"] = closed + schedule.personal_data
     if case.signed is not None and "signed" not in case.retention:
-        pending["signed"] = due["signed_document"]
+        pending["signed"] = closed + schedule.signed_document
     return pending
 
 

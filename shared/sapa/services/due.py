@@ -64,21 +64,26 @@ def refresh(
     time reached), the next call goes on from there."""
     key = f"agenda:{kind}"
     held = c.store.get_key(key) or {}
-    if held.get("fingerprint") == fingerprint and held.get("done"):
+    if held.get("fingerprint") != fingerprint:
+        held = {}  # progress on another configuration: start over
+    if held.get("done"):
         return True
-    since = None
-    if held.get("fingerprint") == fingerprint and held.get("since"):
-        since = datetime.fromisoformat(str(held["since"]))
+    since = datetime.fromisoformat(str(held["since"])) if held.get("since") else None
     done = 0
     last = since
     stop = time.monotonic() + budget
-    wanted = sorted(states)
-    for case in cases_since(c.store, since, states=wanted):
+    for case in cases_since(c.store, since, states=sorted(states)):
         # Stop only past the moment it resumed at (those cases are done again: the moment is
         # shared), and never between cases updated at the same moment.
-        beyond = last is not None and (since is None or last > since)
-        if beyond and time.monotonic() >= stop and case.updated_at != last:
-            c.store.put_key(key, {"fingerprint": fingerprint, "since": _iso(last), "done": False})
+        if (
+            last is not None
+            and (since is None or last > since)
+            and case.updated_at != last
+            and time.monotonic() >= stop
+        ):
+            c.store.put_key(
+                key, {"fingerprint": fingerprint, "since": last.isoformat(), "done": False}
+            )
             log.info("due times being put right", extra={"kind": kind, "cases": done})
             return False
         # a case saved meanwhile had its due times computed on this configuration
@@ -90,7 +95,3 @@ def refresh(
     if done:
         log.info("due times put right", extra={"kind": kind, "cases": done})
     return True
-
-
-def _iso(at: datetime | None) -> str | None:
-    return at.isoformat() if at is not None else None

@@ -60,8 +60,6 @@ COUNTS = (
 )
 # Due cases read per page; a pass reads every case that is due, page after page.
 PAGE = 200
-# sla.toml's due times are put right on every open case once per configuration (`agenda`).
-AGENDA_KEY = "agenda:sla"
 
 
 def config_for(c: Container) -> SlaConfig:

@@ -116,6 +116,8 @@ from sapa.domain.rollup import (
     RollupTracker,
     counters,
     difference,
+    merged,
+    total,
 )
 from sapa.domain.staff import Roster, StaffEvent, StaffMember
 from sapa.domain.texts import text
@@ -345,11 +347,8 @@ class FirestoreCaseStore:
         kecamatan: str | None = None,
         service: str | None = None,
     ) -> dict[str, int]:
-        out: dict[str, int] = {}
-        get = out.get
-        for snap in self._rollup_query(part, first, last, kecamatan, service).stream():
-            for name, value in (snap.get("f") or {}).items():
-                out[name] = get(name, 0) + int(value)
+        snaps = self._rollup_query(part, first, last, kecamatan, service).stream()
+        out = merged(_cell_counters(snap.get("f")) for snap in snaps)
         return {name: value for name, value in out.items() if value}
 
     def _rollup_query(
@@ -375,19 +374,13 @@ class FirestoreCaseStore:
         kecamatan: str | None = None,
         service: str | None = None,
     ) -> list[RollupCell]:
-        cells: dict[CellKey, dict[str, int]] = {}
-        for snap in self._rollup_query(part, first, last, kecamatan, service).stream():
-            d = snap.to_dict()
-            key = CellKey(d["part"], d["day"], d["kecamatan"], d["service"])
-            into = cells.setdefault(key, {})
-            for name, value in (d.get("f") or {}).items():
-                into[name] = into.get(name, 0) + int(value)
-        out = []
-        for key, values in cells.items():
-            nonzero = {name: value for name, value in values.items() if value}
-            if nonzero:
-                out.append(RollupCell(key, nonzero))
-        return out
+        snaps = self._rollup_query(part, first, last, kecamatan, service).stream()
+        # the shards of a cell added up, and the zeros that increments leave dropped
+        cells = total(
+            {CellKey(d["part"], d["day"], d["kecamatan"], d["service"]): _cell_counters(d.get("f"))}
+            for d in (snap.to_dict() for snap in snaps)
+        )
+        return [RollupCell(key, values) for key, values in cells.items()]
 
     @_backend_errors
     def recount(self, case_id: str) -> dict[str, Any] | None:
@@ -952,6 +945,11 @@ def _instant(value: Any) -> Any:
         at = value.astimezone(UTC)
         return datetime(*at.timetuple()[:6], at.microsecond, tzinfo=UTC)
     return value
+
+
+def _cell_counters(f: dict[str, Any] | None) -> dict[str, int]:
+    """A rollup cell document's counters (its map `f`)."""
+    return {name: int(value) for name, value in (f or {}).items()}
 
 
 def _held(fields: dict[str, Any] | None) -> dict[str, Any] | None:

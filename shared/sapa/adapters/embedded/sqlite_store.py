@@ -23,6 +23,7 @@ from sapa.domain.rollup import (
     RollupTracker,
     counters,
     difference,
+    merged,
 )
 from sapa.domain.staff import Roster, StaffEvent, StaffMember
 from sapa.domain.texts import text
@@ -355,11 +356,7 @@ class SqliteCaseStore:
         service: str | None = None,
     ) -> dict[str, int]:
         sql, args = _rollup_query("doc", part, first, last, kecamatan, service)
-        out: dict[str, int] = {}
-        get = out.get
-        for row in self.db.conn().execute(sql, args):
-            for name, value in json.loads(row["doc"]).items():
-                out[name] = get(name, 0) + value
+        out = merged(json.loads(row["doc"]) for row in self.db.conn().execute(sql, args))
         return {name: value for name, value in out.items() if value}
 
     def rollups(
@@ -427,7 +424,7 @@ class SqliteCaseStore:
         sql = (sql + " ORDER BY {c}, id LIMIT ?").format(c=column)
         args.append(limit)
         rows = self.db.conn().execute(sql, args).fetchall()
-        return [DueCase(_from_due_ts(r["due"]), self._load(r)) for r in rows]
+        return [DueCase(datetime.fromisoformat(r["due"]), self._load(r)) for r in rows]
 
     def claimed_by(self, email: str, *, limit: int = 500, after: str | None = None) -> list[Case]:
         rows = (
@@ -869,14 +866,11 @@ def _rollup_query(
 
 
 def _due_ts(at: datetime | None) -> str | None:
-    """A due-time column: UTC with a fixed width, so text order is time order."""
+    """A due-time column: UTC with a fixed width, so text order is time order (read back
+    with `datetime.fromisoformat`, like every other timestamp column)."""
     if at is None:
         return None
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _from_due_ts(raw: str) -> datetime:
-    return datetime.strptime(raw, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def _ts(at: datetime) -> str:

@@ -51,6 +51,11 @@ class Filters:
             out["service"] = self.service
         return out
 
+    def mondays(self) -> list[date]:
+        """The Monday of every ISO week the period touches: each has a row, empty or not."""
+        first = self.start - timedelta(days=self.start.weekday())
+        return [first + timedelta(weeks=i) for i in range((self.end - first).days // 7 + 1)]
+
 
 def default_filters(today: date) -> Filters:
     """From the first day of the previous month to today: the last full month and this one."""

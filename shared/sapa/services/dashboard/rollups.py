@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import TYPE_CHECKING
 
 from sapa.domain.reference import Catalogue, Region
@@ -199,11 +199,9 @@ def from_cells(
 
     # ---- per ISO week (of the opening day)
     weeks: dict[tuple[int, int], list[RollupCell]] = {}
-    monday = filters.start - timedelta(days=filters.start.weekday())
-    while monday <= filters.end:
+    for monday in filters.mondays():
         iso = monday.isocalendar()
         weeks[(iso.year, iso.week)] = []
-        monday += timedelta(days=7)
     for cell in main:
         iso = date.fromisoformat(cell.key.day).isocalendar()
         weeks.setdefault((iso.year, iso.week), []).append(cell)

@@ -118,12 +118,10 @@ def compute(
             code, {"volume": 0, "delivered": 0, "lead": [], "backlog": 0, "runs": 0, "within": 0}
         )
 
-    monday = filters.start - timedelta(days=filters.start.weekday())
-    while monday <= filters.end:
+    for monday in filters.mondays():
         iso = monday.isocalendar()
         weeks[(iso.year, iso.week)] = {"monday": monday, "volume": 0, "runs": 0, "within": 0}
         weeks[(iso.year, iso.week)]["lead"] = []
-        monday += timedelta(days=7)
 
     count = 0
     for case in cases:
