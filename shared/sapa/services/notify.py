@@ -87,11 +87,7 @@ def named_service(c: Container, case: Case) -> Service | None:
     """The service the resident is asking for, as far as SAPA knows: the one they chose in
     the guest book (submitted, else in the draft), else the one their first WhatsApp message
     named (the hint)."""
-    code = case.service or case.draft_form.get("service", case.service_hint or "")
-    try:
-        return c.catalogue.get(code) if code else None
-    except KeyError:
-        return None
+    return c.catalogue.find(case.service or case.draft_form.get("service", case.service_hint or ""))
 
 
 def greeting(c: Container, case: Case) -> str:

@@ -113,6 +113,8 @@ def case_summary(c: Container, case: Case, *, show_nik: bool = False) -> dict[st
         y, m, d = str(form["birth_date"]).split("-")
         form["birth_date"] = f"{d}-{m}-{y}"
     waiting = case.waiting_step(c.sop)
+    # what the resident's first WhatsApp message seemed to ask for, until they choose
+    hint = None if case.service else c.catalogue.find(case.service_hint)
     names: dict[str, str] = {}
     if case.service:
         names = {r.key: r.name for r in c.catalogue.get(case.service).requirements}
@@ -126,12 +128,7 @@ def case_summary(c: Container, case: Case, *, show_nik: bool = False) -> dict[st
         "wa": mask_phone(case.wa_id),
         "service": case.service,
         "service_name": c.catalogue.get(case.service).name if case.service else None,
-        # what the resident's first WhatsApp message seemed to ask for, until they choose
-        "service_hint_name": next(
-            (s.name for s in c.catalogue.services if s.code == case.service_hint), None
-        )
-        if not case.service
-        else None,
+        "service_hint_name": hint.name if hint else None,
         "form": form,
         "waiting_step": waiting.key if waiting else None,
         "waiting_role": waiting.role if waiting else None,
