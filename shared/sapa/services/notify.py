@@ -20,7 +20,7 @@ from sapa.domain.reference import Service
 from sapa.domain.texts import STATE_LABELS, text
 from sapa.ports import Message
 from sapa.services import estimate
-from sapa.services.names import BUTTON_PREFIX
+from sapa.services.names import BUTTON_PREFIX, reply_message_id
 from sapa.services.unit import hold, mutate, release
 
 log = logging.getLogger(__name__)
@@ -232,14 +232,12 @@ def _officer_wrote(c: Container, case: Case, since: datetime) -> bool:
 def _reply_on_its_way(c: Container, case: Case, since: datetime, until: datetime) -> bool:
     """An officer's reply recorded on the case in [since, until] whose message has neither
     gone out nor been refused yet (its task is queued or running)."""
-    from sapa.services.names import task_name
-
     events = c.store.events(case.id)
     refused = {e.detail.get("message") for e in events if e.event == "message_not_sent"}
     for e in events:
         if e.event != "reply" or not since <= e.at <= until:
             continue
-        reply_id = f"out:{task_name('notify', case.id, 'reply', e.seq)}"
+        reply_id = reply_message_id(case.id, e.seq)
         if reply_id not in refused and not c.store.message_exists(reply_id):
             return True
     return False
