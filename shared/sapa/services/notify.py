@@ -195,19 +195,14 @@ def contact_already_said(c: Container, case: Case, message_id: str, contacted_at
         if c.store.claim_key(key, value={"said": said}):
             decided = {"said": said}
             if said:  # staff see on the case why the resident got no automatic message
-                now = c.clock.now()
-
-                def note(case: Case) -> None:
-                    case.note(
-                        Actor.system(),
-                        "message_skipped",
-                        now,
-                        message=message_id,
-                        kind="contacted",
-                        reason="officer_wrote_to_resident",
-                    )
-
-                mutate(c, case.id, note)
+                _system_note(
+                    c,
+                    case.id,
+                    "message_skipped",
+                    message=message_id,
+                    kind="contacted",
+                    reason="officer_wrote_to_resident",
+                )
         else:
             decided = c.store.get_key(key) or {"said": said}  # another attempt decided first
     return bool(decided.get("said"))
@@ -293,15 +288,10 @@ def notify_staff(
 def _note_officer_alert(
     c: Container, case_id: str, kind: str, email: str, refused: str | None = None
 ) -> None:
-    now = c.clock.now()
-
-    def note(case: Case) -> None:
-        detail: dict[str, Any] = {"kind": kind, "to": email}
-        if refused is not None:
-            detail["refused"] = refused[:300]
-        case.note(Actor.system(), "officer_alerted", now, **detail)
-
-    mutate(c, case_id, note)
+    detail: dict[str, Any] = {"kind": kind, "to": email}
+    if refused is not None:
+        detail["refused"] = refused[:300]
+    _system_note(c, case_id, "officer_alerted", **detail)
 
 
 # Questions a resident answers by tapping: reply buttons (id, title of at most 20 characters).
@@ -424,19 +414,7 @@ def send(
 def _note_not_sent(c: Container, case: Case, message_id: str, kind: str, reason: str) -> None:
     if not c.store.claim_key(f"not-sent-{message_id}"):
         return  # a retry of the same task: already on the case
-    now = c.clock.now()
-
-    def note(case: Case) -> None:
-        case.note(
-            Actor.system(),
-            "message_not_sent",
-            now,
-            message=message_id,
-            kind=kind,
-            reason=reason[:300],
-        )
-
-    mutate(c, case.id, note)
+    _system_note(c, case.id, "message_not_sent", message=message_id, kind=kind, reason=reason[:300])
 
 
 def send_reference(case: Case, message_id: str, type_: str, kind: str) -> str:
@@ -453,17 +431,16 @@ def note_delayed(c: Container, case_id: str, message_id: str, kind: str, reason:
         return
     if not c.store.claim_key(f"delayed-noted-{message_id}"):
         return
+    _system_note(c, case_id, "message_delayed", message=message_id, kind=kind, reason=reason[:300])
+
+
+def _system_note(c: Container, case_id: str, event: str, **detail: Any) -> None:
+    """SAPA's own note on the case's audit trail about its messages (one skipped, not sent,
+    delayed; an officer alerted), stamped now."""
     now = c.clock.now()
 
     def note(case: Case) -> None:
-        case.note(
-            Actor.system(),
-            "message_delayed",
-            now,
-            message=message_id,
-            kind=kind,
-            reason=reason[:300],
-        )
+        case.note(Actor.system(), event, now, **detail)
 
     mutate(c, case_id, note)
 
