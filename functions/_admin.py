@@ -5,7 +5,6 @@ a number or an officer's e-mail travels only in POST bodies, never in a URL."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,7 +13,7 @@ from werkzeug.routing import Rule
 
 import _staff_auth as auth
 from _edge import client_of, json_response, status_for, wants_json
-from _render import page, secure
+from _render import local_time, page, secure
 from sapa.bootstrap import Container
 from sapa.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from sapa.domain.texts import FIELD_LABELS, STAFF_EVENT_LABELS
@@ -236,16 +235,7 @@ def _staff_page(
         history=history,
         flash=flash if flash["text"] else None,
         failed=failed,
-        local_time=_local_time(c),
+        local_time=local_time(c.region.timezone),
         **staff_admin.choices(c),
         **ctx,
     )
-
-
-def _local_time(c: Container) -> Any:
-    zone = ZoneInfo(c.region.timezone)
-
-    def fmt(iso: str) -> str:
-        return datetime.fromisoformat(iso).astimezone(zone).strftime("%d-%m-%Y %H:%M:%S")
-
-    return fmt

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import flask
 import jinja2
@@ -43,3 +46,17 @@ def page(template: str, status: int = 200, **context: Any) -> flask.Response:
     nonce = secrets.token_urlsafe(16)
     html = _env().get_template(template).render(csp_nonce=nonce, **context)
     return secure(flask.Response(html, status=status, mimetype="text/html"), nonce)
+
+
+def local_time(timezone: str) -> Callable[[Any], str]:
+    """The pages' `local_time`: a stored time (ISO text or datetime) in the office's time
+    zone, "-" when there is none."""
+    zone = ZoneInfo(timezone)
+
+    def fmt(value: Any) -> str:
+        if not value:
+            return "-"
+        when = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return str(when.astimezone(zone).strftime("%d-%m-%Y %H:%M:%S"))
+
+    return fmt

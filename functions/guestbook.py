@@ -40,7 +40,7 @@ def _summary(
     """The refused form's problems in the page's order, each with the id of its input: a
     list at the top links to them (a phone shows one screen of a long form). A message that
     names its field is shown as it is, any other after the field's name."""
-    chosen = next((s for s in c.catalogue.services if s.code == values.get("service")), None)
+    chosen = c.catalogue.find(values.get("service"))
     services = [chosen] if chosen else list(c.catalogue.services)
     places: dict[str, tuple[str, str]] = {
         "service": ("service", "Jenis layanan"),
@@ -88,7 +88,7 @@ def _form(
         errors=errors,
         error_message=text("form_has_errors"),
         error_summary=_summary(c, values, errors, labels),
-        service_chosen=any(s.code == values.get("service") for s in c.catalogue.services),
+        service_chosen=c.catalogue.find(values.get("service")) is not None,
         max_mb=c.settings.max_upload_mb,
         consent_text=guestbook.CONSENT_TEXT,
         uploaded={

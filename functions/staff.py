@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import flask
 from werkzeug.exceptions import HTTPException
@@ -16,7 +14,7 @@ import _dashboard
 import _skm
 import _staff_auth as auth
 from _edge import client_of, error_body, http_function, json_response, status_for, wants_json
-from _render import page, secure
+from _render import local_time, page, secure
 from sapa.bootstrap import Container, container
 from sapa.domain.case import Case
 from sapa.domain.errors import Forbidden, NotFound, SapaError, Unauthorized
@@ -210,22 +208,10 @@ def _case_page(
         roles=ROLE_LABELS,
         action_labels=ACTION_LABELS,
         fields=FIELD_LABELS,
-        local_time=_local_time(c),
+        local_time=local_time(c.region.timezone),
         needs_passphrase=c.settings.signer == "bsre",
         **body,
     )
-
-
-def _local_time(c: Container) -> Any:
-    zone = ZoneInfo(c.region.timezone)
-
-    def fmt(value: Any) -> str:
-        if not value:
-            return "-"
-        when = datetime.fromisoformat(value) if isinstance(value, str) else value
-        return str(when.astimezone(zone).strftime("%d-%m-%Y %H:%M:%S"))
-
-    return fmt
 
 
 def _login(c: Container, request: flask.Request) -> Any:

@@ -8,45 +8,23 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from flask.testing import FlaskClient
 
 from sapa.bootstrap import Container
 from sapa.domain.staff import LAST_ADMIN
 from sapa.services import staff_admin
-from tests.functions.conftest import Flow
+from tests.functions.conftest import JSON, Flow, Officer
 
 ADMIN = "admin@sapa.test"
 LOKET = "loket.sombaopu@sapa.test"
 SOMBA_OPU = "730608"
 NEW = "andi.loket@gowakab.go.id"
-JSON = {"Accept": "application/json"}
 PAGES = (
     "/admin/staff",
     "/admin/staff/change",
     "/admin/staff/deactivate",
     "/admin/staff/reactivate",
 )
-
-
-class Browser:
-    """One logged-in officer (the test client keeps the session cookie)."""
-
-    def __init__(self, client: FlaskClient, email: str) -> None:
-        self.client = client
-        resp = client.post("/login", data={"email": email}, headers=JSON)
-        assert resp.status_code == 200, resp.get_data(as_text=True)
-        self.csrf: str = resp.get_json()["csrf"]
-
-    def post(self, path: str, *, json_: bool = False, **form: Any) -> Any:
-        return self.client.post(
-            path, data={"csrf": self.csrf, **form}, headers=JSON if json_ else {}
-        )
-
-
-@pytest.fixture
-def login(client_for: Callable[[str], FlaskClient]) -> Callable[[str], Browser]:
-    return lambda email: Browser(client_for("staff"), email)
 
 
 def officers(c: Container) -> Any:
@@ -73,12 +51,12 @@ def officer_form(**over: Any) -> dict[str, Any]:
 
 
 def test_the_officers_pages_are_403_for_other_roles_and_change_nothing(
-    container: Container, login: Callable[[str], Browser]
+    container: Container, login: Callable[[str], Officer]
 ) -> None:
     loket = login(LOKET)
     before = officers(container)
     answers = [loket.client.get("/admin/staff")] + [
-        loket.post(path, **officer_form(email=LOKET)) for path in PAGES
+        loket.post(path, json=False, **officer_form(email=LOKET)) for path in PAGES
     ]
     for resp in answers:
         assert resp.status_code == 403
@@ -87,7 +65,7 @@ def test_the_officers_pages_are_403_for_other_roles_and_change_nothing(
 
 
 def test_posts_without_a_valid_csrf_token_are_403_and_change_nothing(
-    container: Container, login: Callable[[str], Browser]
+    container: Container, login: Callable[[str], Officer]
 ) -> None:
     admin = login(ADMIN)
     before = officers(container)
@@ -105,7 +83,7 @@ def test_posts_without_a_valid_csrf_token_are_403_and_change_nothing(
 
 
 def test_the_page_lists_the_officers_with_their_forms_and_the_trail(
-    login: Callable[[str], Browser],
+    login: Callable[[str], Officer],
 ) -> None:
     admin = login(ADMIN)
     resp = admin.client.get("/admin/staff")
@@ -127,12 +105,13 @@ def test_the_page_lists_the_officers_with_their_forms_and_the_trail(
 
 
 def test_a_refused_form_comes_back_with_each_error_beside_its_field_and_changes_nothing(
-    container: Container, login: Callable[[str], Browser]
+    container: Container, login: Callable[[str], Officer]
 ) -> None:
     admin = login(ADMIN)
     before = officers(container)
     resp = admin.post(
         "/admin/staff",
+        json=False,
         **officer_form(email="andi@", roles=["loket", "lurah"], kecamatan="", wa="12"),
     )
     assert resp.status_code == 422
@@ -146,7 +125,7 @@ def test_a_refused_form_comes_back_with_each_error_beside_its_field_and_changes_
     assert 'value="andi@"' in html  # what was typed is kept
     assert officers(container) == before
     # AND a duplicate address is named as such
-    dup = admin.post("/admin/staff", json_=True, **officer_form(email=LOKET.upper()))
+    dup = admin.post("/admin/staff", **officer_form(email=LOKET.upper()))
     assert dup.status_code == 422
     assert dup.get_json()["fields"] == {
         "email": "Alamat e-mail ini sudah terdaftar sebagai petugas."
@@ -155,10 +134,10 @@ def test_a_refused_form_comes_back_with_each_error_beside_its_field_and_changes_
 
 
 def test_an_added_officer_can_log_in_and_the_page_says_what_was_done(
-    container: Container, login: Callable[[str], Browser]
+    container: Container, login: Callable[[str], Officer]
 ) -> None:
     admin = login(ADMIN)
-    resp = admin.post("/admin/staff", **officer_form(wa="0812 3456 789"))
+    resp = admin.post("/admin/staff", json=False, **officer_form(wa="0812 3456 789"))
     assert resp.status_code == 303
     assert resp.headers["Location"] == "/admin/staff?done=officer_added&claims=0"
     assert NEW not in resp.headers["Location"]  # no person in a URL
@@ -168,7 +147,7 @@ def test_an_added_officer_can_log_in_and_the_page_says_what_was_done(
     # AND the new officer is who SAPA says he is
     me = login(NEW).client.get("/worklist", headers=JSON)
     assert me.status_code == 200
-    added = admin.post("/admin/staff", json_=True, **officer_form(email="b@gowakab.go.id"))
+    added = admin.post("/admin/staff", **officer_form(email="b@gowakab.go.id"))
     assert added.get_json()["officer"]["roles"] == ["loket"]
 
 
@@ -176,29 +155,29 @@ def test_an_added_officer_can_log_in_and_the_page_says_what_was_done(
 
 
 def test_a_deactivated_officer_is_refused_at_once_and_his_claim_goes_back(
-    container: Container, login: Callable[[str], Browser], flow: Flow
+    container: Container, login: Callable[[str], Officer], flow: Flow
 ) -> None:
     # GIVEN the counter officer, logged in, holding a case
     loket = login(LOKET)
     case = flow.to("form_submitted")
-    taken = loket.client.post(f"/cases/{case.id}/claim", data={"csrf": loket.csrf}, headers=JSON)
+    taken = loket.post(f"/cases/{case.id}/claim")
     assert taken.status_code == 200
     # WHEN the admin deactivates him
     admin = login(ADMIN)
-    resp = admin.post("/admin/staff/deactivate", json_=True, email=LOKET)
+    resp = admin.post("/admin/staff/deactivate", email=LOKET)
     assert resp.status_code == 200
     body = resp.get_json()
     assert body["event"] == "officer_deactivated" and body["claims_returned"] == [case.reg_no]
     # THEN his next request is refused, and so is a new login
-    refused = loket.client.post(f"/cases/{case.id}/check", data={"csrf": loket.csrf}, headers=JSON)
+    refused = loket.post(f"/cases/{case.id}/check")
     assert refused.status_code == 403
     assert loket.client.get("/worklist", headers=JSON).status_code == 403
     assert login_status(admin.client.application.test_client(), LOKET) == 401
     assert container.store.get(case.id).state == "form_submitted"
     # AND the page says how many cases went back to the queue
-    page = admin.post("/admin/staff/reactivate", email=LOKET)
+    page = admin.post("/admin/staff/reactivate", json=False, email=LOKET)
     assert page.status_code == 303
-    again = admin.post("/admin/staff/deactivate", email=LOKET)
+    again = admin.post("/admin/staff/deactivate", json=False, email=LOKET)
     assert again.headers["Location"] == "/admin/staff?done=officer_deactivated&claims=0"
 
 
@@ -207,12 +186,12 @@ def login_status(client: FlaskClient, email: str) -> int:
 
 
 def test_a_refused_change_is_shown_beside_the_officer_and_changes_nothing(
-    container: Container, login: Callable[[str], Browser]
+    container: Container, login: Callable[[str], Officer]
 ) -> None:
     admin = login(ADMIN)
     before = officers(container)
     # the last admin may not leave
-    resp = admin.post("/admin/staff/deactivate", email=ADMIN)
+    resp = admin.post("/admin/staff/deactivate", json=False, email=ADMIN)
     assert resp.status_code == 409
     html = resp.get_data(as_text=True)
     found = re.search(r'<p class="error" id="o(\d+)-err-active">' + re.escape(LAST_ADMIN), html)
@@ -220,13 +199,12 @@ def test_a_refused_change_is_shown_beside_the_officer_and_changes_nothing(
     # the message on top of the page leads to that officer's row
     assert f'<a href="#petugas-{found.group(1)}">Lihat Admin SAPA</a>' in html
     # nor give up the role (JSON: the reason in `fields`)
-    resp = admin.post(
-        "/admin/staff/change", json_=True, email=ADMIN, name="Admin SAPA", roles=["kabid"]
-    )
+    resp = admin.post("/admin/staff/change", email=ADMIN, name="Admin SAPA", roles=["kabid"])
     assert resp.status_code == 422 and resp.get_json()["fields"] == {"roles": LAST_ADMIN}
     # a change filled in on an outdated page is refused
     resp = admin.post(
         "/admin/staff/change",
+        json=False,
         email=LOKET,
         name="Nama Baru",
         roles=["loket"],
@@ -236,7 +214,9 @@ def test_a_refused_change_is_shown_beside_the_officer_and_changes_nothing(
     assert resp.status_code == 409
     assert "baru saja diubah oleh admin lain" in resp.get_data(as_text=True)
     # a change with errors opens that officer's form with them
-    resp = admin.post("/admin/staff/change", email=LOKET, name="", roles=["loket"], kecamatan="")
+    resp = admin.post(
+        "/admin/staff/change", json=False, email=LOKET, name="", roles=["loket"], kecamatan=""
+    )
     assert resp.status_code == 422
     found = errors_beside_fields(resp.get_data(as_text=True))
     assert sorted(v for v in found.values()) == [
@@ -245,17 +225,21 @@ def test_a_refused_change_is_shown_beside_the_officer_and_changes_nothing(
     ]
     assert "<details open>" in resp.get_data(as_text=True)
     # an unknown officer
-    assert admin.post("/admin/staff/deactivate", email="x@gowakab.go.id").status_code == 404
+    assert (
+        admin.post("/admin/staff/deactivate", json=False, email="x@gowakab.go.id").status_code
+        == 404
+    )
     assert officers(container) == before
 
 
 def test_a_change_is_applied_and_on_the_trail(
-    container: Container, login: Callable[[str], Browser]
+    container: Container, login: Callable[[str], Officer]
 ) -> None:
     admin = login(ADMIN)
     revision = container.store.staff_roster().get(LOKET).revision  # type: ignore[union-attr]
     resp = admin.post(
         "/admin/staff/change",
+        json=False,
         email=LOKET,
         name="Andi Baru",
         roles=["loket"],

@@ -35,22 +35,16 @@ from sapa.domain.staff import (
 )
 from sapa.services import sla_sweep, staff_admin
 from sapa.services.staff_admin import OfficerForm
-from tests.conftest import RecordingQueue, make_container
-from tests.functions.conftest import BONTONOMPO, SOMBA_OPU, FakeWhatsApp, Flow
+from tests.conftest import make_container
+from tests.functions.conftest import BONTONOMPO, SOMBA_OPU, Flow
+
+# the function tests' fixture: cases walked along the SOP with the services
+from tests.functions.conftest import flow as flow
 
 ADMIN = "admin@sapa.test"
 LOKET = "loket.sombaopu@sapa.test"
 KABID = "kabid@sapa.test"
 NEW = "andi.loket@gowakab.go.id"
-
-
-@pytest.fixture
-def flow(container: Container) -> Flow:
-    wa = FakeWhatsApp()
-    container.whatsapp = wa  # type: ignore[misc]
-    queue = container.queue
-    assert isinstance(queue, RecordingQueue)
-    return Flow(container, wa, queue)
 
 
 def member(c: Container, email: str) -> StaffMember:

@@ -31,9 +31,12 @@ from tests.functions.conftest import (  # noqa: F401  (names the tests import fr
 )
 
 # tests/functions' fixtures, offered to these tests too: `login(email)`, an officer on the staff
-# function's test client, and `flow`, cases walked along the SOP with the services.
+# function's test client, `flow`, cases walked along the SOP with the services, and
+# `run_task(kind, payload, name)`, a task delivered to its function as Cloud Tasks does.
+from tests.functions.conftest import client_for as client_for
 from tests.functions.conftest import flow as flow
 from tests.functions.conftest import login as login
+from tests.functions.conftest import run_task as run_task
 
 DATA = ROOT / "shared" / "sapa" / "data"
 
@@ -199,27 +202,6 @@ def bare_cases(container: Container, library: Library) -> dict[str, str]:
 
 def siak_draft() -> bytes:
     return tiny_pdf("Konsep KTP-el dari SIAK")
-
-
-def run_task(c: Container, kind: str, payload: dict[str, Any], name: str) -> Any:
-    """Deliver a task to its function the way Cloud Tasks does (bearer token, task headers)."""
-    import json as _json
-
-    return (
-        app_for(kind)
-        .test_client()
-        .post(
-            "/",
-            data=_json.dumps(payload).encode(),
-            headers={
-                "Content-Type": "application/json",
-                "Authorization": f"Bearer {c.settings.secret('task_token')}",
-                "X-CloudTasks-QueueName": kind,
-                "X-CloudTasks-TaskName": name,
-                "X-CloudTasks-TaskRetryCount": "0",
-            },
-        )
-    )
 
 
 LOKET_2 = "loket2.sombaopu@sapa.test"

@@ -41,7 +41,6 @@ from .conftest import (
     app_for,
     assert_unchanged,
     changes,
-    run_task,
     siak_draft,
     snapshot,
 )
@@ -279,7 +278,12 @@ def test_the_admin_reassigns_a_claimed_step_to_an_officer_of_its_role(
 
 
 def test_a_reply_from_the_case_page_queues_the_text_and_is_audited(
-    container: Container, flow: Flow, wa: FakeWhatsApp, queue: RecordingQueue, login: Login
+    container: Container,
+    flow: Flow,
+    wa: FakeWhatsApp,
+    queue: RecordingQueue,
+    login: Login,
+    run_task: Callable[..., Any],
 ) -> None:
     # GIVEN a case the counter officer is looking at
     case = flow.to("form_submitted")
@@ -298,7 +302,7 @@ def test_a_reply_from_the_case_page_queues_the_text_and_is_audited(
     last = container.store.events(case.id)[-1]
     assert (last.event, last.actor_id, last.detail) == ("reply", LOKET, {"length": len(text)})
     # AND when the queue delivers it, the resident gets it on WhatsApp from Somba Opu's number
-    assert run_task(container, task.kind, task.payload, task.name or "").status_code == 200
+    assert run_task(task.kind, task.payload, task.name or "").status_code == 200
     assert [(s.kind, s.to, s.body) for s in wa.sent][-1] == ("text", case.wa_id, text)
     assert f"demo-{SOMBA_OPU}" == wa.sent[-1].phone_number_id
     assert text in [m["body"] for m in officer.case(case.id)["messages"]]
@@ -395,7 +399,12 @@ def pdf_lines(pdf: bytes) -> list[str]:
 
 
 def test_the_siak_operator_downloads_the_hand_off_package_after_forwarding(
-    container: Container, flow: Flow, queue: RecordingQueue, clock: FixedClock, login: Login
+    container: Container,
+    flow: Flow,
+    queue: RecordingQueue,
+    clock: FixedClock,
+    login: Login,
+    run_task: Callable[..., Any],
 ) -> None:
     from sapa.domain.texts import FIELD_LABELS
     from sapa.services.handoff import SIAK_ORDER
@@ -408,7 +417,7 @@ def test_the_siak_operator_downloads_the_hand_off_package_after_forwarding(
     # THEN the package is not there until the siak_handoff task has run
     assert operator.get(f"/cases/{case.id}/handoff").status_code == 404
     (task,) = [t for t in queue.take() if t.kind == "siak_handoff"]
-    ran = run_task(container, task.kind, task.payload, task.name or "")
+    ran = run_task(task.kind, task.payload, task.name or "")
     assert ran.get_json() == {"status": "ok", "result": "ready"}
     stored = container.store.get(case.id)
     assert stored.handoff is not None
@@ -450,7 +459,7 @@ def test_the_siak_operator_downloads_the_hand_off_package_after_forwarding(
     # WHEN the task runs again later (a retry), THEN the package is the same bytes
     clock.advance(3600)
     before = snapshot(container, case.id)
-    again = run_task(container, task.kind, task.payload, "retry-of-" + (task.name or ""))
+    again = run_task(task.kind, task.payload, "retry-of-" + (task.name or ""))
     assert again.get_json() == {"status": "ok", "result": "already_ready"}
     # (the retry re-saves the case unchanged: only its version moves)
     assert set(changes(before, snapshot(container, case.id))) <= {"case.version"}

@@ -67,10 +67,15 @@ class Catalogue:
     greetings: tuple[str, ...] = ()
 
     def get(self, code: str) -> Service:
-        for s in self.services:
-            if s.code == code:
-                return s
-        raise KeyError(code)
+        found = self.find(code)
+        if found is None:
+            raise KeyError(code)
+        return found
+
+    def find(self, code: str | None) -> Service | None:
+        """The service of `code`; None for no code, or one the catalogue does not hold (any
+        more: an office may take a service out of its catalogue)."""
+        return next((s for s in self.services if s.code == code), None) if code else None
 
 
 @dataclass(frozen=True)

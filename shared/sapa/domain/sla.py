@@ -557,20 +557,14 @@ def format_duration(seconds: float | None) -> str:
     return f"{sec} dtk"
 
 
-def format_short(seconds: float | None) -> str:
-    """A duration for a narrow column: as format_duration (which leaves out the seconds from
-    one hour up)."""
-    return format_duration(seconds)
-
-
 def clock_parts(raw: float | None, working: float | None, clock: str) -> tuple[str, str | None]:
     """A duration as staff read it, in two parts: on a working-hours clock the working figure
     ('2 j 10 mnt kerja') and the raw one beside it ('18 j 10 mnt total'); on raw time, or when
     both read the same, the one figure and None."""
-    total = format_short(raw)
+    total = format_duration(raw)
     if clock != WORKING or working is None or raw is None:
         return total, None
-    main = format_short(working)
+    main = format_duration(working)
     if main == total:
         return total, None
     return f"{main} kerja", f"{total} total"

@@ -217,13 +217,6 @@ def _fresh(case: Case, doc: DocumentRef | None) -> bool:
     return doc is not None and (case.corrections_at is None or doc.at >= case.corrections_at)
 
 
-def _service_or_none(c: Container, code: str) -> Service | None:
-    try:
-        return c.catalogue.get(code)
-    except KeyError:
-        return None
-
-
 def _keep_progress(
     c: Container, case: Case, fields: dict[str, str], refs: list[DocumentRef]
 ) -> None:
@@ -257,7 +250,7 @@ def _keep_progress(
 def _validate(c: Container, case: Case, fields: dict[str, str]) -> tuple[Service, dict[str, Any]]:
     f = {k: (v or "").strip() for k, v in fields.items()}
     errors: dict[str, str] = {}
-    service = _service_or_none(c, f.get("service", ""))
+    service = c.catalogue.find(f.get("service"))
     if service is None:
         errors["service"] = text("service_required")
     for name in REQUIRED_FIELDS:
@@ -330,7 +323,7 @@ def submit(c: Container, token: str, sub: Submission) -> Case:
         service, clean = _validate(c, case, fields)
     except ValidationFailed as exc:
         errors.update(exc.fields)
-        service = _service_or_none(c, fields.get("service", ""))  # type: ignore[assignment]
+        service = c.catalogue.find(fields.get("service"))  # type: ignore[assignment]
         clean = {}
     refs: list[DocumentRef] = []
     # The chosen service's documents; with none chosen, any the catalogue knows (as a document

@@ -11,6 +11,12 @@ def task_name(kind: str, *parts: object) -> str:
     return f"{kind}-{digest}"
 
 
+def reply_message_id(case_id: str, seq: int) -> str:
+    """The id under which an officer's reply, noted as the case's audit event `seq`, is
+    recorded once it is sent: the message id of its notify task (notify.notify)."""
+    return f"out:{task_name('notify', case_id, 'reply', seq)}"
+
+
 # The id of a reply button SAPA sends is this prefix and the keyword the tap stands for
 # (notify.BUTTONS); intake reads a tap on it as that keyword typed.
 BUTTON_PREFIX = "SAPA_"

@@ -20,7 +20,7 @@ from sapa.domain.reference import Service
 from sapa.domain.texts import STATE_LABELS, text
 from sapa.ports import Message
 from sapa.services import estimate, survey
-from sapa.services.names import BUTTON_PREFIX
+from sapa.services.names import BUTTON_PREFIX, reply_message_id
 from sapa.services.unit import hold, mutate, release
 
 log = logging.getLogger(__name__)
@@ -95,11 +95,7 @@ def named_service(c: Container, case: Case) -> Service | None:
     """The service the resident is asking for, as far as SAPA knows: the one they chose in
     the guest book (submitted, else in the draft), else the one their first WhatsApp message
     named (the hint)."""
-    code = case.service or case.draft_form.get("service", case.service_hint or "")
-    try:
-        return c.catalogue.get(code) if code else None
-    except KeyError:
-        return None
+    return c.catalogue.find(case.service or case.draft_form.get("service", case.service_hint or ""))
 
 
 def greeting(c: Container, case: Case) -> str:
@@ -216,19 +212,14 @@ def contact_already_said(c: Container, case: Case, message_id: str, contacted_at
         if c.store.claim_key(key, value={"said": said}):
             decided = {"said": said}
             if said:  # staff see on the case why the resident got no automatic message
-                now = c.clock.now()
-
-                def note(case: Case) -> None:
-                    case.note(
-                        Actor.system(),
-                        "message_skipped",
-                        now,
-                        message=message_id,
-                        kind="contacted",
-                        reason="officer_wrote_to_resident",
-                    )
-
-                mutate(c, case.id, note)
+                _system_note(
+                    c,
+                    case.id,
+                    "message_skipped",
+                    message=message_id,
+                    kind="contacted",
+                    reason="officer_wrote_to_resident",
+                )
         else:
             decided = c.store.get_key(key) or {"said": said}  # another attempt decided first
     return bool(decided.get("said"))
@@ -253,14 +244,12 @@ def _officer_wrote(c: Container, case: Case, since: datetime) -> bool:
 def _reply_on_its_way(c: Container, case: Case, since: datetime, until: datetime) -> bool:
     """An officer's reply recorded on the case in [since, until] whose message has neither
     gone out nor been refused yet (its task is queued or running)."""
-    from sapa.services.names import task_name
-
     events = c.store.events(case.id)
     refused = {e.detail.get("message") for e in events if e.event == "message_not_sent"}
     for e in events:
         if e.event != "reply" or not since <= e.at <= until:
             continue
-        reply_id = f"out:{task_name('notify', case.id, 'reply', e.seq)}"
+        reply_id = reply_message_id(case.id, e.seq)
         if reply_id not in refused and not c.store.message_exists(reply_id):
             return True
     return False
@@ -316,15 +305,10 @@ def notify_staff(
 def _note_officer_alert(
     c: Container, case_id: str, kind: str, email: str, refused: str | None = None
 ) -> None:
-    now = c.clock.now()
-
-    def note(case: Case) -> None:
-        detail: dict[str, Any] = {"kind": kind, "to": email}
-        if refused is not None:
-            detail["refused"] = refused[:300]
-        case.note(Actor.system(), "officer_alerted", now, **detail)
-
-    mutate(c, case_id, note)
+    detail: dict[str, Any] = {"kind": kind, "to": email}
+    if refused is not None:
+        detail["refused"] = refused[:300]
+    _system_note(c, case_id, "officer_alerted", **detail)
 
 
 # Questions a resident answers by tapping: reply buttons (id, title of at most 20 characters).
@@ -448,19 +432,7 @@ def send(
 def _note_not_sent(c: Container, case: Case, message_id: str, kind: str, reason: str) -> None:
     if not c.store.claim_key(f"not-sent-{message_id}"):
         return  # a retry of the same task: already on the case
-    now = c.clock.now()
-
-    def note(case: Case) -> None:
-        case.note(
-            Actor.system(),
-            "message_not_sent",
-            now,
-            message=message_id,
-            kind=kind,
-            reason=reason[:300],
-        )
-
-    mutate(c, case.id, note)
+    _system_note(c, case.id, "message_not_sent", message=message_id, kind=kind, reason=reason[:300])
 
 
 def send_reference(case: Case, message_id: str, type_: str, kind: str) -> str:
@@ -477,17 +449,16 @@ def note_delayed(c: Container, case_id: str, message_id: str, kind: str, reason:
         return
     if not c.store.claim_key(f"delayed-noted-{message_id}"):
         return
+    _system_note(c, case_id, "message_delayed", message=message_id, kind=kind, reason=reason[:300])
+
+
+def _system_note(c: Container, case_id: str, event: str, **detail: Any) -> None:
+    """SAPA's own note on the case's audit trail about its messages (one skipped, not sent,
+    delayed; an officer alerted), stamped now."""
     now = c.clock.now()
 
     def note(case: Case) -> None:
-        case.note(
-            Actor.system(),
-            "message_delayed",
-            now,
-            message=message_id,
-            kind=kind,
-            reason=reason[:300],
-        )
+        case.note(Actor.system(), event, now, **detail)
 
     mutate(c, case_id, note)
 

@@ -12,7 +12,6 @@ from zoneinfo import ZoneInfo
 from sapa.bootstrap import Container
 from sapa.domain.case import Actor, Case, DocumentRef
 from sapa.domain.errors import NotFound, PermanentError, TransientError
-from sapa.domain.reference import Service
 from sapa.domain.registration import document_filename
 from sapa.domain.texts import text
 from sapa.domain.values import mask_name
@@ -286,17 +285,10 @@ def _signed_blobs(c: Container, doc_id: str) -> list[str]:
     return keys
 
 
-def _service(c: Container, case: Case) -> Service | None:
-    try:
-        return c.catalogue.get(case.service) if case.service else None
-    except KeyError:  # a service the office has since taken out of its catalogue
-        return None
-
-
 def signed_filename(c: Container, case: Case) -> str:
     """The signed PDF's name for the resident: the document's short name and the
     registration number, e.g. KK-730608-20261203-0001.pdf."""
-    service = _service(c, case)
+    service = c.catalogue.find(case.service)
     return document_filename(service.file_code if service else "", case.reg_no)
 
 
@@ -304,7 +296,7 @@ def delivery_caption(c: Container, case: Case) -> str:
     """What the signed document says on WhatsApp: which document it is, that its electronic
     signature (the QR code) makes it valid, whether the resident may print it on plain paper
     (Permendagri 109/2019: KK and akta, not the cards), and thanks."""
-    service = _service(c, case)
+    service = c.catalogue.find(case.service)
     parts = [
         text(
             "wa_delivered_caption",

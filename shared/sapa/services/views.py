@@ -113,6 +113,8 @@ def case_summary(c: Container, case: Case, *, show_nik: bool = False) -> dict[st
         y, m, d = str(form["birth_date"]).split("-")
         form["birth_date"] = f"{d}-{m}-{y}"
     waiting = case.waiting_step(c.sop)
+    # what the resident's first WhatsApp message seemed to ask for, until they choose
+    hint = None if case.service else c.catalogue.find(case.service_hint)
     names: dict[str, str] = {}
     if case.service:
         names = {r.key: r.name for r in c.catalogue.get(case.service).requirements}
@@ -126,12 +128,7 @@ def case_summary(c: Container, case: Case, *, show_nik: bool = False) -> dict[st
         "wa": mask_phone(case.wa_id),
         "service": case.service,
         "service_name": c.catalogue.get(case.service).name if case.service else None,
-        # what the resident's first WhatsApp message seemed to ask for, until they choose
-        "service_hint_name": next(
-            (s.name for s in c.catalogue.services if s.code == case.service_hint), None
-        )
-        if not case.service
-        else None,
+        "service_hint_name": hint.name if hint else None,
         "form": form,
         "waiting_step": waiting.key if waiting else None,
         "waiting_role": waiting.role if waiting else None,
@@ -497,7 +494,7 @@ def document_viewer(case: Case) -> dict[str, Any]:
     SIAK draft while the head of division approves it and the head of office signs it; else
     the resident's first document."""
     docs = []
-    for n, d in enumerate(case.documents + [d for d in (case.draft, case.signed) if d]):
+    for n, d in enumerate(numbered_documents(case)):
         kind = "signed" if d is case.signed else "draft" if d is case.draft else "resident"
         docs.append(
             {
@@ -538,9 +535,8 @@ def _signed(c: Container, case: Case, events: list[AuditEvent]) -> dict[str, Any
     )
     if doc_id is None and case.draft is not None:
         doc_id = signing.document_id(case)
-    n = len(case.documents) + (1 if case.draft is not None else 0)
     return {
-        "n": n,
+        "n": len(numbered_documents(case)) - 1,  # numbered last
         "verify_url": signing.verify_url(c, doc_id) if doc_id else None,
         "status": case.document_status,
     }
@@ -654,10 +650,16 @@ def assignees(c: Container, case: Case, staff: StaffMember) -> list[dict[str, st
     ]
 
 
+def numbered_documents(case: Case) -> list[DocumentRef]:
+    """The case's documents as the case page numbers them: the resident's, then the SIAK
+    draft, then the signed document."""
+    return case.documents + [d for d in (case.draft, case.signed) if d is not None]
+
+
 def document(case: Case, n: int) -> DocumentRef:
     """The case page's document number `n`: the resident's documents, then the SIAK draft and
     the signed document. A withdrawn one (the resident deleted its message) is gone."""
-    docs = case.documents + [d for d in (case.draft, case.signed) if d is not None]
+    docs = numbered_documents(case)
     if not 0 <= n < len(docs):
         raise NotFound("Dokumen tidak ada.")
     if docs[n].withdrawn_at is not None:

@@ -11,7 +11,7 @@ from sapa.domain.case import REVOKE_ROLES, Actor, Case
 from sapa.domain.errors import Conflict, Forbidden, SapaError, ValidationFailed
 from sapa.domain.texts import text
 from sapa.ports import Message, StaffMember
-from sapa.services.names import task_name
+from sapa.services.names import reply_message_id, task_name
 from sapa.services.steps import PREPARE, STEPS, Act, ActionInput, Handler
 from sapa.services.unit import mutate, outbox_task
 
@@ -161,11 +161,6 @@ def _reassign(act: Act, case: Case) -> None:
         raise ValidationFailed(text("form_has_errors"), {"assignee": text("assignee_invalid")})
     to = Actor(id=target.email, role=step.role, kecamatan=target.kecamatan, name=target.name)
     case.reassign(c.sop, admin, to, now)
-
-
-def reply_message_id(case_id: str, seq: int) -> str:
-    """The id under which the reply noted as audit event `seq` is recorded once it is sent."""
-    return f"out:{task_name('notify', case_id, 'reply', seq)}"
 
 
 PENDING = "pending:"  # the id prefix of a reply on its way (see _reply)
