@@ -173,20 +173,28 @@ def finish(stack: LocalStack, r: Resident, t: threading.Thread) -> None:
 
 
 def assert_once_each(stack: LocalStack, r: Resident) -> None:
-    """One guest-book link, one 'received', one 'contacted', one document on the phone; one
-    signature in the delivered PDF; one sign and one deliver in the audit trail."""
+    """One guest-book link, one 'received', one 'contacted', one document and one survey
+    invitation on the phone; one signature in the delivered PDF; one sign and one deliver in
+    the audit trail."""
     assert r.case_id is not None
     c = stack.c
+    case_id = r.case_id
+
+    def invited() -> bool:  # it follows the document's "delivered" status, on its own task
+        return any(m.data.get("kind") == "survey_invite" for m in c.store.messages(case_id))
+
+    wait_for("the survey invitation", invited)
+    wait_for("the queue to drain", lambda: c.queue.pending() == 0)  # type: ignore[attr-defined]
     sim: WaSimulator = stack.app.passthrough.extensions[EXTENSION]  # type: ignore[union-attr]
     phone = [m for m in sim.store.conversation(demo.PHONE_NUMBER_ID, r.wa_id)]
     out = [m for m in c.store.messages(r.case_id) if m.direction == "out"]
     kinds = Counter(str(m.data.get("kind") or m.type) for m in out)
     trail = [(e.event, e.detail) for e in c.store.events(r.case_id) if e.event != "claim"]
     assert kinds == Counter(
-        {"guestbook_link": 1, "form_received": 1, "contacted": 1, "document": 1}
+        {"guestbook_link": 1, "form_received": 1, "contacted": 1, "document": 1, "survey_invite": 1}
     ), f"{kinds}\n{trail}"
     sent = [m for m in phone if m["direction"] == "out"]
-    assert len(sent) == len(out) == 4
+    assert len(sent) == len(out) == 5
     assert {m["wamid"] for m in sent} == {m.data["wamid"] for m in out}
     events = Counter(e.event for e in c.store.events(r.case_id))
     assert events["sign"] == 1 and events["deliver"] == 1 and events["send_link"] == 1
