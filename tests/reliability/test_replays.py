@@ -193,7 +193,7 @@ def snapshot(stack: LocalStack, case_id: str, wa_id: str) -> dict[str, Any]:
     )
     for value, mark in marks:
         text = text.replace(value, mark)
-    text = re.sub(r"/guestbook/f/[^\s\"\\]+", "/guestbook/f/<token>", text)
+    text = re.sub(r"/guestbook/([fs])/[^\s\"\\]+", r"/guestbook/\1/<token>", text)
     text = re.sub(r"wamid\.[A-Za-z0-9_=-]+", "<wamid>", text)
     text = re.sub(r"\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:\d\d)?", "<time>", text)
     text = re.sub(r"\b\d{1,2}/\d{1,2} \d\d:\d\d\b|\b\d\d:\d\d(:\d\d)?\b", "<time>", text)
