@@ -21,7 +21,7 @@ from sapa.domain.texts import ROLE_LABELS
 from sapa.ports import StaffMember
 from sapa.services import access, export, skm
 
-ENDPOINTS = ("skm", "skm_csv", "skm_xlsx", "skm_publish")
+ENDPOINTS = ("skm", "skm_csv", "skm_xlsx", "skm_pdf", "skm_publish")
 BAD_TABLE = "Tabel tidak dikenal. Pilih salah satu: {names}."
 
 
@@ -50,6 +50,15 @@ def handle(
         data = export.workbook(skm.info(report, c.region.office, c), skm.tables(report).values())
         mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         return _attachment(data, mime, f"{name}.xlsx")
+    if endpoint == "skm_pdf":
+        from sapa.services.report_pdf import skm_report
+
+        pdf = skm_report(report, office=c.region.office, region=c.region, generated=c.clock.now())
+        resp = _attachment(pdf, "application/pdf", f"{name}.pdf")
+        resp.headers["Content-Disposition"] = resp.headers["Content-Disposition"].replace(
+            "attachment", "inline"
+        )
+        return resp
     if wants_json(request):
         return json_response(_json(report))
     return _page(c, request, staff, base, csrf, report, {}, 200)
