@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 import flask
 from markupsafe import Markup
 
+import _staff_auth as auth
 from _dashboard import _attachment, _today
 from _edge import json_response, wants_json
 from _render import page
@@ -20,7 +21,7 @@ from sapa.domain.texts import ROLE_LABELS
 from sapa.ports import StaffMember
 from sapa.services import access, export, skm
 
-ENDPOINTS = ("skm", "skm_csv", "skm_xlsx")
+ENDPOINTS = ("skm", "skm_csv", "skm_xlsx", "skm_pdf", "skm_publish")
 BAD_TABLE = "Tabel tidak dikenal. Pilih salah satu: {names}."
 
 
@@ -29,6 +30,8 @@ def handle(
 ) -> Any:
     access.may_see_reports(staff)
     today = _today(c)
+    if endpoint == "skm_publish":
+        return _publish(c, request, staff, base)
     try:
         filters = skm.parse_filters(c, request.args, today)
     except ValidationFailed as exc:
@@ -47,6 +50,15 @@ def handle(
         data = export.workbook(skm.info(report, c.region.office, c), skm.tables(report).values())
         mime = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
         return _attachment(data, mime, f"{name}.xlsx")
+    if endpoint == "skm_pdf":
+        from sapa.services.report_pdf import skm_report
+
+        pdf = skm_report(report, office=c.region.office, region=c.region, generated=c.clock.now())
+        resp = _attachment(pdf, "application/pdf", f"{name}.pdf")
+        resp.headers["Content-Disposition"] = resp.headers["Content-Disposition"].replace(
+            "attachment", "inline"
+        )
+        return resp
     if wants_json(request):
         return json_response(_json(report))
     return _page(c, request, staff, base, csrf, report, {}, 200)
@@ -120,6 +132,10 @@ def _page(
         chart=Markup(skm.chart(r)) if r else "",  # noqa: S704 (our own numbers, text escaped)
         query=urlencode(r.filters.query()) if r else "",
         shown_from=skm.SHOWN_FROM,
+        may_publish=skm.PUBLISH_ROLE in staff.roles,
+        published=skm.published(c, r.filters.period.code) if r else None,
+        flash=request.args.get("terbit", ""),
+        public_url=f"{c.settings.verify_base}/ikm",
         fmt=_cell,
         element_names={e.code: e.name for e in ikm.ELEMENTS},
     )
@@ -132,3 +148,18 @@ def _cell(kind: str, value: Any) -> str:
     if kind in export.DECIMALS and kind != "seconds":
         return f"{float(value):.{export.DECIMALS[kind]}f}".replace(".", ",")
     return str(value)
+
+
+def _publish(c: Container, request: flask.Request, staff: StaffMember, base: str) -> flask.Response:
+    """The head of office publishes the chosen period (POST, with the form's CSRF token)."""
+    auth.check_csrf(c, request, staff)
+    code = request.form.get("periode", "")
+    try:
+        snapshot = skm.publish(c, staff, code)
+    except ValueError:
+        raise ValidationFailed(skm.T["summary"], {"periode": skm.T["bad_period"]}) from None
+    if wants_json(request):
+        return json_response(snapshot)
+    return flask.redirect(
+        f"{base}/skm?{urlencode({'periode': snapshot['period'], 'terbit': '1'})}", 303
+    )

@@ -36,6 +36,8 @@ _routes = Map(
         Rule("/skm", endpoint="skm"),
         Rule("/skm.csv", endpoint="skm_csv"),
         Rule("/skm.xlsx", endpoint="skm_xlsx"),
+        Rule("/skm.pdf", endpoint="skm_pdf"),
+        Rule("/skm/publish", endpoint="skm_publish", methods=["POST"]),
         *_admin.RULES,
         Rule("/cases/<case_id>", endpoint="case"),
         Rule("/cases/<case_id>/documents/<int:n>", endpoint="document"),

@@ -1,4 +1,5 @@
-"""HTTP function: the public page behind the QR code of a signed document."""
+"""HTTP function: the public pages: behind the QR code of a signed document (/d/<id>), and the
+published satisfaction index (/ikm)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ import flask
 
 from _edge import client_of, http_function, json_response, wants_json
 from _render import page
-from sapa.bootstrap import container
+from sapa.bootstrap import Container, container
 from sapa.domain.errors import NotFound
 from sapa.domain.texts import text
 from sapa.ratelimit import limiter_secret, shared_limiter
-from sapa.services import signing
+from sapa.services import signing, skm
 
 MAX_PDF = 20 * 1024 * 1024
 _limiter = None  # the limit is counted in the CaseStore (shared by every instance)
@@ -28,6 +29,8 @@ def client_ip(request: flask.Request) -> str:
 def verify_http(request: flask.Request) -> Any:
     c = container()
     parts = [p for p in request.path.split("/") if p]
+    if parts == ["ikm"]:
+        return _ikm(c, request)
     if len(parts) != 2 or parts[0] != "d":
         return page(
             "message.html", 404, title="Tidak ditemukan", message="Dokumen tidak ditemukan."
@@ -62,3 +65,14 @@ def verify_http(request: flask.Request) -> Any:
     if wants_json(request):
         return json_response(asdict(view))
     return page("verify.html", view=view)
+
+
+def _ikm(c: Container, request: flask.Request) -> flask.Response:
+    """The public page of the satisfaction index: the newest period the head of office
+    published, per service (PermenPANRB 14/2017 asks for the result to be made public)."""
+    shown = skm.latest_published(c)
+    if wants_json(request):
+        return json_response(shown or {"period": None})
+    resp = page("public_ikm.html", shown=shown, office=c.region.office)
+    resp.headers["Cache-Control"] = "public, max-age=300"
+    return resp

@@ -21,7 +21,7 @@ from sapa.dev.seed import SeedParams, seed_store
 from sapa.domain import ikm
 from sapa.domain.case import Case
 from sapa.services import skm
-from tests.functions.test_dashboard import FORBIDDEN, login
+from tests.functions.test_dashboard import FORBIDDEN, login, pdf_text
 
 JSON = {"Accept": "application/json"}
 Q4 = {"periode": "2026-T4"}
@@ -176,3 +176,22 @@ def test_periods_are_quarters_semesters_and_years(
 def test_other_period_codes_are_refused(code: str) -> None:
     with pytest.raises(ValueError):
         skm.period(code)
+
+
+def test_the_pdf_report_follows_the_annexs_chapters_and_its_figures(
+    container: Container, seeded: list[Case], as_: Callable[[str], FlaskClient]
+) -> None:
+    client = as_("kadis@sapa.test")
+    body = client.get("/skm", query_string=Q4, headers=JSON).get_json()
+    resp = client.get("/skm.pdf", query_string=Q4)
+    assert resp.status_code == 200 and resp.mimetype == "application/pdf"
+    words = " ".join(pdf_text(resp.data).split())
+    chapters = ["PENDAHULUAN", "PENGUMPULAN DATA", "HASIL PENGOLAHAN DATA", "ANALISIS"]
+    positions = [words.index(f"BAB {n}") for n in ("I ", "II ", "III ", "IV ", "V ")]
+    assert positions == sorted(positions)
+    assert all(chapter in words for chapter in [*chapters, "KESIMPULAN", "KUESIONER"])
+    assert body["result"]["ikm"].replace(".", ",") in words
+    assert f"{body['respondents']}" in words and "Krejcie" in words
+    assert "Kepala Dinas" in words and "@sapa.test" not in words
+    for element in body["elements"]:
+        assert f"{Decimal(element['nrr']):.2f}".replace(".", ",") in words

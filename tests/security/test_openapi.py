@@ -28,7 +28,7 @@ MANUAL: dict[str, dict[str, set[str]]] = {
         "/f/{token}/doc/{requirement}": {"post"},
         "/s/{token}": {"get", "post"},
     },
-    "/verify": {"/d/{document_id}": {"get", "post"}},
+    "/verify": {"/d/{document_id}": {"get", "post"}, "/ikm": {"get"}},
     "/esign/callback": {"": {"post"}},
     "/approval": {"/{case_id}": {"get", "post"}},
     "/jobs/retention": {"": {"post"}},

@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Sequence
-from typing import Any
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from sapa.domain.reference import Region
@@ -21,6 +23,9 @@ from sapa.services.dashboard import (
     steps_chart,
     weeks_chart,
 )
+
+if TYPE_CHECKING:
+    from sapa.services.skm import SkmReport
 
 # The PDF's standard fonts speak Latin-1: the few other characters our texts use are mapped.
 _A11Y = re.compile(r"<(title|desc)\b[^>]*>.*?</\1>", re.S)
@@ -38,45 +43,13 @@ def _month_name(d: Dashboard) -> str:
 
 def monthly_report(d: Dashboard, *, office: str, region: Region, sop: Sop) -> bytes:
     """The report of the dashboard `d` (one month, all kecamatan and services) as PDF bytes."""
-    from fpdf import FPDF
-
-    zone = ZoneInfo(region.timezone)
-    generated = d.generated_at.astimezone(zone)
-
-    class Report(FPDF):
-        def footer(self) -> None:
-            self.set_y(-14)
-            self.set_font("helvetica", "", 8)
-            self.set_text_color(90, 100, 112)
-            self.cell(
-                0,
-                6,
-                latin1(
-                    f"SAPA - dibuat {generated:%d-%m-%Y %H:%M} {_zone_name(region.timezone)}"
-                    f" - halaman {self.page_no()}/{{nb}}"
-                ),
-                align="C",
-            )
-
-    pdf = Report(orientation="P", unit="mm", format="A4")
-    pdf.set_title(latin1(f"Laporan kepatuhan SOP {_month_name(d)}"))
-    pdf.set_author(latin1(office))
-    pdf.set_creator("SAPA")
-    pdf.set_creation_date(d.generated_at)
-    pdf.set_auto_page_break(True, margin=18)
-    pdf.set_margins(15, 15, 15)
-    pdf.add_page()
+    pdf = _document(f"Laporan kepatuhan SOP {_month_name(d)}", office, region, d.generated_at)
 
     def heading(text: str, size: int = 12) -> None:
-        pdf.set_font("helvetica", "B", size)
-        pdf.set_text_color(11, 93, 59)
-        pdf.multi_cell(0, size * 0.5, latin1(text), new_x="LMARGIN", new_y="NEXT")
-        pdf.set_text_color(27, 27, 27)
-        pdf.ln(1)
+        _heading(pdf, text, size)
 
     def para(text: str, size: int = 10) -> None:
-        pdf.set_font("helvetica", "", size)
-        pdf.multi_cell(0, 5, latin1(text), new_x="LMARGIN", new_y="NEXT")
+        _para(pdf, text, size)
 
     heading(office, 14)
     heading(f"Laporan Bulanan Kepatuhan SOP - {_month_name(d)}", 12)
@@ -189,6 +162,52 @@ def monthly_report(d: Dashboard, *, office: str, region: Region, sop: Sop) -> by
     return bytes(out)
 
 
+def _document(title: str, office: str, region: Region, generated: datetime) -> Any:
+    """An A4 report with its metadata and a footer of when it was made and the page numbers;
+    its first page added."""
+    from fpdf import FPDF
+
+    stamp = generated.astimezone(ZoneInfo(region.timezone))
+
+    class Report(FPDF):
+        def footer(self) -> None:
+            self.set_y(-14)
+            self.set_font("helvetica", "", 8)
+            self.set_text_color(90, 100, 112)
+            self.cell(
+                0,
+                6,
+                latin1(
+                    f"SAPA - dibuat {stamp:%d-%m-%Y %H:%M} {_zone_name(region.timezone)}"
+                    f" - halaman {self.page_no()}/{{nb}}"
+                ),
+                align="C",
+            )
+
+    pdf = Report(orientation="P", unit="mm", format="A4")
+    pdf.set_title(latin1(title))
+    pdf.set_author(latin1(office))
+    pdf.set_creator("SAPA")
+    pdf.set_creation_date(generated)
+    pdf.set_auto_page_break(True, margin=18)
+    pdf.set_margins(15, 15, 15)
+    pdf.add_page()
+    return pdf
+
+
+def _heading(pdf: Any, text: str, size: int = 12) -> None:
+    pdf.set_font("helvetica", "B", size)
+    pdf.set_text_color(11, 93, 59)
+    pdf.multi_cell(0, size * 0.5, latin1(text), new_x="LMARGIN", new_y="NEXT")
+    pdf.set_text_color(27, 27, 27)
+    pdf.ln(1)
+
+
+def _para(pdf: Any, text: str, size: int = 10) -> None:
+    pdf.set_font("helvetica", "", size)
+    pdf.multi_cell(0, 5, latin1(text), new_x="LMARGIN", new_y="NEXT")
+
+
 def _zone_name(tz: str) -> str:
     return {"Asia/Makassar": "WITA", "Asia/Jakarta": "WIB", "Asia/Jayapura": "WIT"}.get(tz, tz)
 
@@ -233,3 +252,179 @@ def _chart(pdf: Any, svg: str, width: float = 180) -> None:
     # titles and descriptions serve screen readers on the page; the PDF has the tables
     plain = _A11Y.sub("", svg)
     pdf.image(io.BytesIO(latin1(plain).encode("utf-8")), w=width)
+
+
+def skm_report(r: SkmReport, *, office: str, region: Region, generated: datetime) -> bytes:
+    """The satisfaction survey's report for a period as PDF bytes, in the chapters the
+    regulation's annex sets out for a report of SKM results (PermenPANRB 14/2017): introduction,
+    data collection, results, analysis, conclusion; then the questionnaire, and a signature
+    block for the head of office. Aggregates only: no resident and no officer is named."""
+    from sapa.domain import ikm
+    from sapa.services import skm
+
+    f = r.filters
+    scope = []
+    if f.kecamatan:
+        scope.append(f"Kecamatan {region.kecamatan_by_code(f.kecamatan).name}")
+    if f.service:
+        scope.append(f"layanan {next((g.name for g in r.by_service), f.service)}")
+    if f.role:
+        scope.append(f"langkah {ROLE_LABELS.get(f.role, f.role)}")
+    where = ", ".join(scope) or "seluruh kecamatan dan layanan"
+
+    pdf = _document(
+        f"Laporan Survei Kepuasan Masyarakat {f.period.label}", office, region, generated
+    )
+
+    def heading(text: str, size: int = 12) -> None:
+        _heading(pdf, text, size)
+
+    def para(text: str, size: int = 10) -> None:
+        _para(pdf, text, size)
+        pdf.ln(1)
+
+    def num(value: object, places: int = 2) -> str:
+        return "-" if value is None else f"{float(value):.{places}f}".replace(".", ",")  # type: ignore[arg-type]
+
+    heading("LAPORAN HASIL SURVEI KEPUASAN MASYARAKAT", 14)
+    heading(f"{office} - {f.period.label}", 12)
+    para(f"Periode {f.period.first:%d-%m-%Y} s.d. {f.period.last:%d-%m-%Y}; cakupan: {where}.")
+
+    heading("BAB I  PENDAHULUAN")
+    para(
+        "Survei Kepuasan Masyarakat (SKM) dilaksanakan sesuai Undang-Undang Nomor 25 Tahun 2009 "
+        "tentang Pelayanan Publik dan Peraturan Menteri PANRB Nomor 14 Tahun 2017 tentang "
+        "Pedoman Penyusunan Survei Kepuasan Masyarakat Unit Penyelenggara Pelayanan Publik, "
+        "untuk mengukur kepuasan pemohon atas layanan administrasi kependudukan melalui "
+        "WhatsApp dan menjadi dasar perbaikan layanan."
+    )
+
+    heading("BAB II  PENGUMPULAN DATA")
+    para(
+        "Setiap pemohon yang dokumennya sudah diterima di WhatsApp diundang satu kali mengisi "
+        "kuesioner daring (9 unsur pelayanan, skala 1 sampai 4) tanpa nama. Populasi adalah "
+        "permohonan yang selesai dalam periode; jumlah sampel minimum menurut tabel Krejcie "
+        "dan Morgan."
+    )
+    _table(
+        pdf,
+        ("Ukuran", "Nilai"),
+        [
+            ("Populasi (permohonan selesai)", str(r.population)),
+            ("Sampel minimum (Krejcie dan Morgan)", str(r.minimum_sample)),
+            ("Jumlah responden", str(r.respondents)),
+            ("Sampel minimum tercapai", "ya" if r.sample_met else "belum"),
+        ],
+        (110, 64),
+        size=9,
+    )
+    pdf.ln(2)
+
+    heading("BAB III  HASIL PENGOLAHAN DATA")
+    rows = [
+        (e.code, e.name, *(str(n) for n in e.answers), num(e.nrr), num(e.weighted, 3))
+        for e in r.elements
+    ]
+    _table(
+        pdf,
+        ("Unsur", "Unsur pelayanan", "1", "2", "3", "4", "NRR", "NRR x 1/9"),
+        rows,
+        (13, 71, 12, 12, 12, 12, 20, 22),
+        first_left=2,
+        size=8,
+    )
+    if r.result is None:
+        para(
+            f"Responden kurang dari {skm.SHOWN_FROM}: nilai rata-rata dan IKM tidak dihitung "
+            "untuk menjaga kerahasiaan jawaban."
+        )
+    else:
+        para(
+            f"IKM unit pelayanan = jumlah NRR tertimbang x 25 = {num(r.result.shown)}; mutu "
+            f"pelayanan {r.result.grade.letter} ({r.result.grade.label})."
+        )
+        _chart(pdf, skm.chart(r), 174)
+    grade_rows = [
+        (
+            g.letter,
+            g.label,
+            f"{num(g.lowest)} - {num(nxt.lowest - Decimal('0.01')) if nxt else '100,00'}",
+        )
+        for g, nxt in zip(ikm.GRADES, (None, *ikm.GRADES[:-1]), strict=True)
+    ]
+    _table(
+        pdf,
+        ("Mutu", "Kinerja unit pelayanan", "Nilai interval konversi IKM"),
+        grade_rows,
+        (20, 70, 84),
+        first_left=2,
+        size=8,
+    )
+    pdf.ln(2)
+
+    heading("BAB IV  ANALISIS")
+    if r.result is not None:
+        names = {e.code: e.name for e in r.elements}
+        weak = "; ".join(f"{code} {names[code]} ({num(r.result.nrr[code])})" for code in r.weakest)
+        para(f"Unsur dengan nilai terendah: {weak}. Prioritas rencana tindak lanjut.")
+    groups = [
+        ("Per kecamatan", r.by_kecamatan),
+        ("Per layanan", r.by_service),
+        ("Per peran petugas yang menangani", r.by_role),
+    ]
+    for title, items in groups:
+        shown = [g for g in items if g.respondents]
+        if not shown:
+            continue
+        para(title, 10)
+        _table(
+            pdf,
+            ("Kelompok", "Responden", "IKM", "Mutu"),
+            [
+                (
+                    g.name,
+                    str(g.respondents),
+                    num(g.result.shown) if g.result else "-",
+                    g.result.grade.letter if g.result else f"< {skm.SHOWN_FROM} responden",
+                )
+                for g in shown
+            ],
+            (80, 25, 25, 44),
+            size=8,
+        )
+        pdf.ln(1)
+    para(
+        "Rencana tindak lanjut (diisi unit pelayanan): program, waktu, dan penanggung jawab "
+        "untuk setiap unsur terendah di atas."
+    )
+
+    heading("BAB V  KESIMPULAN")
+    if r.result is None:
+        para("Jumlah responden belum cukup untuk menyimpulkan indeks periode ini.")
+    else:
+        para(
+            f"Nilai IKM {f.period.label} ({where}) adalah {num(r.result.shown)} dengan mutu "
+            f"pelayanan {r.result.grade.letter} ({r.result.grade.label}), dari "
+            f"{r.respondents} responden."
+        )
+
+    pdf.ln(6)
+    pdf.set_font("helvetica", "", 10)
+    pdf.set_x(110)
+    pdf.multi_cell(
+        0,
+        5,
+        latin1(
+            "........................, ........................\n"
+            "Kepala Dinas\n\n\n\n\n(nama dan NIP)"
+        ),
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+
+    pdf.add_page()
+    heading("LAMPIRAN  KUESIONER")
+    for i, q in enumerate(ikm.load_survey().questions, 1):
+        para(f"{i}. ({q.element}) {q.text}", 9)
+        para("    " + "   ".join(f"{n}) {a}" for n, a in enumerate(q.answers, 1)), 8)
+    return bytes(pdf.output())

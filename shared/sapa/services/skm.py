@@ -12,19 +12,24 @@ answered what."""
 from __future__ import annotations
 
 import calendar
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sapa.bootstrap import Container
 from sapa.domain import ikm
-from sapa.domain.errors import ValidationFailed
+from sapa.domain.errors import Conflict, Forbidden, ValidationFailed
 from sapa.domain.rollup import ALL, CASE, SURVEY, RollupCell, merged
 from sapa.domain.texts import ROLE_LABELS
+from sapa.ports import StaffMember
 from sapa.services.dashboard.charts import AMBER, GREEN, RED, _bar, _svg, _text
 from sapa.services.dashboard.tabular import Column, Table
+
+log = logging.getLogger(__name__)
 
 SHOWN_FROM = 5  # respondents: a smaller group's index is not shown
 ROMAN = ("I", "II", "III", "IV")
@@ -372,3 +377,82 @@ def chart(r: SkmReport, width: int = 640) -> str:
     return _svg(
         width, height, "Nilai per unsur pelayanan", "NRR per unsur, 1 sampai 4", body, "skm-nrr"
     )
+
+
+# ---- publication (the regulation asks for the result to be made public) ------------------------
+
+PUBLISH_ROLE = "kadis"
+_PUBLISHED = "skm-published:"
+_LATEST = "skm-published-latest"
+P = {
+    "not_kadis": "Hanya Kepala Dinas yang dapat menerbitkan hasil SKM.",
+    "not_ended": "Periode {label} belum berakhir: hasilnya diterbitkan setelah {last}.",
+    "too_few": (
+        "Responden periode {label} kurang dari {shown_from}: hasilnya belum dapat diterbitkan."
+    ),
+}
+
+
+def publish(c: Container, staff: StaffMember, code: str) -> dict[str, Any]:
+    """The head of office publishes a finished period's index for the whole office: what the
+    public page shows from now on (the newest period published), with who published it and
+    when. Publishing a period again replaces its figures. Raises Forbidden or Conflict."""
+    if PUBLISH_ROLE not in staff.roles:
+        raise Forbidden(P["not_kadis"])
+    chosen = period(code)
+    today = c.clock.now().astimezone(ZoneInfo(c.region.timezone)).date()
+    if chosen.last >= today:
+        raise Conflict(
+            P["not_ended"].format(label=chosen.label, last=chosen.last.strftime("%d-%m-%Y"))
+        )
+    r = load(c, SkmFilters(chosen))
+    if r.result is None:
+        raise Conflict(P["too_few"].format(label=chosen.label, shown_from=SHOWN_FROM))
+    snapshot = {
+        "period": chosen.code,
+        "label": chosen.label,
+        "first": chosen.first.isoformat(),
+        "last": chosen.last.isoformat(),
+        "published_at": c.clock.now().isoformat(),
+        "published_by": staff.name or ROLE_LABELS[PUBLISH_ROLE],
+        "respondents": r.respondents,
+        "population": r.population,
+        "minimum_sample": r.minimum_sample,
+        **_figures(r.result),
+        "elements": [
+            {"code": e.code, "name": e.name, "nrr": str(ikm.two_decimals(e.nrr))}
+            for e in r.elements
+            if e.nrr is not None
+        ],
+        "services": [
+            {"code": g.key, "name": g.name, "respondents": g.respondents, **_figures(g.result)}
+            for g in r.by_service
+            if g.respondents
+        ],
+    }
+    c.store.put_key(_PUBLISHED + chosen.code, snapshot)
+    latest = latest_published(c)
+    if latest is None or latest["last"] <= snapshot["last"]:
+        c.store.put_key(_LATEST, {"period": chosen.code})
+    log.info("satisfaction index published", extra={"status": chosen.code})
+    return snapshot
+
+
+def _figures(result: ikm.Result | None) -> dict[str, Any]:
+    if result is None:
+        return {"ikm": None, "grade": None, "grade_label": None}
+    return {
+        "ikm": str(result.shown),
+        "grade": result.grade.letter,
+        "grade_label": result.grade.label,
+    }
+
+
+def published(c: Container, code: str) -> dict[str, Any] | None:
+    return c.store.get_key(_PUBLISHED + period(code).code)
+
+
+def latest_published(c: Container) -> dict[str, Any] | None:
+    """The newest period the head of office published, as it was published (None: none yet)."""
+    latest = c.store.get_key(_LATEST)
+    return c.store.get_key(_PUBLISHED + str(latest["period"])) if latest else None
