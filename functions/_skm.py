@@ -88,6 +88,7 @@ def _json(r: skm.SkmReport) -> dict[str, Any]:
         "by_service": [
             {"code": g.key, "n": g.respondents, **(result(g.result) or {})} for g in r.by_service
         ],
+        "complaints": [dataclasses.asdict(k) for k in r.complaints],
         "by_role": [
             {"role": g.key, "n": g.respondents, **(result(g.result) or {})} for g in r.by_role
         ],

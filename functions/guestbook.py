@@ -3,19 +3,21 @@
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import flask
 
 from _edge import client_of, http_function, json_response, wants_json
 from _render import page
 from sapa.bootstrap import Container, container
-from sapa.domain.case import Case
+from sapa.domain.case import Actor, Case
 from sapa.domain.errors import Conflict, PermanentError, ValidationFailed
 from sapa.domain.ikm import load_survey
 from sapa.domain.texts import FIELD_LABELS, text
 from sapa.ratelimit import limiter_secret, shared_limiter
-from sapa.services import guestbook, survey
+from sapa.services import complaints, guestbook, survey
 from sapa.services.guestbook import LinkInvalid, Submission, Upload
 
 # The form's text inputs, in order (desa is a list of the kecamatan's desa/kelurahan).
@@ -145,7 +147,7 @@ def _survey(c: Container, request: flask.Request, token: str) -> flask.Response:
     if case.survey is not None:
         return _answered(request)
     if request.method == "GET":
-        return _survey_form(c, case, {}, {})
+        return _survey_form(c, case, token, {}, {})
     if request.method != "POST":
         return flask.Response("method not allowed", 405)
     fields = {k: v for k, v in request.form.items()}
@@ -156,12 +158,53 @@ def _survey(c: Container, request: flask.Request, token: str) -> flask.Response:
             return json_response(
                 {"error": exc.code, "message": exc.message, "fields": exc.fields}, 422
             )
-        return _survey_form(c, case, fields, exc.fields, 422)
+        return _survey_form(c, case, token, fields, exc.fields, 422)
     except Conflict:
         return _answered(request)
     if wants_json(request):
         return json_response({"answered": True})
     return page("message.html", title="Terima kasih", message=text("survey_thanks"))
+
+
+def _survey_complaint(c: Container, request: flask.Request, token: str) -> flask.Response:
+    """A complaint about the request from the survey page (POST text): filed on the case, not
+    anonymous; the same text sent twice is filed once."""
+    if request.method != "POST":
+        return flask.Response("method not allowed", 405)
+    try:
+        case = survey.resolve(c, token)
+    except survey.SurveyLinkInvalid as exc:
+        return _gone(request, exc)
+    body = str(request.form.get("text", "")).strip()
+    source = "survey:" + hashlib.sha256(body.encode()).hexdigest()[:24]
+    try:
+        filed = complaints.file(
+            c,
+            case.id,
+            body,
+            "survey",
+            source=source,
+            actor=Actor.applicant(case.wa_id),
+            acknowledge=True,
+        )
+    except ValidationFailed as exc:
+        if wants_json(request):
+            return json_response(
+                {"error": exc.code, "message": exc.message, "fields": exc.fields}, 422
+            )
+        return page("message.html", 422, title="Aduan belum terkirim", message=exc.fields["text"])
+    if wants_json(request):
+        return json_response({"complaint": filed.id, "due_at": filed.due_at.isoformat()})
+    return page(
+        "message.html",
+        title="Aduan diterima",
+        message=text(
+            "wa_complaint_received",
+            reg_no=case.reg_no,
+            complaint=filed.id,
+            due=filed.due_at.astimezone(ZoneInfo(c.region.timezone)).strftime("%d-%m-%Y"),
+        ),
+    )
 
 
 def _answered(request: flask.Request) -> flask.Response:
@@ -172,7 +215,12 @@ def _answered(request: flask.Request) -> flask.Response:
 
 
 def _survey_form(
-    c: Container, case: Case, values: dict[str, str], errors: dict[str, str], status: int = 200
+    c: Container,
+    case: Case,
+    token: str,
+    values: dict[str, str],
+    errors: dict[str, str],
+    status: int = 200,
 ) -> flask.Response:
     questionnaire = load_survey()
     places = {q.element: f"{i}. {q.text}" for i, q in enumerate(questionnaire.questions, 1)}
@@ -189,6 +237,7 @@ def _survey_form(
         error_message=text("form_has_errors"),
         error_summary=[(k, f"{places.get(k, k)}: {m}") for k, m in errors.items()],
         text_limit=survey.TEXT_LIMIT,
+        complaint_action=f"{token}/aduan",  # relative to this page's /s/<token>
     )
 
 
@@ -201,6 +250,8 @@ def guestbook_http(request: flask.Request) -> Any:
         return refused
     if len(parts) == 2 and parts[0] == "s":
         return _survey(c, request, parts[1])
+    if parts[2:] == ["aduan"] and parts[0] == "s":
+        return _survey_complaint(c, request, parts[1])
     if len(parts) < 2 or parts[0] != "f" or len(parts) > 4:
         return page(
             "message.html", 404, title="Halaman tidak ditemukan", message=text("link_invalid")

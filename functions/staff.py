@@ -33,6 +33,7 @@ _routes = Map(
         Rule("/dashboard.csv", endpoint="dashboard_csv"),
         Rule("/dashboard.xlsx", endpoint="dashboard_xlsx"),
         Rule("/reports/monthly.pdf", endpoint="report_monthly"),
+        Rule("/complaints", endpoint="complaints"),
         Rule("/skm", endpoint="skm"),
         Rule("/skm.csv", endpoint="skm_csv"),
         Rule("/skm.xlsx", endpoint="skm_xlsx"),
@@ -102,6 +103,8 @@ def _dispatch(c: Container, request: flask.Request, endpoint: str, args: dict[st
         return _worklist(c, request, staff, csrf, base)
     if endpoint in _dashboard.ENDPOINTS:
         return _dashboard.handle(c, request, staff, endpoint, base, csrf)
+    if endpoint == "complaints":
+        return _complaints(c, request, staff, csrf, base)
     if endpoint in _skm.ENDPOINTS:
         return _skm.handle(c, request, staff, endpoint, base, csrf)
     if endpoint.startswith("admin_"):
@@ -162,6 +165,8 @@ def _action_input(c: Container, request: flask.Request) -> ActionInput:
         note=request.form.get("note", ""),
         assignee=request.form.get("assignee", ""),
         message=request.form.get("message", ""),
+        complaint=request.form.get("complaint", ""),
+        outcome=request.form.get("outcome", ""),
         passphrase=request.form.get("passphrase", ""),
         corrections={
             f"{kind}:{key[len(kind) + 8 :]}": value
@@ -213,6 +218,42 @@ def _case_page(
         local_time=local_time(c.region.timezone),
         needs_passphrase=c.settings.signer == "bsre",
         **body,
+    )
+
+
+def _complaints(
+    c: Container, request: flask.Request, staff: StaffMember, csrf: str, base: str
+) -> Any:
+    """Every complaint not yet closed, the most urgent first (the heads and the admin)."""
+    from sapa.services import complaints
+
+    access.may_see_reports(staff)
+    entries = complaints.worklist(c)
+    if wants_json(request):
+        return json_response(
+            {
+                "complaints": [
+                    {
+                        "case_id": e.case.id,
+                        "reg_no": e.case.reg_no,
+                        "complaint": e.complaint.id,
+                        "state": e.complaint.state,
+                        "at": e.complaint.at,
+                        "due_at": e.complaint.due_at,
+                        "late": e.late,
+                    }
+                    for e in entries
+                ]
+            }
+        )
+    return page(
+        "staff_complaints.html",
+        staff=staff,
+        base=base,
+        csrf=csrf,
+        entries=entries,
+        kecamatan={k.code: k.name for k in c.region.kecamatan},
+        local_time=local_time(c.region.timezone),
     )
 
 

@@ -125,7 +125,7 @@ class DueCase:
     case: Case
 
 
-DUE_KINDS = ("sla", "retention")
+DUE_KINDS = ("sla", "retention", "complaint")
 
 
 class CaseStore(Protocol):

@@ -254,3 +254,31 @@ def test_put_key_replaces_what_claim_key_created(store: CaseStore) -> None:
     store.put_key("agenda:new", {"n": 3})
     assert store.get_key("agenda:new") == {"n": 3}
     assert not store.claim_key("agenda:new")
+
+
+# ---- complaints --------------------------------------------------------------------------------
+
+
+def test_open_complaints_are_found_by_their_deadline_until_closed(store: CaseStore) -> None:
+    # GIVEN two cases, each with a complaint, the second's due first
+    first, second = link_sent(), link_sent(MONDAY + timedelta(seconds=1))
+    resident = Actor.applicant(first.wa_id)
+    kabid = Actor(id="kabid@sapa.test", role="kabid")
+    day = timedelta(days=1)
+    first.file_complaint("lama", "whatsapp", MONDAY, MONDAY + 5 * day, resident)
+    second.file_complaint("salah", "whatsapp", MONDAY, MONDAY + 2 * day, resident)
+    for case in (first, second):
+        store.create(case)
+    # THEN the complaint worklist's read finds both, the earliest deadline first
+    far = MONDAY + 365 * day
+    assert ids(store, "complaint", far) == [second.id, first.id]
+    assert ids(store, "complaint", MONDAY + 3 * day) == [second.id]
+    # WHEN the second complaint is answered, it stays; once closed, it leaves
+    case = store.get(second.id)
+    case.answer_complaint("k1", kabid, "maaf", MONDAY + day)
+    store.save(case)
+    assert ids(store, "complaint", far) == [second.id, first.id]
+    case = store.get(second.id)
+    case.close_complaint("k1", kabid, "resolved", "", MONDAY + day)
+    store.save(case)
+    assert ids(store, "complaint", far) == [first.id]

@@ -122,3 +122,25 @@ def test_a_bad_or_stale_link_gets_a_plain_410(
     resp = gb.post(f"/s/{survey.serializer(container).dumps(open_case.id)}", data=answers())
     assert resp.status_code == 410
     assert container.store.get(open_case.id).survey is None
+
+
+def test_a_complaint_from_the_survey_page_is_filed_once_and_acknowledged(
+    container: Container, flow: Flow, wa: FakeWhatsApp, gb: FlaskClient
+) -> None:
+    case = delivered(flow, wa)
+    token = survey.serializer(container).dumps(case.id)
+    page = gb.get(f"/s/{token}").get_data(as_text=True)
+    assert f'action="{token}/aduan"' in page
+    resp = gb.post(f"/s/{token}/aduan", data={"text": "Dokumen terlambat dua minggu"})
+    assert resp.status_code == 200 and "k1" in resp.get_data(as_text=True)
+    again = gb.post(
+        f"/s/{token}/aduan", data={"text": "Dokumen terlambat dua minggu"}, headers=JSON
+    )
+    assert again.get_json()["complaint"] == "k1"
+    (k,) = container.store.get(case.id).complaints
+    assert (k.channel, k.text) == ("survey", "Dokumen terlambat dua minggu")
+    acks = [t for t in flow.queue.tasks if t.payload.get("kind") == "complaint_received"]
+    assert len(acks) == 1
+    empty = gb.post(f"/s/{token}/aduan", data={"text": "  "}, headers=JSON)
+    assert empty.status_code == 422 and "text" in empty.get_json()["fields"]
+    assert gb.post("/s/forged/aduan", data={"text": "x"}).status_code == 410

@@ -27,6 +27,7 @@ MANUAL: dict[str, dict[str, set[str]]] = {
         "/f/{token}/draft": {"post"},
         "/f/{token}/doc/{requirement}": {"post"},
         "/s/{token}": {"get", "post"},
+        "/s/{token}/aduan": {"post"},
     },
     "/verify": {"/d/{document_id}": {"get", "post"}, "/ikm": {"get"}},
     "/esign/callback": {"": {"post"}},

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from sapa.adapters.clock import FixedClock
 from sapa.adapters.meta_webhook import InboundMessage
 from sapa.bootstrap import Container
 from sapa.ports import Task
@@ -74,6 +75,18 @@ class Runner:
 @pytest.fixture
 def runner(container: Container, wa: FakeWhatsApp) -> Runner:
     return Runner(container)
+
+
+@pytest.fixture
+def delivered(container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock) -> str:
+    """A case whose signed document the resident's phone reported delivered (its survey
+    invitation sent)."""
+    from tests.services.test_survey import report, signed_not_reported
+
+    case_id = signed_not_reported(container, runner, wa, clock)
+    report(container, wa)
+    runner.drain()
+    return case_id
 
 
 def inbound(

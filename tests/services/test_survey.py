@@ -149,14 +149,6 @@ def answers(**over: str) -> dict[str, str]:
     return fields
 
 
-@pytest.fixture
-def delivered(container: Container, runner: Runner, wa: FakeWhatsApp, clock: FixedClock) -> str:
-    case_id = signed_not_reported(container, runner, wa, clock)
-    report(container, wa)
-    runner.drain()
-    return case_id
-
-
 def test_the_answer_is_kept_once_masked_and_counted(
     container: Container, delivered: str, clock: FixedClock
 ) -> None:

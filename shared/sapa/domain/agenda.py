@@ -16,6 +16,8 @@ so a case is read when, and only when, there is something to do:
   whose period has run out and which has not been applied.
 - `Due.claimant`: the officer holding the open case's waiting step (the sweep and the admin's
   changes find an officer's claims by it).
+- `Due.complaint`: the earliest response deadline of the case's complaints not yet closed
+  (the complaint worklist reads the cases by it, the most urgent first).
 
 A claim that its officer may no longer hold (deactivated, moved) has no due time: it follows
 a change of the roster, not of the case; the sweep asks for the claims of each officer.
@@ -132,6 +134,7 @@ class Due:
     sla: datetime | None = None
     retention: datetime | None = None
     claimant: str | None = None
+    complaint: datetime | None = None
 
 
 class Agenda:
@@ -150,6 +153,7 @@ class Agenda:
             sla=self.sla_due(case),
             retention=self.retention_due(case),
             claimant=run.claimed_by if run is not None and run.claimed_by else None,
+            complaint=min((k.due_at for k in case.complaints if k.closed_at is None), default=None),
         )
 
     def retention_due(self, case: Case) -> datetime | None:

@@ -97,6 +97,39 @@ class SurveyAnswer(BaseModel):
     text: str = ""
 
 
+# How a complaint can end (the admin's or head's decision when closing it).
+COMPLAINT_OUTCOMES = ("resolved", "unfounded", "referred")
+# Who handles complaints: the heads and the admin (the officers the complaint may be about
+# do not answer it).
+COMPLAINT_ROLES = ("kabid", "kadis", "admin")
+
+
+class Complaint(BaseModel):
+    """A resident's complaint about their request (UU 25/2009): filed on WhatsApp (ADUAN) or
+    from the survey page, answered within the response time sla.toml sets, closed with an
+    outcome. Not anonymous: it is about this case; only COMPLAINT_ROLES read its text."""
+
+    id: str  # k1, k2, ... within the case
+    at: datetime
+    channel: str  # whatsapp | survey
+    text: str  # long numbers masked
+    due_at: datetime  # the response is due by then
+    source: str = ""  # what filed it (a message's wamid): filed once per source
+    replied_at: datetime | None = None
+    replied_by: str | None = None
+    reply: str = ""
+    closed_at: datetime | None = None
+    closed_by: str | None = None
+    outcome: str | None = None  # one of COMPLAINT_OUTCOMES
+    note: str = ""
+
+    @property
+    def state(self) -> str:
+        if self.closed_at is not None:
+            return "closed"
+        return "answered" if self.replied_at is not None else "open"
+
+
 class Case(BaseModel):
     """The aggregate. Change it only through `apply`, `claim` and `release`."""
 
@@ -150,6 +183,9 @@ class Case(BaseModel):
     # process dies between the save and the enqueue.
     outbox: list[dict[str, Any]] = Field(default_factory=list)
     survey: SurveyAnswer | None = None  # the resident's satisfaction survey, once answered
+    complaints: list[Complaint] = Field(default_factory=list)
+    # The resident wrote ADUAN alone (or tapped it): their next message is the complaint.
+    complaint_asked_at: datetime | None = None
     event_seq: int = 0
     new_events: list[AuditEvent] = Field(default_factory=list, exclude=True)
 
@@ -374,6 +410,66 @@ class Case(BaseModel):
             raise Conflict(text("survey_already_answered"))
         self.survey = answer
         self.updated_at = answer.at
+
+    def file_complaint(
+        self,
+        text_: str,
+        channel: str,
+        at: datetime,
+        due_at: datetime,
+        actor: Actor,
+        *,
+        source: str = "",
+    ) -> Complaint:
+        """The resident's complaint, recorded with its response deadline (the audit event
+        names it, not its text: the trail is shown to every officer of the case)."""
+        complaint = Complaint(
+            id=f"k{len(self.complaints) + 1}",
+            at=at,
+            channel=channel,
+            text=text_,
+            due_at=due_at,
+            source=source,
+        )
+        self.complaints.append(complaint)
+        self.complaint_asked_at = None
+        self.note(actor, "complaint_filed", at, complaint=complaint.id, channel=channel)
+        return complaint
+
+    def complaint(self, complaint_id: str) -> Complaint:
+        found = next((k for k in self.complaints if k.id == complaint_id), None)
+        if found is None:
+            raise Conflict(text("complaint_unknown"))
+        return found
+
+    def answer_complaint(
+        self, complaint_id: str, actor: Actor, reply: str, at: datetime
+    ) -> AuditEvent:
+        """A head or the admin answers the complaint (the reply goes to the resident)."""
+        complaint = self._complaint_for(complaint_id, actor, "complaint_reply")
+        complaint.replied_at = complaint.replied_at or at
+        complaint.replied_by = complaint.replied_by or actor.id
+        complaint.reply = reply
+        late = at > complaint.due_at
+        return self.note(actor, "complaint_replied", at, complaint=complaint_id, late=late)
+
+    def close_complaint(
+        self, complaint_id: str, actor: Actor, outcome: str, note: str, at: datetime
+    ) -> AuditEvent:
+        complaint = self._complaint_for(complaint_id, actor, "complaint_close")
+        if outcome not in COMPLAINT_OUTCOMES:
+            raise Conflict(text("complaint_outcome_unknown"))
+        complaint.closed_at, complaint.closed_by = at, actor.id
+        complaint.outcome, complaint.note = outcome, note
+        return self.note(actor, "complaint_closed", at, complaint=complaint_id, outcome=outcome)
+
+    def _complaint_for(self, complaint_id: str, actor: Actor, event: str) -> Complaint:
+        if actor.role not in COMPLAINT_ROLES:
+            raise self._illegal(event, actor)
+        complaint = self.complaint(complaint_id)
+        if complaint.closed_at is not None:
+            raise Conflict(text("complaint_closed_already"))
+        return complaint
 
     def note(self, actor: Actor, event: str, at: datetime, **detail: Any) -> AuditEvent:
         """Record something that changes no state (a document attached, a message sent)."""

@@ -12,7 +12,7 @@ on a concurrent update, a replayed task or a retried save adds nothing twice. A 
 once, when it is first seen finished, on the clocks and SOP of that moment; a later change of
 the case's service moves everything it added to the new service's cells.
 
-Cells (`CellKey`) come in four parts:
+Cells (`CellKey`) come in five parts:
 
 - `case`: per *opening* day (the dashboard counts the cases opened in its period): cases,
   end states, lead time of the delivered ones, officer runs and those within standard;
@@ -22,7 +22,9 @@ Cells (`CellKey`) come in four parts:
   own step's event (the STATUS estimate);
 - `skm`: per day the resident *answered* the satisfaction survey (sapa.domain.ikm): how many
   answered, how many gave each answer to each element, the same per officer role that handled
-  a step of the case, and the profile choices. Never per officer: answers are anonymous.
+  a step of the case, and the profile choices. Never per officer: answers are anonymous;
+- `cmp`: per day a resident *filed* a complaint: how many were filed, answered, answered after
+  the response time, closed, and closed with each outcome.
 
 Every cell is also added up under `*` (all) kecamatan and all services, so a report with no
 filter reads the all-kecamatan cells and not every kecamatan's.
@@ -63,8 +65,8 @@ from sapa.domain.ikm import CODES, load_survey
 from sapa.domain.sla import RAW, WORKING, SlaClocks, Timeline, step_timing
 from sapa.domain.sop import Sop
 
-CASE, STEP, DONE, SURVEY = "case", "step", "done", "skm"
-PARTS = (CASE, STEP, DONE, SURVEY)
+CASE, STEP, DONE, SURVEY, COMPLAINTS = "case", "step", "done", "skm", "cmp"
+PARTS = (CASE, STEP, DONE, SURVEY, COMPLAINTS)
 ALL = "*"  # every kecamatan, or every service
 NO_SERVICE = "-"  # a case whose resident has not chosen a service
 VERSION = 1  # of the ledger's layout and the bucket scheme: another value is recounted
@@ -285,6 +287,16 @@ class RollupTracker:
         survey = held["skm"] if held and held.get("skm") else self._survey(case, tz)
         if survey:
             out["skm"] = survey
+        if case.complaints:  # they change as they are handled: always as the case has them
+            out["cmp"] = {
+                k.id: {
+                    "d": k.at.astimezone(tz).date().isoformat(),
+                    "r": int(k.replied_at is not None),
+                    "l": int(k.replied_at is not None and k.replied_at > k.due_at),
+                    "o": k.outcome,
+                }
+                for k in case.complaints
+            }
         return out
 
     def _survey(self, case: Case, tz: ZoneInfo) -> dict[str, Any] | None:
@@ -417,6 +429,15 @@ def counters(ledger: Mapping[str, Any] | None) -> Changes:
     for done_day, values in done.items():
         for k_ in (kec, ALL):
             _add(out, CellKey(DONE, done_day, k_, ALL), values)
+    filed: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for entry in ledger.get("cmp", {}).values():
+        day_of = filed[str(entry["d"])]
+        day_of.update(filed=1, replied=int(entry["r"]), late=int(entry["l"]))
+        if entry.get("o"):
+            day_of.update({"closed": 1, f"out|{entry['o']}": 1})
+    for filed_day, values in filed.items():
+        for k_, s_ in ((kec, svc), (kec, ALL), (ALL, svc), (ALL, ALL)):
+            _add(out, CellKey(COMPLAINTS, filed_day, k_, s_), values)
     survey = ledger.get("skm")
     if survey:
         answered = survey_counters(survey)

@@ -375,6 +375,8 @@ class SlaPolicy:
     clocks: SlaClocks
     sweep: SlaConfig
     estimate: EstimateConfig
+    # how long the office has to answer a resident's complaint ([complaints] response_days)
+    complaint_response: timedelta = timedelta(days=5)
 
     def resident_wait(self, state: str) -> ResidentWait | None:
         return self.sweep.resident_wait(state)
@@ -384,8 +386,14 @@ class SlaPolicy:
 def load_sla_policy(path: str | None = None) -> SlaPolicy:
     """The SLA policy of an sla.toml (bundled without a path)."""
     data = load_sla_data(path)
+    days = float(data.get("complaints", {}).get("response_days", 5))
+    if not 0 < days <= 60:
+        raise ValueError("sla: [complaints] response_days runs from more than 0 to 60")
     return SlaPolicy(
-        clocks=load_sla_clocks(path), sweep=parse_sweep(data), estimate=parse_estimate(data)
+        clocks=load_sla_clocks(path),
+        sweep=parse_sweep(data),
+        estimate=parse_estimate(data),
+        complaint_response=timedelta(days=days),
     )
 
 

@@ -124,6 +124,24 @@ ID: dict[str, str] = {
         "Terima kasih. Jawaban Anda sudah kami catat tanpa nama dan akan dipakai untuk "
         "memperbaiki layanan Disdukcapil Kabupaten Gowa."
     ),
+    # complaints (services.complaints): ADUAN on WhatsApp, the heads' answer and closing
+    "wa_complaint_ask": (
+        "Silakan tuliskan aduan Anda tentang permohonan {reg_no} dalam satu pesan berikutnya."
+    ),
+    "wa_complaint_received": (
+        "Aduan Anda tentang permohonan {reg_no} sudah kami terima (nomor aduan {complaint}). "
+        "Kami akan menanggapinya paling lambat {due}."
+    ),
+    "wa_complaint_reply": "Tanggapan atas aduan Anda tentang permohonan {reg_no}:\n{reply}",
+    "wa_complaint_closed": (
+        "Aduan Anda tentang permohonan {reg_no} telah kami tutup: {outcome}. Bila Anda belum "
+        "puas, Anda dapat menyampaikan pengaduan melalui SP4N-LAPOR! di www.lapor.go.id atau "
+        "SMS ke 1708."
+    ),
+    "complaint_unknown": "Aduan tidak ditemukan pada permohonan ini.",
+    "complaint_outcome_unknown": "Pilih hasil penanganan aduan.",
+    "complaint_closed_already": "Aduan ini sudah ditutup.",
+    "complaint_text_required": "Tuliskan isi aduan.",
     "wa_cancelled": "Permohonan {reg_no} telah dibatalkan.",
     "wa_cancel_confirm": (
         "Anda meminta pembatalan permohonan {reg_no}. Balas YA dalam {minutes} menit untuk "
@@ -294,6 +312,9 @@ AUDIT_EVENT_LABELS: dict[str, str] = {
     "reassign": "Dialihkan ke petugas lain",
     "claim_returned": "Klaim dikembalikan ke antrean",
     "reply": "Pesan petugas ke pemohon",
+    "complaint_filed": "Aduan pemohon diterima",
+    "complaint_replied": "Aduan ditanggapi",
+    "complaint_closed": "Aduan ditutup",
     "revoke_document": "Dokumen bertanda tangan dicabut",
     # what happened on the way
     "document_uploaded": "Dokumen diunggah pemohon",
@@ -406,3 +427,10 @@ STAFF_FIELD_LABELS: dict[str, str] = {
 def text(key: str, **values: object) -> str:
     """The Indonesian text for `key`, with `values` filled in."""
     return ID[key].format(**values)
+
+
+COMPLAINT_OUTCOME_LABELS: dict[str, str] = {
+    "resolved": "ditindaklanjuti dan selesai",
+    "unfounded": "tidak terbukti setelah diperiksa",
+    "referred": "diteruskan ke instansi yang berwenang",
+}

@@ -20,7 +20,7 @@ from sapa.domain.service_words import detect_service
 from sapa.domain.texts import text
 from sapa.domain.values import mask_phone
 from sapa.ports import Message, Task
-from sapa.services import survey
+from sapa.services import complaints, survey
 from sapa.services.names import BUTTON_PREFIX, task_name
 from sapa.services.steps import link_task
 from sapa.services.unit import mutate
@@ -107,6 +107,17 @@ def receive(
             if about is not None:
                 case = about
                 tasks.append(survey.opt_out(c, m.wa_id, m.wamid, case))
+        complaint = complaints.said(m)
+        if not tasks and (complaint is not None or m.type == "text"):
+            # ADUAN: a complaint about the resident's request, open or closed (no new request
+            # is opened for it); after ADUAN alone, their next message is the complaint.
+            about = case or _latest(c, kecamatan, m)
+            keyword = word in KEYWORDS or word == "DOKUMEN"
+            if complaint is None and about is not None and not keyword:
+                complaint = m.text if complaints.awaited(about, m.at) else None
+            if complaint is not None and about is not None:
+                case = about
+                tasks.append(complaints.take(c, case, complaint, m))
         if case is None and word == "DOKUMEN":
             # A resident asks for their signed document again: no new request is opened.
             case = _latest(c, kecamatan, m)

@@ -62,6 +62,15 @@ def render(c: Container, case: Case, kind: str, params: dict[str, Any]) -> str:
             days=c.settings.survey_link_days,
             link=survey.link(c, case),
         )
+    if kind in COMPLAINT_KINDS:
+        return text(
+            COMPLAINT_KINDS[kind],
+            reg_no=case.reg_no,
+            complaint=params.get("complaint", ""),
+            due=params.get("due", ""),
+            reply=params.get("body", ""),
+            outcome=params.get("outcome", ""),
+        )
     if kind == "cancel_not_possible":
         return text(
             "wa_cancel_not_possible",
@@ -174,8 +183,15 @@ def notify(c: Container, payload: dict[str, Any], task_name_: str) -> str:
     return send(c, case, kind, params, message_id, actor_id=actor_id)
 
 
-# What a resident is still told once their case is closed: how it ended, the survey.
-AFTER_CLOSE = frozenset({"cancelled", "rejected", survey.INVITE, survey.DECLINED})
+COMPLAINT_KINDS = {
+    "complaint_ask": "wa_complaint_ask",
+    "complaint_received": "wa_complaint_received",
+    "complaint_reply": "wa_complaint_reply",
+    "complaint_closed": "wa_complaint_closed",
+}
+# What a resident is still told once their case is closed: how it ended, the survey, their
+# complaints.
+AFTER_CLOSE = frozenset({"cancelled", "rejected", survey.INVITE, survey.DECLINED, *COMPLAINT_KINDS})
 
 
 def contact_window(c: Container) -> timedelta:

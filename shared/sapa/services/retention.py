@@ -95,6 +95,13 @@ def _anonymise(c: Container, case: Case, now: datetime) -> None:
         case.wa_id = mask_phone(case.wa_id)
         case.wa_user_id = None  # the business-scoped user id names the resident too
         case.corrections = {}
+        # what the resident and the office wrote in their own words may name people: gone;
+        # the survey's scores and the complaints' dates and outcomes stay (the reports' counts)
+        if case.survey is not None:
+            case.survey.text = ""
+        for complaint in case.complaints:
+            complaint.text = complaint.reply = complaint.note = ""
+        case.complaint_asked_at = None
         case.retention["personal_data"] = now.isoformat()
         case.note(Actor.system(), "retention_personal_data", now, messages=redacted)
 

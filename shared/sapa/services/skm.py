@@ -22,9 +22,10 @@ from zoneinfo import ZoneInfo
 
 from sapa.bootstrap import Container
 from sapa.domain import ikm
+from sapa.domain.case import COMPLAINT_OUTCOMES
 from sapa.domain.errors import Conflict, Forbidden, ValidationFailed
-from sapa.domain.rollup import ALL, CASE, SURVEY, RollupCell, merged
-from sapa.domain.texts import ROLE_LABELS
+from sapa.domain.rollup import ALL, CASE, COMPLAINTS, SURVEY, RollupCell, merged
+from sapa.domain.texts import COMPLAINT_OUTCOME_LABELS, ROLE_LABELS
 from sapa.ports import StaffMember
 from sapa.services.dashboard.charts import AMBER, GREEN, RED, _bar, _svg, _text
 from sapa.services.dashboard.tabular import Column, Table
@@ -163,6 +164,19 @@ class ProfileRow:
     unanswered: int
 
 
+@dataclass(frozen=True)
+class ComplaintRow:
+    """Complaints filed in the period by one group (services.complaints), and how they went."""
+
+    group: str  # Semua | Kecamatan | Layanan
+    name: str
+    filed: int
+    replied: int
+    late: int  # answered after the response time
+    closed: int
+    outcomes: tuple[int, ...]  # closed with each of COMPLAINT_OUTCOMES
+
+
 @dataclass
 class SkmReport:
     filters: SkmFilters
@@ -176,6 +190,7 @@ class SkmReport:
     by_service: list[GroupRow] = field(default_factory=list)
     by_role: list[GroupRow] = field(default_factory=list)
     profile: list[ProfileRow] = field(default_factory=list)
+    complaints: list[ComplaintRow] = field(default_factory=list)  # all, then per group
 
     @property
     def sample_met(self) -> bool:
@@ -255,6 +270,7 @@ def load(c: Container, f: SkmFilters) -> SkmReport:
             _group(s.code, s.name, merged(cells.get(s.code, [])), prefix)
             for s in c.catalogue.services
         ]
+    report.complaints = _complaints(c, f)
     if n >= SHOWN_FROM:
         for question in ikm.load_survey().profile:
             counts = tuple(
@@ -268,9 +284,52 @@ def load(c: Container, f: SkmFilters) -> SkmReport:
     return report
 
 
+def _complaints(c: Container, f: SkmFilters) -> list[ComplaintRow]:
+    """The period's complaints, by the day they were filed: all of them (as filtered), then
+    per kecamatan and per service that had any."""
+    first, last = f.period.first, f.period.last
+    kec, svc = f.kecamatan or ALL, f.service or ALL
+
+    def row(group: str, name: str, counters: Mapping[str, int]) -> ComplaintRow:
+        def n(key: str) -> int:
+            return int(counters.get(key, 0))
+
+        outcomes = tuple(n(f"out|{o}") for o in COMPLAINT_OUTCOMES)
+        return ComplaintRow(group, name, n("filed"), n("replied"), n("late"), n("closed"), outcomes)
+
+    rows = [
+        row(
+            "Semua",
+            "Semua",
+            c.store.rollup_total(COMPLAINTS, first, last, kecamatan=kec, service=svc),
+        )
+    ]
+    if not rows[0].filed:
+        return rows
+    per_kec: dict[str, list[RollupCell]] = {}
+    per_svc: dict[str, list[RollupCell]] = {}
+    for cell in c.store.rollups(COMPLAINTS, first, last, service=svc):
+        if cell.key.kecamatan != ALL and (not f.kecamatan or cell.key.kecamatan == f.kecamatan):
+            per_kec.setdefault(cell.key.kecamatan, []).append(cell)
+    for cell in c.store.rollups(COMPLAINTS, first, last, kecamatan=kec):
+        if cell.key.service != ALL and (not f.service or cell.key.service == f.service):
+            per_svc.setdefault(cell.key.service, []).append(cell)
+    rows += [
+        row("Kecamatan", k.name, merged(per_kec[k.code]))
+        for k in c.region.kecamatan
+        if k.code in per_kec
+    ]
+    rows += [
+        row("Layanan", s.name, merged(per_svc[s.code]))
+        for s in c.catalogue.services
+        if s.code in per_svc
+    ]
+    return rows
+
+
 # ---- tables (the page, the CSV and XLSX downloads) and the chart ------------------------------
 
-TABLE_NAMES = ("elements", "kecamatan", "service", "role", "profile")
+TABLE_NAMES = ("elements", "kecamatan", "service", "role", "profile", "complaints")
 
 
 def _groups(name: str, title: str, label: str, rows: list[GroupRow]) -> Table:
@@ -326,12 +385,33 @@ def tables(r: SkmReport) -> dict[str, Table]:
             for choice, count in (*p.counts, ("(tidak diisi)", p.unanswered))
         ),
     )
+    complaints = Table(
+        "complaints",
+        "Pengaduan (menurut tanggal diajukan)",
+        (
+            Column("group", "Kelompok", "text"),
+            Column("name", "Nama", "text"),
+            Column("filed", "Diajukan", "int"),
+            Column("replied", "Ditanggapi", "int"),
+            Column("late", "Ditanggapi lewat waktu", "int"),
+            Column("closed", "Ditutup", "int"),
+            *(
+                Column(f"out_{o}", f"Hasil: {COMPLAINT_OUTCOME_LABELS[o]}", "int")
+                for o in COMPLAINT_OUTCOMES
+            ),
+        ),
+        tuple(
+            (k.group, k.name, k.filed, k.replied, k.late, k.closed, *k.outcomes)
+            for k in r.complaints
+        ),
+    )
     return {
         "elements": elements,
         "kecamatan": _groups("kecamatan", "Per kecamatan", "Kecamatan", r.by_kecamatan),
         "service": _groups("service", "Per layanan", "Layanan", r.by_service),
         "role": _groups("role", "Per peran petugas", "Peran petugas", r.by_role),
         "profile": profile,
+        "complaints": complaints,
     }
 
 

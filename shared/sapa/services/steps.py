@@ -53,6 +53,8 @@ class ActionInput:
     assignee: str = ""  # reassign: the officer's email
     passphrase: str = field(default="", repr=False)  # sign with BSrE: never stored or logged
     message: str = ""  # reply: the text for the resident
+    complaint: str = ""  # complaint_reply / complaint_close: which complaint (k1, k2, ...)
+    outcome: str = ""  # complaint_close: one of domain.case.COMPLAINT_OUTCOMES
 
 
 @dataclass

@@ -8,13 +8,21 @@ from datetime import datetime
 from typing import Any
 
 from sapa.bootstrap import Container
-from sapa.domain.case import REVOKE_ROLES, Actor, AuditEvent, Case, DocumentRef
+from sapa.domain.case import (
+    COMPLAINT_ROLES,
+    REVOKE_ROLES,
+    Actor,
+    AuditEvent,
+    Case,
+    DocumentRef,
+)
 from sapa.domain.errors import NotFound
 from sapa.domain.sla import clock_parts, format_duration, format_on_clock, timeline
 from sapa.domain.texts import (
     ACTION_LABELS,
     ACTOR_LABELS,
     AUDIT_EVENT_LABELS,
+    COMPLAINT_OUTCOME_LABELS,
     MESSAGE_STATUS_LABELS,
     REASON_LABELS,
     ROLE_LABELS,
@@ -411,6 +419,9 @@ def case_page(c: Container, case: Case, staff: StaffMember) -> dict[str, Any]:
         "holder": person(names, run.claimed_by) if run else None,
         "handoff": case.handoff is not None and access.may_download_handoff(staff),
         "can_reply": may_reply(c, case, staff),
+        "complaints": complaint_rows(c, case, names, now),
+        "can_handle_complaints": any(r in COMPLAINT_ROLES for r in staff.roles),
+        "outcomes": list(COMPLAINT_OUTCOME_LABELS.items()),
         "can_revoke": can_revoke,
         "assignees": others,
         "viewer": document_viewer(case),
@@ -665,3 +676,32 @@ def document(case: Case, n: int) -> DocumentRef:
     if docs[n].withdrawn_at is not None:
         raise NotFound(text("document_withdrawn"))
     return docs[n]
+
+
+COMPLAINT_STATES = {"open": "belum ditanggapi", "answered": "sudah ditanggapi", "closed": "ditutup"}
+CHANNELS = {"whatsapp": "WhatsApp", "survey": "halaman survei"}
+
+
+def complaint_rows(
+    c: Container, case: Case, names: dict[str, str], now: datetime
+) -> list[dict[str, Any]]:
+    """The case's complaints as the case page shows them, people by name."""
+    rows = []
+    for k in case.complaints:
+        row = k.model_dump()
+        row.update(
+            state=k.state,
+            state_label=COMPLAINT_STATES[k.state],
+            channel_label=CHANNELS.get(k.channel, k.channel),
+            late=k.replied_at is None and k.closed_at is None and now > k.due_at,
+            outcome_label=COMPLAINT_OUTCOME_LABELS.get(k.outcome or "", k.outcome or ""),
+            replied_by=_name(names, k.replied_by),
+            closed_by=_name(names, k.closed_by),
+        )
+        rows.append(row)
+    return rows
+
+
+def _name(names: dict[str, str], actor_id: str | None) -> str:
+    who = person(names, actor_id)
+    return who["name"] if who else ""

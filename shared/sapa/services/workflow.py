@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from sapa.bootstrap import Container
-from sapa.domain.case import REVOKE_ROLES, Actor, Case
+from sapa.domain.case import COMPLAINT_OUTCOMES, COMPLAINT_ROLES, REVOKE_ROLES, Actor, Case
 from sapa.domain.errors import Conflict, Forbidden, SapaError, ValidationFailed
 from sapa.domain.texts import text
 from sapa.ports import Message, StaffMember
@@ -34,6 +34,8 @@ def acting_role(c: Container, case: Case, staff: StaffMember, action: str) -> Ac
         candidates = list(REVOKE_ROLES)
     if action == "reassign":
         candidates = ["admin"]
+    if action in ("complaint_reply", "complaint_close"):
+        candidates = list(COMPLAINT_ROLES)
     role = next((r for r in candidates if r in staff.roles), None)
     if role is None:
         if not staff.roles:
@@ -204,6 +206,50 @@ def _reply(act: Act, case: Case) -> None:
     act.after.append(lambda: c.store.add_message(pending))
 
 
+def _complaint_reply(act: Act, case: Case) -> None:
+    """A head or the admin answers a complaint: audited on the case, sent to the resident (the
+    template outside the 24-hour window carries the answer on one line)."""
+    body = act.data.message.strip()[:2000]
+    if not body:
+        raise ValidationFailed(text("form_has_errors"), {"message": text("required")})
+    event = case.answer_complaint(act.data.complaint, act.actor, body, act.now)
+    outbox_task(
+        case,
+        "notify",
+        {
+            "case_id": case.id,
+            "kind": "complaint_reply",
+            "params": {"body": body, "reply": " ".join(body.split())[:900]},
+            "actor": act.actor.model_dump(),
+        },
+        name=task_name("notify", case.id, "complaint_reply", event.seq),
+    )
+
+
+def _complaint_close(act: Act, case: Case) -> None:
+    """Close a complaint with its outcome; the resident is told it, and where to go next."""
+    from sapa.domain.texts import COMPLAINT_OUTCOME_LABELS
+
+    outcome = act.data.outcome.strip()
+    if outcome not in COMPLAINT_OUTCOMES:
+        raise ValidationFailed(
+            text("form_has_errors"), {"outcome": text("complaint_outcome_unknown")}
+        )
+    event = case.close_complaint(
+        act.data.complaint, act.actor, outcome, act.data.note.strip()[:1000], act.now
+    )
+    outbox_task(
+        case,
+        "notify",
+        {
+            "case_id": case.id,
+            "kind": "complaint_closed",
+            "params": {"outcome": COMPLAINT_OUTCOME_LABELS[outcome]},
+        },
+        name=task_name("notify", case.id, "complaint_closed", event.seq),
+    )
+
+
 def correction_summary(c: Container, case: Case) -> str:
     """One line per item to fix, with the document's or field's name: what the resident reads."""
     from sapa.domain.texts import FIELD_LABELS
@@ -229,4 +275,6 @@ MOVES: dict[str, Handler] = {
     "revoke_document": _revoke_document,
     "request_correction": _request_correction,
     "reject": _reject,
+    "complaint_reply": _complaint_reply,
+    "complaint_close": _complaint_close,
 }

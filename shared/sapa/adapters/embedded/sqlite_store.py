@@ -155,7 +155,7 @@ _TERMINAL = {"delivered", "rejected", "cancelled", "expired"}
 
 
 Tracker = Callable[[], RollupTracker]
-_DUE_COLUMNS = ("sla_due", "retention_due", "claimant")
+_DUE_COLUMNS = ("sla_due", "retention_due", "claimant", "complaint_due")
 _DUE_ORDER = {kind: f"{kind}_due" for kind in DUE_KINDS}
 
 
@@ -201,10 +201,10 @@ class SqliteCaseStore:
                 " WHERE has_outbox = 1"
             )
             # due times (`sapa.domain.agenda`; NULL: nothing due) and the waiting step's holder
-            for column in ("sla_due", "retention_due", "claimant"):
+            for column in _DUE_COLUMNS:
                 if column not in have:
                     c.execute(f"ALTER TABLE cases ADD COLUMN {column} TEXT")
-            for column in ("sla_due", "retention_due", "claimant"):
+            for column in _DUE_COLUMNS:
                 c.execute(
                     f"CREATE INDEX IF NOT EXISTS cases_{column} ON cases ({column}, id)"
                     f" WHERE {column} IS NOT NULL"
@@ -238,8 +238,8 @@ class SqliteCaseStore:
             with self.db.write() as c:
                 c.execute(
                     "INSERT INTO cases (id, reg_no, kecamatan, wa_id, state, is_open, version,"
-                    " updated_at, doc, sla_due, retention_due, claimant, has_outbox)"
-                    " VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
+                    " updated_at, doc, sla_due, retention_due, claimant, complaint_due,"
+                    " has_outbox) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)",
                     (*self._row(case), *self._due(case), int(bool(case.outbox))),
                 )
                 self._append_events(c, case.new_events)
@@ -275,7 +275,7 @@ class SqliteCaseStore:
             cur = c.execute(
                 "UPDATE cases SET state = ?, is_open = ?, version = version + 1, updated_at = ?,"
                 " doc = ?, wa_id = ?, sla_due = ?, retention_due = ?, claimant = ?,"
-                " has_outbox = ? WHERE id = ? AND version = ?",
+                " complaint_due = ?, has_outbox = ? WHERE id = ? AND version = ?",
                 (
                     case.state,
                     int(case.state not in self.terminal),
@@ -380,8 +380,8 @@ class SqliteCaseStore:
     def recount(self, case_id: str) -> dict[str, Any] | None:
         with self.db.write() as c:
             row = c.execute(
-                "SELECT doc, version, rollup, sla_due, retention_due, claimant FROM cases"
-                " WHERE id = ?",
+                "SELECT doc, version, rollup, sla_due, retention_due, claimant, complaint_due"
+                " FROM cases WHERE id = ?",
                 (case_id,),
             )
             found = row.fetchone()
@@ -391,18 +391,19 @@ class SqliteCaseStore:
             due = self._due(case)
             if self.agenda is not None and due != tuple(found[k] for k in _DUE_COLUMNS):
                 c.execute(
-                    "UPDATE cases SET sla_due = ?, retention_due = ?, claimant = ? WHERE id = ?",
+                    "UPDATE cases SET sla_due = ?, retention_due = ?, claimant = ?,"
+                    " complaint_due = ? WHERE id = ?",
                     (*due, case_id),
                 )
             held = json.loads(found["rollup"]) if found["rollup"] else None
             return self._count(c, case, held, fresh=True)
 
-    def _due(self, case: Case) -> tuple[str | None, str | None, str | None]:
-        """The case's due-time columns (all NULL without an agenda)."""
+    def _due(self, case: Case) -> tuple[str | None, ...]:
+        """The case's due-time columns, as _DUE_COLUMNS (all NULL without an agenda)."""
         if self.agenda is None:
-            return (None, None, None)
+            return (None,) * len(_DUE_COLUMNS)
         due = self.agenda().due(case)
-        return (_due_ts(due.sla), _due_ts(due.retention), due.claimant)
+        return (_due_ts(due.sla), _due_ts(due.retention), due.claimant, _due_ts(due.complaint))
 
     def due_cases(
         self,
