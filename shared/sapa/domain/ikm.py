@@ -7,6 +7,10 @@ weighted sum times 25, so from 25 (every answer 1) to 100 (every answer 4). Its 
 pelayanan) comes from the regulation's conversion table, whose bounds have two decimals: the
 index is rounded half up to two decimals before it is graded.
 
+The elements are in the order of the regulation's scope (ruang lingkup, a to i: persyaratan ...
+penanganan pengaduan, saran dan masukan; sarana dan prasarana). Some offices' published tables
+swap U8 and U9; an export to compare with those must map by name, not by number.
+
 The weight is exactly 1/9. Many published reports multiply by 0.111 instead, which reads an
 office whose every answer is 4 as 99.90 rather than 100; the regulation states the weight as
 1/9 ("jumlah bobot / jumlah unsur"), and 0.111 is its rounding.
