@@ -89,6 +89,7 @@ def _json(r: skm.SkmReport) -> dict[str, Any]:
             {"code": g.key, "n": g.respondents, **(result(g.result) or {})} for g in r.by_service
         ],
         "complaints": [dataclasses.asdict(k) for k in r.complaints],
+        "suggestions": [{"day": day.isoformat(), "text": said} for day, said in r.suggestions],
         "by_role": [
             {"role": g.key, "n": g.respondents, **(result(g.result) or {})} for g in r.by_role
         ],

@@ -125,7 +125,7 @@ class DueCase:
     case: Case
 
 
-DUE_KINDS = ("sla", "retention", "complaint")
+DUE_KINDS = ("sla", "retention", "complaint", "suggestion")
 
 
 class CaseStore(Protocol):

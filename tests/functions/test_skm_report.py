@@ -195,3 +195,24 @@ def test_the_pdf_report_follows_the_annexs_chapters_and_its_figures(
     assert "Kepala Dinas" in words and "@sapa.test" not in words
     for element in body["elements"]:
         assert f"{Decimal(element['nrr']):.2f}".replace(".", ",") in words
+
+
+def test_the_suggestions_are_the_periods_free_texts_without_their_cases(
+    container: Container, seeded: list[Case], as_: Callable[[str], FlaskClient]
+) -> None:
+    c = container
+    ones = answered(c, seeded, date(2026, 10, 1), date(2026, 12, 31))
+    said = sorted((k.survey.at, k.id, k.survey.text) for k in ones if k.survey and k.survey.text)
+    assert said, "the seeded month should hold some suggestions"
+    client = as_("kabid@sapa.test")
+    body = client.get("/skm", query_string=Q4, headers=JSON).get_json()
+    assert [s["text"] for s in body["suggestions"]] == [text for _, _, text in said]
+    page = client.get("/skm", query_string=Q4).get_data(as_text=True)
+    section = page[page.index('id="t-suggestions"') :]
+    assert said[0][2] in section
+    assert not any(k.reg_no in section for k in ones)
+    # narrowed to one kecamatan: only its residents' suggestions
+    kec = next(k.kecamatan for k in ones if k.survey and k.survey.text)
+    mine = [t for _, i, t in said if c.store.get(i).kecamatan == kec]
+    narrowed = client.get("/skm", query_string={**Q4, "kecamatan": kec}, headers=JSON).get_json()
+    assert [s["text"] for s in narrowed["suggestions"]] == mine

@@ -18,6 +18,8 @@ so a case is read when, and only when, there is something to do:
   changes find an officer's claims by it).
 - `Due.complaint`: the earliest response deadline of the case's complaints not yet closed
   (the complaint worklist reads the cases by it, the most urgent first).
+- `Due.suggestion`: when the resident answered the satisfaction survey with a suggestion in
+  their own words (the IKM page reads a period's suggestions by it, never by case).
 
 A claim that its officer may no longer hold (deactivated, moved) has no due time: it follows
 a change of the roster, not of the case; the sweep asks for the claims of each officer.
@@ -135,6 +137,7 @@ class Due:
     retention: datetime | None = None
     claimant: str | None = None
     complaint: datetime | None = None
+    suggestion: datetime | None = None
 
 
 class Agenda:
@@ -154,6 +157,7 @@ class Agenda:
             retention=self.retention_due(case),
             claimant=run.claimed_by if run is not None and run.claimed_by else None,
             complaint=min((k.due_at for k in case.complaints if k.closed_at is None), default=None),
+            suggestion=case.survey.at if case.survey is not None and case.survey.text else None,
         )
 
     def retention_due(self, case: Case) -> datetime | None:

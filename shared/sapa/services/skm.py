@@ -15,7 +15,7 @@ import calendar
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,6 +33,7 @@ from sapa.services.dashboard.tabular import Column, Table
 log = logging.getLogger(__name__)
 
 SHOWN_FROM = 5  # respondents: a smaller group's index is not shown
+SUGGESTIONS_SHOWN = 300
 ROMAN = ("I", "II", "III", "IV")
 T = {
     "bad_period": (
@@ -191,6 +192,9 @@ class SkmReport:
     by_role: list[GroupRow] = field(default_factory=list)
     profile: list[ProfileRow] = field(default_factory=list)
     complaints: list[ComplaintRow] = field(default_factory=list)  # all, then per group
+    # the residents' suggestions in their own words (masked), with the day, never the case
+    suggestions: list[tuple[date, str]] = field(default_factory=list)
+    more_suggestions: bool = False  # more than SUGGESTIONS_SHOWN in the period
 
     @property
     def sample_met(self) -> bool:
@@ -271,6 +275,7 @@ def load(c: Container, f: SkmFilters) -> SkmReport:
             for s in c.catalogue.services
         ]
     report.complaints = _complaints(c, f)
+    report.suggestions, report.more_suggestions = _suggestions(c, f)
     if n >= SHOWN_FROM:
         for question in ikm.load_survey().profile:
             counts = tuple(
@@ -282,6 +287,34 @@ def load(c: Container, f: SkmFilters) -> SkmReport:
                 ProfileRow(question.label, counts, everyone - sum(k for _, k in counts))
             )
     return report
+
+
+def _suggestions(c: Container, f: SkmFilters) -> tuple[list[tuple[date, str]], bool]:
+    """The period's suggestions (the survey's free text, masked when kept), oldest first, read
+    by the day they were given (the store indexes it beside the case), at most
+    SUGGESTIONS_SHOWN; and whether there were more. No case, kecamatan or officer goes with
+    them: a suggestion is read for what it says."""
+    tz = ZoneInfo(c.region.timezone)
+    start = datetime.combine(f.period.first, time(0), tzinfo=tz)
+    end = datetime.combine(f.period.last + timedelta(days=1), time(0), tzinfo=tz)
+    out: list[tuple[date, str]] = []
+    after: tuple[datetime, str] = (start - timedelta(microseconds=1), "")
+    while True:
+        page = c.store.due_cases("suggestion", end, limit=200, after=after)
+        for due in page:
+            case = due.case
+            if due.at >= end or case.survey is None or not case.survey.text:
+                continue
+            if (f.kecamatan and case.kecamatan != f.kecamatan) or (
+                f.service and case.service != f.service
+            ):
+                continue
+            if len(out) == SUGGESTIONS_SHOWN:
+                return out, True
+            out.append((due.at.astimezone(tz).date(), case.survey.text))
+        if len(page) < 200:
+            return out, False
+        after = (page[-1].at, page[-1].case.id)
 
 
 def _complaints(c: Container, f: SkmFilters) -> list[ComplaintRow]:

@@ -46,8 +46,8 @@ Layout (every collection name takes the optional `prefix`):
   over four shards), well under Firestore's one sustained write per second per document.
   The map `f` is exempt from single-field indexing (`infra/firestore.tf`): counters are
   never queried.
-- `cases.sla_due`, `cases.retention_due`, `cases.complaint_due` (timestamps, null when
-  nothing is due) and
+- `cases.sla_due`, `cases.retention_due`, `cases.complaint_due`, `cases.suggestion_due`
+  (timestamps, null when nothing is due) and
   `cases.claimant` (the e-mail holding the open case's waiting step): the due times of
   `sapa.domain.agenda`, written in the same commit as the case; the sweeps query
   `sla_due <= now` ordered by it and the document id (the field's single-field index is
@@ -931,13 +931,16 @@ class FirestoreCaseStore:
     def _due(self, case: Case) -> dict[str, Any]:
         """The case's due-time fields (None: nothing due; all None without an agenda)."""
         if self.agenda is None:
-            return dict.fromkeys(("sla_due", "retention_due", "claimant", "complaint_due"))
+            return dict.fromkeys(
+                ("sla_due", "retention_due", "claimant", "complaint_due", "suggestion_due")
+            )
         due = self.agenda().due(case)
         return {
             "sla_due": due.sla.astimezone(UTC) if due.sla is not None else None,
             "retention_due": due.retention.astimezone(UTC) if due.retention else None,
             "claimant": due.claimant,
             "complaint_due": due.complaint.astimezone(UTC) if due.complaint else None,
+            "suggestion_due": due.suggestion.astimezone(UTC) if due.suggestion else None,
         }
 
 

@@ -155,7 +155,20 @@ _TERMINAL = {"delivered", "rejected", "cancelled", "expired"}
 
 
 Tracker = Callable[[], RollupTracker]
-_DUE_COLUMNS = ("sla_due", "retention_due", "claimant", "complaint_due")
+_DUE_COLUMNS = ("sla_due", "retention_due", "claimant", "complaint_due", "suggestion_due")
+# the statements that write those columns, built once from the tuple (our own names)
+_DUE_SET = ", ".join(f"{column} = ?" for column in _DUE_COLUMNS)
+_DUE_LIST, _DUE_MARKS = ", ".join(_DUE_COLUMNS), ", ".join("?" * len(_DUE_COLUMNS))
+_INSERT_CASE = (
+    "INSERT INTO cases (id, reg_no, kecamatan, wa_id, state,"  # noqa: S608
+    " is_open, version, updated_at, doc,"
+    f" {_DUE_LIST}, has_outbox) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, {_DUE_MARKS}, ?)"
+)
+_SAVE_CASE = (
+    "UPDATE cases SET state = ?, is_open = ?,"  # noqa: S608
+    " version = version + 1, updated_at = ?, doc = ?,"
+    f" wa_id = ?, {_DUE_SET}, has_outbox = ? WHERE id = ? AND version = ?"
+)
 _DUE_ORDER = {kind: f"{kind}_due" for kind in DUE_KINDS}
 
 
@@ -237,10 +250,7 @@ class SqliteCaseStore:
         try:
             with self.db.write() as c:
                 c.execute(
-                    "INSERT INTO cases (id, reg_no, kecamatan, wa_id, state, is_open, version,"
-                    " updated_at, doc, sla_due, retention_due, claimant, complaint_due,"
-                    " has_outbox) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?, ?)",
-                    (*self._row(case), *self._due(case), int(bool(case.outbox))),
+                    _INSERT_CASE, (*self._row(case), *self._due(case), int(bool(case.outbox)))
                 )
                 self._append_events(c, case.new_events)
                 self._index_subjects(c, case)
@@ -273,9 +283,7 @@ class SqliteCaseStore:
                     raise ConcurrentUpdate("case changed meanwhile", case_id=case.id)
                 held = json.loads(row["rollup"]) if row["rollup"] else None
             cur = c.execute(
-                "UPDATE cases SET state = ?, is_open = ?, version = version + 1, updated_at = ?,"
-                " doc = ?, wa_id = ?, sla_due = ?, retention_due = ?, claimant = ?,"
-                " complaint_due = ?, has_outbox = ? WHERE id = ? AND version = ?",
+                _SAVE_CASE,
                 (
                     case.state,
                     int(case.state not in self.terminal),
@@ -380,8 +388,8 @@ class SqliteCaseStore:
     def recount(self, case_id: str) -> dict[str, Any] | None:
         with self.db.write() as c:
             row = c.execute(
-                "SELECT doc, version, rollup, sla_due, retention_due, claimant, complaint_due"
-                " FROM cases WHERE id = ?",
+                f"SELECT doc, version, rollup, {', '.join(_DUE_COLUMNS)} FROM cases"  # noqa: S608
+                " WHERE id = ?",
                 (case_id,),
             )
             found = row.fetchone()
@@ -390,11 +398,7 @@ class SqliteCaseStore:
             case = self._load(found)
             due = self._due(case)
             if self.agenda is not None and due != tuple(found[k] for k in _DUE_COLUMNS):
-                c.execute(
-                    "UPDATE cases SET sla_due = ?, retention_due = ?, claimant = ?,"
-                    " complaint_due = ? WHERE id = ?",
-                    (*due, case_id),
-                )
+                c.execute(f"UPDATE cases SET {_DUE_SET} WHERE id = ?", (*due, case_id))  # noqa: S608
             held = json.loads(found["rollup"]) if found["rollup"] else None
             return self._count(c, case, held, fresh=True)
 
@@ -403,7 +407,13 @@ class SqliteCaseStore:
         if self.agenda is None:
             return (None,) * len(_DUE_COLUMNS)
         due = self.agenda().due(case)
-        return (_due_ts(due.sla), _due_ts(due.retention), due.claimant, _due_ts(due.complaint))
+        return (
+            _due_ts(due.sla),
+            _due_ts(due.retention),
+            due.claimant,
+            _due_ts(due.complaint),
+            _due_ts(due.suggestion),
+        )
 
     def due_cases(
         self,
