@@ -182,9 +182,9 @@ class CaseStore(Protocol):
         kecamatan: str | None = None,
         service: str | None = None,
     ) -> list[RollupCell]:
-        """The rollup cells of `part` (case | step | done) for the local days `first` to
-        `last` (both included) whose kecamatan (a code or `*`) and service (a code, `-` or
-        `*`) are the ones given; None matches any. One cell per key with its non-zero
+        """The rollup cells of `part` (case | step | done | skm | cmp) for the local days
+        `first` to `last` (both included) whose kecamatan (a code or `*`) and service (a code,
+        `-` or `*`) are the ones given; None matches any. One cell per key with its non-zero
         counters; a cell without any is left out."""
         ...
 
@@ -216,7 +216,7 @@ class CaseStore(Protocol):
         limit: int = 200,
         after: tuple[datetime, str] | None = None,
     ) -> list[DueCase]:
-        """The cases whose `kind` (sla | retention) due time is at or before `now`, earliest
+        """The cases whose `kind` (one of DUE_KINDS) due time is at or before `now`, earliest
         first (then by id), after the position `after` (a due time and a case id) in that
         order; at most `limit`."""
         ...
