@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from sapa.domain.errors import PermanentError, Unauthorized
 from sapa.domain.texts import text
+from sapa.log import mask
 
 log = logging.getLogger(__name__)
 
@@ -518,5 +519,7 @@ def parse_notification(body: Any) -> Notification:
             else:
                 out.ignored.append(fld or "(tanpa field)")
     for fld in dict.fromkeys(out.ignored):
-        log.info("webhook change acknowledged, not read", extra={"kind": fld[:60]})
+        # a field name is the sender's text: masked in the record itself, not only when the
+        # JSON formatter writes it (another handler would see the raw attribute)
+        log.info("webhook change acknowledged, not read", extra={"kind": mask(fld[:60])})
     return out
