@@ -69,6 +69,7 @@ def test_the_sweep_returns_what_it_did_and_a_repeat_does_nothing(
         "reminders": 1,
         "expired": 0,
         "claims_returned": 0,
+        "complaints_late": 0,
     }
     events = [e.event for e in container.store.events(untaken.id)]
     assert events.count("sla_breach") == events.count("sla_escalated") == 1
@@ -79,7 +80,7 @@ def test_the_sweep_returns_what_it_did_and_a_repeat_does_nothing(
     assert again.status_code == 200
     counts = ("breaches", "escalations", "lead_time_breaches", "reminders", "expired")
     assert {k: v for k, v in again.get_json().items() if k != "status"} == dict.fromkeys(
-        (*counts, "claims_returned"), 0
+        (*counts, "claims_returned", "complaints_late"), 0
     )
     assert queue.tasks == []
     assert len(wa.sent) == sent  # the reminder goes out through its notify task

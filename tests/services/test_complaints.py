@@ -5,6 +5,7 @@ template outside the 24-hour window) and close it with an outcome and the SP4N-L
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -148,3 +149,51 @@ def test_the_retention_schedule_erases_what_was_written_and_keeps_the_counts(
     assert "Daeng Tika" not in c.store.get(case_id).model_dump_json()
     cells = c.store.rollup_total(COMPLAINTS, day, day, kecamatan=ALL, service=ALL)
     assert (cells["filed"], cells["closed"], cells["out|unfounded"]) == (1, 1, 1)
+
+
+@pytest.fixture
+def numbers(container: Container, tmp_path: Path) -> None:
+    """The demo staff file with the head of division's WhatsApp number (before anything
+    reads the staff)."""
+    from importlib import resources
+
+    from tests.services.test_sla_sweep import with_staff_file
+
+    demo = resources.files("sapa.data").joinpath("staff_demo.toml").read_text("utf-8")
+    kabid = 'email = "kabid@sapa.test"'
+    assert demo.count(kabid) == 1
+    with_staff_file(container, tmp_path, demo.replace(kabid, kabid + '\nwa = "081211110009"'))
+
+
+def test_an_unanswered_complaint_past_its_time_alerts_the_head_once(
+    container: Container,
+    runner: Runner,
+    wa: FakeWhatsApp,
+    numbers: None,
+    delivered: str,
+    clock: FixedClock,
+) -> None:
+    from sapa.services.sla_sweep import sweep
+    from tests.services.test_sla_sweep import templates
+
+    c = container
+    write(c, "ADUAN belum ada kabar", "wamid.k1")
+    runner.drain()
+    # a microsecond before the response time runs out: nothing
+    clock.advance(5 * 86400)
+    assert sweep(c)["complaints_late"] == 0
+    # past it: recorded once on the closed case, the head alerted once
+    clock.advance(1)
+    assert sweep(c)["complaints_late"] == 1
+    runner.drain()
+    assert sweep(c)["complaints_late"] == 0
+    runner.drain()
+    (alert,) = templates(wa, "sapa_petugas_aduan_terlambat")
+    assert alert.to == "6281211110009" and alert.params[:2] == [c.store.get(delivered).reg_no, "k1"]
+    events = [e for e in c.store.events(delivered) if e.event == "complaint_late"]
+    assert len(events) == 1 and events[0].detail["complaint"] == "k1"
+    # an answered complaint is never late
+    write(c, "ADUAN kedua", "wamid.k2")
+    act(c, delivered, KABID, "complaint_reply", complaint="k2", message="Sudah kami periksa.")
+    clock.advance(6 * 86400)
+    assert sweep(c)["complaints_late"] == 0

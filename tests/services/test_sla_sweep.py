@@ -30,6 +30,7 @@ ZERO = {
     "reminders": 0,
     "expired": 0,
     "claims_returned": 0,
+    "complaints_late": 0,
 }
 
 

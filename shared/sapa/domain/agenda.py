@@ -6,7 +6,8 @@ indexes those moments, and a sweep reads only the cases whose moment has come
 (`CaseStore.due_cases`). The moments are computed here with the very rules the sweeps apply,
 so a case is read when, and only when, there is something to do:
 
-- SLA (`Due.sla`), for an open case: the waiting step's run breaching its mutu baku and then
+- SLA (`Due.sla`), for any case: a complaint passing its response time unanswered. For an
+  open case: the waiting step's run breaching its mutu baku and then
   escalating after the grace, each on the step's clock (handling time once claimed, waiting
   time before), the lead time passing the SOP's target on its clock, and a resident who keeps
   the case waiting being reminded and the case expiring (raw time). For an expired case: its
@@ -165,6 +166,17 @@ class Agenda:
 
     def sla_due(self, case: Case) -> datetime | None:
         """The earliest moment the SLA sweep has something to record on the case."""
+        late = [
+            k.due_at + timedelta(seconds=_PAST)
+            for k in case.complaints
+            if k.replied_at is None
+            and k.closed_at is None
+            and f"complaint_late:{k.id}" not in case.sla_flags
+        ]
+        steps = self._steps_due(case)
+        return min((m for m in (*late, steps) if m is not None), default=None)
+
+    def _steps_due(self, case: Case) -> datetime | None:
         if not case.is_open(self.sop):
             return notice_due(case) if case.state == "expired" else None
         sop, clocks, flags = self.sop, self.clocks, case.sla_flags

@@ -315,6 +315,7 @@ AUDIT_EVENT_LABELS: dict[str, str] = {
     "complaint_filed": "Aduan pemohon diterima",
     "complaint_replied": "Aduan ditanggapi",
     "complaint_closed": "Aduan ditutup",
+    "complaint_late": "Aduan melewati waktu tanggapan",
     "revoke_document": "Dokumen bertanda tangan dicabut",
     # what happened on the way
     "document_uploaded": "Dokumen diunggah pemohon",

@@ -279,7 +279,7 @@ def notify_staff(
     sent); each alert sent is noted on the case. Officers are not part of the resident's
     conversation, so nothing goes into the case's messages. Returns "sent" or "skipped"."""
     template = c.templates.get(kind)
-    if not case.is_open(c.sop) or template is None:
+    if (not case.is_open(c.sop) and kind != "officer_complaint_late") or template is None:
         log.info("officer alert not sent", extra={"case_id": case.id, "kind": kind})
         return "skipped"
     params = payload.get("params", {})

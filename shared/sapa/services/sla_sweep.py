@@ -39,7 +39,7 @@ from datetime import datetime
 
 from sapa.bootstrap import Container
 from sapa.domain.agenda import EXPIRY_NOTICE, notice_due, run_key, waiting_since
-from sapa.domain.case import Actor, Case
+from sapa.domain.case import Actor, Case, Complaint
 from sapa.domain.errors import PermanentError, TransientError
 from sapa.domain.sla import SlaConfig, format_duration, step_timing, timeline
 from sapa.domain.staff import Roster, claim_return_reason, stale_claim
@@ -57,6 +57,7 @@ COUNTS = (
     "reminders",
     "expired",
     "claims_returned",
+    "complaints_late",
 )
 # Due cases read per page; a pass reads every case that is due, page after page.
 PAGE = 200
@@ -94,7 +95,8 @@ def sweep(c: Container, *, page: int = PAGE) -> dict[str, int]:
             # WhatsApp was down), or the one the pass that expired the case is sending
             if _notice_takeable(listed.case, now):
                 _send_expiry_notice(c, listed.case.id, now)
-            continue
+            if not late_complaints(listed.case, now):
+                continue
         _visit(c, cfg, listed.case, now, roster, done)
     # A claim its officer may no longer hold follows a change of the roster, not a due time.
     for member in roster.officers:
@@ -156,6 +158,7 @@ def _check(c: Container, cfg: SlaConfig, case: Case, now: datetime, roster: Rost
     only the case (it runs again on a fresh copy after a concurrent update)."""
     sop = c.sop
     did: Counter[str] = Counter()
+    _complaints_late(c, cfg, case, now, did)
     if not case.is_open(sop):
         return did
     # A claim its officer may no longer hold (deactivated, moved) goes back to the queue
@@ -268,6 +271,49 @@ def _check(c: Container, cfg: SlaConfig, case: Case, now: datetime, roster: Rost
                 )
                 did["reminders"] += 1
     return did
+
+
+def late_complaints(case: Case, now: datetime) -> list[Complaint]:
+    """The case's complaints past their response time with no answer, not yet recorded late
+    (`sla_flags` "complaint_late:<id>"); open or closed case alike."""
+    return [
+        k
+        for k in case.complaints
+        if k.replied_at is None
+        and k.closed_at is None
+        and now > k.due_at
+        and f"complaint_late:{k.id}" not in case.sla_flags
+    ]
+
+
+def _complaints_late(
+    c: Container, cfg: SlaConfig, case: Case, now: datetime, did: Counter[str]
+) -> None:
+    """A complaint's response time ran out unanswered: recorded once on the case, and the
+    heads (kabid, then kadis) are alerted on WhatsApp (the template), so it is not left."""
+    for k in late_complaints(case, now):
+        case.sla_flags[f"complaint_late:{k.id}"] = now.isoformat()
+        over = (now - k.due_at).total_seconds()
+        case.note(Actor.system(), "complaint_late", now, complaint=k.id, seconds_over=round(over))
+        did["complaints_late"] += 1
+        if not cfg.officer_whatsapp:
+            continue
+        params = {"complaint": k.id, "over": format_duration(over)}
+        for email in _may_take(c, case, "kabid") or _may_take(c, case, "kadis"):
+            member = c.staff.get(email)
+            if member is None or not member.wa_number:
+                continue
+            outbox_task(
+                case,
+                "notify",
+                {
+                    "case_id": case.id,
+                    "kind": "officer_complaint_late",
+                    "staff": [email],
+                    "params": params,
+                },
+                name=task_name("notify", case.id, "complaint_late", k.id, email),
+            )
 
 
 # ---- the expiry notice ----------------------------------------------------------------------
