@@ -1,6 +1,6 @@
-"""A complaint in real browsers: the resident writes ADUAN on the WhatsApp simulator on a 360-px
-phone, the head of division answers and closes it from an office desktop, and the resident reads
-the answer and where to go next (SP4N-LAPOR!) in their chat."""
+"""A complaint in real browsers: the resident taps "Ajukan aduan" on the survey invitation in the
+WhatsApp simulator on a 360-px phone and writes it; the head of division answers and closes it
+from an office desktop; the resident reads the answer and where to go next (SP4N-LAPOR!)."""
 
 from __future__ import annotations
 
@@ -24,14 +24,18 @@ def test_a_complaint_is_filed_answered_and_closed(stack: LocalStack, page: Any, 
         stack.base_url, out=lambda _: None, office=Office.of(stack.c), answer_survey=False
     )
     case = stack.c.store.get(tl["case_id"])
-    # WHEN they write ADUAN and their complaint on the simulator, on a small phone
+    # WHEN they open their chat on the simulator, on a small phone
     page.goto(f"{stack.base_url}/dev/wa")
     page.get_by_label("Nomor layanan kecamatan").select_option(demo.PHONE_NUMBER_ID)
     page.get_by_label("Nomor WhatsApp Anda").fill(case.wa_id)
     page.get_by_label("Nomor WhatsApp Anda").press("Tab")
-    page.get_by_label("Pesan").fill(f"ADUAN {COMPLAINT}")
-    page.get_by_role("button", name="Kirim").click()
     chat = page.get_by_role("list", name="Percakapan")
+    # the survey invitation came with a button for a complaint: they tap it, then write it
+    invitation = chat.locator("li.layanan", has_text="survei kepuasan")
+    invitation.get_by_role("button", name="Ajukan aduan").click(timeout=10_000)
+    chat.locator("li.layanan", has_text="Silakan tuliskan aduan").wait_for(timeout=10_000)
+    page.get_by_label("Pesan").fill(COMPLAINT)
+    page.get_by_role("button", name="Kirim").click()
     # THEN SAPA answers with the complaint's number and deadline
     chat.locator("li.layanan", has_text="nomor aduan k1").wait_for(timeout=10_000)
     assert page.evaluate("document.documentElement.scrollWidth - innerWidth") <= 0

@@ -197,3 +197,40 @@ def test_an_unanswered_complaint_past_its_time_alerts_the_head_once(
     act(c, delivered, KABID, "complaint_reply", complaint="k2", message="Sudah kami periksa.")
     clock.advance(6 * 86400)
     assert sweep(c)["complaints_late"] == 0
+
+
+def tap(c: Container, button: str, wamid: str) -> None:
+    """The resident taps a reply button SAPA sent (Meta's interactive button_reply)."""
+    from sapa.adapters.meta_webhook import InboundMessage
+    from sapa.services.names import BUTTON_PREFIX
+
+    m = InboundMessage(
+        wamid=wamid,
+        phone_number_id="demo-730608",
+        wa_id=WA_ID,
+        profile_name="Andi",
+        at=c.clock.now(),
+        type="interactive",
+        text=button,
+        reply_id=BUTTON_PREFIX + button,
+    )
+    intake.receive(c, [m], [])
+
+
+def test_the_invitations_buttons_file_a_complaint_or_stop_the_surveys(
+    container: Container, runner: Runner, wa: FakeWhatsApp, delivered: str
+) -> None:
+    from sapa.services import survey
+
+    c = container
+    # "Ajukan aduan" asks for the complaint; the next message is it
+    tap(c, "ADUAN", "wamid.tap1")
+    runner.drain()
+    assert "Silakan tuliskan aduan Anda" in wa.sent[-1].body
+    write(c, "Foto di KTP saya buram", "wamid.body")
+    assert [k.text for k in c.store.get(delivered).complaints] == ["Foto di KTP saya buram"]
+    # "Jangan tanya lagi" stops the invitations to this number
+    tap(c, "TANPA SURVEI", "wamid.tap2")
+    runner.drain()
+    assert survey.opted_out(c, WA_ID)
+    assert wa.sent[-1].body == text("wa_survey_declined")

@@ -63,7 +63,8 @@ def test_one_invitation_once_the_phone_reports_the_document_however_often_it_doe
     runner.drain()
     # THEN one invitation, as text (the window is open), with a survey link of this case
     (invite,) = invitations(wa)
-    assert invite.kind == "text" and invite.to == WA_ID
+    assert invite.kind == "buttons" and invite.to == WA_ID
+    assert invite.params == ["Ajukan aduan", "Jangan tanya lagi"]
     token = invite.body.split("/s/")[1].split()[0]
     assert survey.resolve(c, token).id == case_id
     assert "TANPA SURVEI" in invite.body

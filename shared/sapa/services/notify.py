@@ -332,6 +332,11 @@ def _note_officer_alert(
 BUTTONS: dict[str, tuple[tuple[str, str], ...]] = {
     "cancel_confirm": ((BUTTON_PREFIX + "YA", "YA, batalkan"), (BUTTON_PREFIX + "TIDAK", "TIDAK")),
     "help": tuple((BUTTON_PREFIX + k, k) for k in ("STATUS", "DOKUMEN", "BATAL")),
+    # the survey's invitation: a complaint instead, or no more surveys (typing works too)
+    survey.INVITE: (
+        (BUTTON_PREFIX + "ADUAN", "Ajukan aduan"),
+        (BUTTON_PREFIX + "TANPA SURVEI", "Jangan tanya lagi"),
+    ),
 }
 
 
