@@ -41,7 +41,7 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from sapa.domain.case import Case
+from sapa.domain.case import Case, Complaint
 from sapa.domain.sla import SlaClocks, SlaConfig
 from sapa.domain.sop import Sop
 
@@ -52,6 +52,21 @@ NOTICE_LEASE = timedelta(minutes=10)
 # The sweep records a breach once the time is *past* the mutu baku (strictly more): the due
 # moment is this much after it, the smallest step of a timestamp.
 _PAST = 1e-6
+
+
+def complaint_flag(complaint: Complaint) -> str:
+    """The case's `sla_flags` entry once the complaint was recorded late."""
+    return f"complaint_late:{complaint.id}"
+
+
+def complaints_to_flag(case: Case) -> list[Complaint]:
+    """The case's complaints the SLA sweep will record late once their response time has run
+    out: neither answered nor closed, and not recorded yet."""
+    return [
+        k
+        for k in case.complaints
+        if k.replied_at is None and k.closed_at is None and complaint_flag(k) not in case.sla_flags
+    ]
 
 
 # ---- the retention schedule -----------------------------------------------------------------
@@ -166,13 +181,7 @@ class Agenda:
 
     def sla_due(self, case: Case) -> datetime | None:
         """The earliest moment the SLA sweep has something to record on the case."""
-        late = [
-            k.due_at + timedelta(seconds=_PAST)
-            for k in case.complaints
-            if k.replied_at is None
-            and k.closed_at is None
-            and f"complaint_late:{k.id}" not in case.sla_flags
-        ]
+        late = [k.due_at + timedelta(seconds=_PAST) for k in complaints_to_flag(case)]
         steps = self._steps_due(case)
         return min((m for m in (*late, steps) if m is not None), default=None)
 

@@ -38,7 +38,14 @@ from collections import Counter
 from datetime import datetime
 
 from sapa.bootstrap import Container
-from sapa.domain.agenda import EXPIRY_NOTICE, notice_due, run_key, waiting_since
+from sapa.domain.agenda import (
+    EXPIRY_NOTICE,
+    complaint_flag,
+    complaints_to_flag,
+    notice_due,
+    run_key,
+    waiting_since,
+)
 from sapa.domain.case import Actor, Case, Complaint
 from sapa.domain.errors import PermanentError, TransientError
 from sapa.domain.sla import SlaConfig, format_duration, step_timing, timeline
@@ -135,12 +142,12 @@ def _may_take(c: Container, case: Case, role: str) -> list[str]:
 
 
 def _alert_officers(
-    c: Container, case: Case, kind: str, emails: list[str], key: str, step: str, over: float
+    c: Container, case: Case, kind: str, emails: list[str], key: str, params: dict[str, str]
 ) -> None:
-    """Queue the officer alerts with the change (the outbox), once per run, kind and officer:
-    only staff with a WhatsApp number get one (notify.notify_staff). One task per officer,
-    so one slow send never holds up the others past the queue's deadline."""
-    params = {"step": c.sop.step(step).kegiatan, "over": format_duration(over)}
+    """Queue the officer alerts with the change (the outbox), once per `key` (a run, a
+    complaint), kind and officer: only staff with a WhatsApp number get one
+    (notify.notify_staff). One task per officer, so one slow send never holds up the others
+    past the queue's deadline."""
     for email in emails:
         member = c.staff.get(email)
         if member is None or not member.wa_number:
@@ -151,6 +158,10 @@ def _alert_officers(
             {"case_id": case.id, "kind": kind, "staff": [email], "params": params},
             name=task_name("notify", case.id, kind, key, email),
         )
+
+
+def _step_params(c: Container, step: str, over: float) -> dict[str, str]:
+    return {"step": c.sop.step(step).kegiatan, "over": format_duration(over)}
 
 
 def _check(c: Container, cfg: SlaConfig, case: Case, now: datetime, roster: Roster) -> Counter[str]:
@@ -199,7 +210,8 @@ def _check(c: Container, cfg: SlaConfig, case: Case, now: datetime, roster: Rost
             did["breaches"] += 1
             if cfg.officer_whatsapp:
                 who = [run.claimed_by] if run.claimed_by else _may_take(c, case, timing.step.role)
-                _alert_officers(c, case, "officer_sla_breach", who, key, run.step, over)
+                params = _step_params(c, run.step, over)
+                _alert_officers(c, case, "officer_sla_breach", who, key, params)
         if over >= cfg.grace.total_seconds() and over > 0 and f"escalated:{key}" not in flags:
             to = cfg.escalation_role(timing.step.role)
             flags[f"escalated:{key}"] = stamp
@@ -217,7 +229,8 @@ def _check(c: Container, cfg: SlaConfig, case: Case, now: datetime, roster: Rost
             did["escalations"] += 1
             if cfg.officer_whatsapp:
                 heads = _may_take(c, case, to)
-                _alert_officers(c, case, "officer_sla_escalated", heads, key, run.step, over)
+                params = _step_params(c, run.step, over)
+                _alert_officers(c, case, "officer_sla_escalated", heads, key, params)
 
     tl = timeline(sop, case, now, clocks)
     if tl.lead_time_breached and "lead_time" not in flags:
@@ -274,16 +287,9 @@ def _check(c: Container, cfg: SlaConfig, case: Case, now: datetime, roster: Rost
 
 
 def late_complaints(case: Case, now: datetime) -> list[Complaint]:
-    """The case's complaints past their response time with no answer, not yet recorded late
-    (`sla_flags` "complaint_late:<id>"); open or closed case alike."""
-    return [
-        k
-        for k in case.complaints
-        if k.replied_at is None
-        and k.closed_at is None
-        and now > k.due_at
-        and f"complaint_late:{k.id}" not in case.sla_flags
-    ]
+    """The case's complaints past their response time with no answer, not yet recorded late;
+    open or closed case alike."""
+    return [k for k in complaints_to_flag(case) if now > k.due_at]
 
 
 def _complaints_late(
@@ -292,28 +298,15 @@ def _complaints_late(
     """A complaint's response time ran out unanswered: recorded once on the case, and the
     heads (kabid, then kadis) are alerted on WhatsApp (the template), so it is not left."""
     for k in late_complaints(case, now):
-        case.sla_flags[f"complaint_late:{k.id}"] = now.isoformat()
+        case.sla_flags[complaint_flag(k)] = now.isoformat()
         over = (now - k.due_at).total_seconds()
         case.note(Actor.system(), "complaint_late", now, complaint=k.id, seconds_over=round(over))
         did["complaints_late"] += 1
         if not cfg.officer_whatsapp:
             continue
+        heads = _may_take(c, case, "kabid") or _may_take(c, case, "kadis")
         params = {"complaint": k.id, "over": format_duration(over)}
-        for email in _may_take(c, case, "kabid") or _may_take(c, case, "kadis"):
-            member = c.staff.get(email)
-            if member is None or not member.wa_number:
-                continue
-            outbox_task(
-                case,
-                "notify",
-                {
-                    "case_id": case.id,
-                    "kind": "officer_complaint_late",
-                    "staff": [email],
-                    "params": params,
-                },
-                name=task_name("notify", case.id, "complaint_late", k.id, email),
-            )
+        _alert_officers(c, case, "officer_complaint_late", heads, k.id, params)
 
 
 # ---- the expiry notice ----------------------------------------------------------------------
