@@ -100,27 +100,28 @@ def receive(
         case = find_resident_case(c, kecamatan, m)
         tasks: list[Task] = []
         word = _keyword(m)
-        if word in survey.OPT_OUT_WORDS:
-            # No more survey invitations; with no open case it is said on the latest one (a
-            # new request is not opened for it).
-            about = case or _latest(c, kecamatan, m)
-            if about is not None:
-                case = about
-                tasks.append(survey.opt_out(c, m.wa_id, m.wamid, case))
+        # What a message about the resident's request says without an open one (TANPA
+        # SURVEI, ADUAN, DOKUMEN) is about their latest: looked up once, for words only.
+        about = case
+        if about is None and m.type in ("text", "button", "interactive"):
+            about = _latest(c, kecamatan, m)
+        if word in survey.OPT_OUT_WORDS and about is not None:
+            # no more survey invitations (a new request is not opened for it)
+            case = about
+            tasks.append(survey.opt_out(c, m.wa_id, m.wamid, case))
         complaint = complaints.said(m)
-        if not tasks and (complaint is not None or m.type == "text"):
-            # ADUAN: a complaint about the resident's request, open or closed (no new request
-            # is opened for it); after ADUAN alone, their next message is the complaint.
-            about = case or _latest(c, kecamatan, m)
-            keyword = word in KEYWORDS or word == "DOKUMEN"
-            if complaint is None and about is not None and not keyword:
-                complaint = m.text if complaints.awaited(about, m.at) else None
-            if complaint is not None and about is not None:
+        if not tasks and about is not None:
+            # ADUAN: a complaint about the request, open or closed; after ADUAN alone, the
+            # resident's next message (not a keyword) is the complaint
+            if complaint is None and m.type == "text" and word not in KEYWORDS:
+                awaited = word != "DOKUMEN" and complaints.awaited(about, m.at)
+                complaint = m.text if awaited else None
+            if complaint is not None:
                 case = about
                 tasks.append(complaints.take(c, case, complaint, m))
         if case is None and word == "DOKUMEN":
             # A resident asks for their signed document again: no new request is opened.
-            case = _latest(c, kecamatan, m)
+            case = about
             if case is not None and case.signed is not None:
                 tasks.append(
                     Task(
