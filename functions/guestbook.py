@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import flask
 
@@ -198,12 +197,7 @@ def _survey_complaint(c: Container, request: flask.Request, token: str) -> flask
     return page(
         "message.html",
         title="Aduan diterima",
-        message=text(
-            "wa_complaint_received",
-            reg_no=case.reg_no,
-            complaint=filed.id,
-            due=filed.due_at.astimezone(ZoneInfo(c.region.timezone)).strftime("%d-%m-%Y"),
-        ),
+        message=text("wa_complaint_received", reg_no=case.reg_no, **complaints.received(c, filed)),
     )
 
 

@@ -59,7 +59,7 @@ def take(c: Container, case: Case, complaint: str, m: InboundMessage) -> Task:
         mutate(c, case.id, ask)
         return _notify(case, "complaint_ask", {}, m.wamid)
     filed = file(c, case.id, complaint, "whatsapp", source=m.wamid, actor=Actor.applicant(m.wa_id))
-    return _notify(case, "complaint_received", _received(c, filed), m.wamid)
+    return _notify(case, "complaint_received", received(c, filed), m.wamid)
 
 
 def file(
@@ -91,7 +91,7 @@ def file(
             outbox_task(
                 case,
                 "notify",
-                {"case_id": case.id, "kind": "complaint_received", "params": _received(c, filed)},
+                {"case_id": case.id, "kind": "complaint_received", "params": received(c, filed)},
                 name=task_name("notify", case.id, "complaint_received", filed.id),
             )
         return filed
@@ -99,7 +99,8 @@ def file(
     return mutate(c, case_id, record)[1]
 
 
-def _received(c: Container, complaint: Complaint) -> dict[str, str]:
+def received(c: Container, complaint: Complaint) -> dict[str, str]:
+    """What the acknowledgement names: the complaint's number and its deadline's day."""
     due = complaint.due_at.astimezone(ZoneInfo(c.region.timezone))
     return {"complaint": complaint.id, "due": due.strftime("%d-%m-%Y")}
 
