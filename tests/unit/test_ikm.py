@@ -109,7 +109,7 @@ def test_no_population_needs_no_sample() -> None:
 
 
 def test_the_questionnaire_asks_each_element_once_with_four_answers_worst_first() -> None:
-    questions = ikm.load_questionnaire()
+    questions = ikm.load_survey().questions
     assert [q.element for q in questions] == list(ALL)
     assert all(len(q.answers) == 4 and len(set(q.answers)) == 4 for q in questions)
     # civil-registration services are free by law: the best answer on cost says so
@@ -125,14 +125,14 @@ def test_a_questionnaire_file_out_of_order_or_short_of_answers_is_refused(tmp_pa
     ]
     good = tmp_path / "good.toml"
     good.write_text("".join(entries), "utf-8")
-    assert len(ikm.load_questionnaire(str(good))) == 9
+    assert len(ikm.load_survey(str(good)).questions) == 9
     swapped = tmp_path / "swapped.toml"
     swapped.write_text("".join([entries[1], entries[0], *entries[2:]]), "utf-8")
     with pytest.raises(ValueError, match="in the order"):
-        ikm.load_questionnaire(str(swapped))
+        ikm.load_survey(str(swapped))
     short = tmp_path / "short.toml"
     short.write_text(
         "".join(entries).replace('["a", "b", "c", "d"]', '["a", "b", "c"]', 1), "utf-8"
     )
     with pytest.raises(ValueError, match="four answers"):
-        ikm.load_questionnaire(str(short))
+        ikm.load_survey(str(short))

@@ -175,11 +175,6 @@ class Questionnaire:
     profile: tuple[ProfileQuestion, ...]  # optional for the respondent
 
 
-def load_questionnaire(path: str | None = None) -> tuple[Question, ...]:
-    """The survey's questions (skm.toml), one per element in the elements' order, checked."""
-    return load_survey(path).questions
-
-
 @cache
 def load_survey(path: str | None = None) -> Questionnaire:
     """The survey (skm.toml): its nine questions and its profile questions, checked."""
