@@ -189,6 +189,8 @@ COMPLAINT_KINDS = {
     "complaint_reply": "wa_complaint_reply",
     "complaint_closed": "wa_complaint_closed",
 }
+# Officer alerts that still matter once the case is closed (a step's breach no longer does).
+STAFF_AFTER_CLOSE = frozenset({"officer_complaint_late"})
 # What a resident is still told once their case is closed: how it ended, the survey, their
 # complaints.
 AFTER_CLOSE = frozenset({"cancelled", "rejected", survey.INVITE, survey.DECLINED, *COMPLAINT_KINDS})
@@ -279,7 +281,7 @@ def notify_staff(
     sent); each alert sent is noted on the case. Officers are not part of the resident's
     conversation, so nothing goes into the case's messages. Returns "sent" or "skipped"."""
     template = c.templates.get(kind)
-    if (not case.is_open(c.sop) and kind != "officer_complaint_late") or template is None:
+    if (not case.is_open(c.sop) and kind not in STAFF_AFTER_CLOSE) or template is None:
         log.info("officer alert not sent", extra={"case_id": case.id, "kind": kind})
         return "skipped"
     params = payload.get("params", {})
